@@ -1,0 +1,57 @@
+# pilive developer entry points. `make test` and `make demo` set up everything they need on a fresh
+# Debian / Raspberry Pi OS machine: Debian packages (as root, or through sudo), a venv, the package.
+
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Build tools for the C ring buffer and the pi extras; the audio rig the tests run against.
+APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-dev libsystemd-dev \
+                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind
+STAMP       := $(VENV)/.installed
+
+.PHONY: help deps venv test test-slow lint bench clean
+
+help:
+	@echo "make test    set up (apt packages, venv, package) and run the test suite"
+	@echo "make lint    ruff + mypy --strict"
+	@echo "make bench   print the benchmark tables"
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "need root or sudo to install:$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): pyproject.toml daemon/pilive/audio/_ringbuf.c
+	$(MAKE) deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[pi,test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# pytest exits 5 when it collected nothing: for this project that is a broken suite, said plainly.
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check daemon tests
+	$(VENV)/bin/ruff format --check daemon tests
+	$(VENV)/bin/mypy --strict daemon/pilive
+
+bench: $(STAMP)
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) build daemon/*.egg-info daemon/pilive/audio/*.so

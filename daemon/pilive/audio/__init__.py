@@ -1,0 +1,1 @@
+"""Audio capture, playback and earcons; the C ring buffer lives here."""

@@ -1,0 +1,47 @@
+"""The `pilive` command: one entry point, a subcommand per job.
+
+Each subcommand lives in its own module that imports nothing heavy at module level (hardware and
+network libraries are imported inside `run`), so `pilive check` works on a machine without audio
+or camera libraries and start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pilive import __version__
+
+# name -> (module, one-line help). The module provides configure_parser(parser) and run(args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pilive",
+        description="Push-to-talk voice and vision assistant on the Gemini Live API.",
+    )
+    parser.add_argument("--version", action="version", version=f"pilive {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(_module=module_name)
+        importlib.import_module(module_name).configure_parser(sub_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    result: int = module.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""A local Live API server for tests, demos and hardware bring-up."""

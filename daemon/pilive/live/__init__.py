@@ -1,0 +1,1 @@
+"""Sans-I/O Live API core: wire format, session state, retry policy. No asyncio, sockets or clocks."""

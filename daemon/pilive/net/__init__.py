@@ -1,0 +1,1 @@
+"""The asyncio + websockets layer around the sans-I/O Live API core."""
