@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pilive import __version__
 
-# name -> (module, one-line help). The module provides configure_parser(parser) and run(args) -> int.
+# name -> (module, one-line help); the module has configure_parser(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {}
 
 
