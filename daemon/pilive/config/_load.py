@@ -1,0 +1,86 @@
+"""Reading a configuration file (or text) into a `Config`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pilive.config._reader import ConfigError, Reader
+from pilive.config._rules import check_rules
+from pilive.config.model import Config
+
+# Where the systemd unit's ExecStart and `pilive check` look when no --config is given.
+DEFAULT_CONFIG_PATH = Path("/etc/pilive/pilive.toml")
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Parse TOML text into a `Config`, or raise `ConfigError` listing every problem.
+
+    Relative paths are taken relative to `base_dir` (the config file's folder; the current
+    folder when None) and `~` means `$HOME`. When the text does not set `state.directory`,
+    systemd's `$STATE_DIRECTORY` (set by the unit's StateDirectory=) is used if present.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.single(source, "", "", f"invalid TOML: {exc}") from None
+
+    def resolve(value: str) -> Path:
+        path = Path(value)
+        if value == "~" or value.startswith("~/"):
+            home = env.get("HOME")
+            if not home:
+                raise ConfigError.single(source, "", value, "a path with ~ needs $HOME to be set")
+            path = Path(home) / value[2:]
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(os.path.normpath(base_dir.absolute() / path))
+        return path
+
+    reader = Reader(source, Config, resolve)
+    config: Config | None = reader.read_section(Config, document, "")
+    if reader.problems or config is None:
+        raise ConfigError(reader.problems)
+    problems = check_rules(config, source)
+    if problems:
+        raise ConfigError(problems)
+    state_table = document.get("state", {})
+    state_dirs = env.get("STATE_DIRECTORY", "")
+    if "directory" not in state_table and state_dirs:
+        # systemd passes a colon-separated list when several StateDirectory= are set.
+        state = dataclasses.replace(config.state, directory=Path(state_dirs.split(":")[0]))
+        config = dataclasses.replace(config, state=state)
+    return config
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Load the config file at `path` (all defaults when None); raise `ConfigError` if unusable.
+
+    This does not read the API key: see `load_api_key`, which the daemon calls separately so a
+    config can be checked and shown without the key being present.
+    """
+    if path is None:
+        return parse_config("", source="<defaults>", environ=environ)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError.single(
+            str(path), "", "", f"cannot read the config file: {reason}"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError.single(
+            str(path), "", "", f"is not UTF-8 text (byte {exc.start}): TOML files must be UTF-8"
+        ) from None
+    return parse_config(text, source=str(path), base_dir=path.parent, environ=environ)

@@ -1,0 +1,265 @@
+"""Rules that tie several settings together, checked after every field is valid on its own."""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from pilive.config._reader import Problem, show_value
+from pilive.config.model import CommandTool, Config, GpioConfig, TimelineStep
+
+_LED_PIN_COUNT = {"none": 0, "led": 1, "pwm": 1, "rgb": 3}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals (127.0.0.0/8, ::1); names are not resolved."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_host(endpoint: str) -> str:
+    try:
+        return urlsplit(endpoint).hostname or ""
+    except ValueError:
+        return ""
+
+
+class _Rules:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, value: object, message: str, *, secret: bool = False) -> None:
+        self.problems.append(Problem(self.source, key, show_value(value, secret=secret), message))
+
+
+def check_rules(config: Config, source: str) -> list[Problem]:
+    """Every cross-field problem of an otherwise well-typed config."""
+    rules = _Rules(source)
+    _check_live(config, rules)
+    conn = config.connection
+    if conn.backoff_initial_s > conn.backoff_max_s:
+        rules.problem(
+            "connection.backoff_initial_s",
+            conn.backoff_initial_s,
+            f"must not exceed connection.backoff_max_s ({conn.backoff_max_s:g})",
+        )
+    for side in ("input", "output"):
+        audio = getattr(config.audio, side)
+        if audio.backend == "file" and audio.file_path is None:
+            rules.problem(
+                f"audio.{side}.backend", "file", f"needs audio.{side}.file_path (a WAV file)"
+            )
+    if config.camera.source == "files" and config.camera.folder is None:
+        rules.problem("camera.source", "files", "needs camera.folder (a folder of JPEG images)")
+    _check_gpio(config.gpio, rules)
+    conv = config.conversation
+    if conv.min_press_ms >= conv.max_press_s * 1000:
+        rules.problem(
+            "conversation.min_press_ms",
+            conv.min_press_ms,
+            f"must be shorter than conversation.max_press_s ({conv.max_press_s:g} s)",
+        )
+    _check_tools(config, rules)
+    _check_timeline(config.timeline, rules)
+    return rules.problems
+
+
+def _check_live(config: Config, rules: _Rules) -> None:
+    live = config.live
+    try:
+        parts = urlsplit(live.endpoint)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        rules.problem("live.endpoint", live.endpoint, f"is not a valid URL ({exc})")
+        return
+    # Never show a query string: it might carry a key.
+    shown = live.endpoint.split("?", 1)[0] + ("?…" if parts.query else "")
+    if parts.scheme not in ("wss", "ws"):
+        rules.problem("live.endpoint", shown, "must start with wss:// (or ws:// for loopback)")
+    elif not host:
+        rules.problem("live.endpoint", shown, "must name a host")
+    elif parts.scheme == "ws" and not is_loopback_host(host):
+        rules.problem(
+            "live.endpoint",
+            shown,
+            "plain ws:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
+            "use wss://",
+        )
+    if parts.username is not None or parts.password is not None:
+        rules.problem("live.endpoint", "<redacted>", "must not contain user information")
+    if parts.query or parts.fragment:
+        rules.problem(
+            "live.endpoint",
+            shown,
+            "must not have a query or fragment (the API key goes in a header)",
+        )
+    if parts.path not in ("", "/"):
+        rules.problem(
+            "live.endpoint",
+            shown,
+            "must be a base URL without a path (the API version comes from live.api_version)",
+        )
+    if live.api_key is not None:
+        if live.api_key_file is not None:
+            rules.problem(
+                "live.api_key", live.api_key, "give api_key or api_key_file, not both", secret=True
+            )
+        if not (host and is_loopback_host(host)):
+            rules.problem(
+                "live.api_key",
+                live.api_key,
+                "an inline key is allowed only with a loopback endpoint (a local emulator); "
+                "for the real service use systemd LoadCredential, GEMINI_API_KEY or "
+                "live.api_key_file",
+                secret=True,
+            )
+        problem = key_text_problem(live.api_key.reveal())
+        if problem:
+            rules.problem("live.api_key", live.api_key, problem, secret=True)
+    if live.compression_target_tokens >= live.compression_trigger_tokens:
+        rules.problem(
+            "live.compression_target_tokens",
+            live.compression_target_tokens,
+            "must be less than live.compression_trigger_tokens "
+            f"({live.compression_trigger_tokens})",
+        )
+
+
+def key_text_problem(key: str) -> str:
+    """Why a key's text cannot go into an HTTP header, or "" when it can."""
+    if not key:
+        return "is empty"
+    if any(not ch.isprintable() or ch.isspace() for ch in key) or not key.isascii():
+        return "contains spaces, control or non-ASCII characters"
+    return ""
+
+
+def _check_gpio(gpio: GpioConfig, rules: _Rules) -> None:
+    wanted = _LED_PIN_COUNT[gpio.led]
+    if len(gpio.led_pins) != wanted:
+        need = {0: "no pins", 1: "one pin", 3: "three pins (red, green, blue)"}[wanted]
+        rules.problem("gpio.led_pins", list(gpio.led_pins), f'led = "{gpio.led}" takes {need}')
+    if gpio.new_conversation_pin is not None and gpio.new_conversation_pin == gpio.button_pin:
+        rules.problem(
+            "gpio.new_conversation_pin",
+            gpio.new_conversation_pin,
+            "must differ from gpio.button_pin",
+        )
+    buttons = {gpio.button_pin, gpio.new_conversation_pin}
+    seen: set[int] = set()
+    for index, pin in enumerate(gpio.led_pins):
+        if pin in buttons:
+            rules.problem(f"gpio.led_pins[{index}]", pin, "is already used by a button")
+        elif pin in seen:
+            rules.problem(f"gpio.led_pins[{index}]", pin, "is listed twice")
+        seen.add(pin)
+
+
+def _check_tools(config: Config, rules: _Rules) -> None:
+    tools = config.tools
+    seen_builtin: set[str] = set()
+    for index, name in enumerate(tools.builtin):
+        if name in seen_builtin:
+            rules.problem(f"tools.builtin[{index}]", name, "is listed twice")
+        seen_builtin.add(name)
+    names: dict[str, int] = {}
+    for index, tool in enumerate(tools.command):
+        prefix = f"tools.command[{index}]"
+        if tool.name in names:
+            rules.problem(
+                f"{prefix}.name", tool.name, f"is already used by tools.command[{names[tool.name]}]"
+            )
+        elif tool.name in ("device_status", "set_volume", "new_conversation", "google_search"):
+            rules.problem(f"{prefix}.name", tool.name, "is the name of a built-in tool")
+        names.setdefault(tool.name, index)
+        _check_command(tool, prefix, rules)
+
+
+def _check_command(tool: CommandTool, prefix: str, rules: _Rules) -> None:
+    declared = _check_parameters(tool.parameters, f"{prefix}.parameters", rules)
+    if not tool.argv:
+        rules.problem(f"{prefix}.argv", [], "must name a program to run")
+        return
+    formatter = string.Formatter()
+    for index, element in enumerate(tool.argv):
+        key = f"{prefix}.argv[{index}]"
+        try:
+            parsed = list(formatter.parse(element))
+        except ValueError as exc:
+            rules.problem(key, element, f"has a broken placeholder ({exc}); write {{{{ for {{")
+            continue
+        for _literal, field_name, spec, conversion in parsed:
+            if field_name is None:
+                continue
+            if index == 0:
+                rules.problem(key, element, "the program itself must not be a placeholder")
+            elif spec or conversion or not field_name.isidentifier():
+                rules.problem(key, element, "placeholders are plain {name}, without : ! . or [")
+            elif field_name not in declared:
+                hint = ""
+                if declared:
+                    hint = "; declared: " + ", ".join(sorted(declared))
+                rules.problem(
+                    key,
+                    element,
+                    f"{{{field_name}}} is not a parameter in {prefix}.parameters.properties{hint}",
+                )
+
+
+def _check_parameters(parameters: Mapping[str, object] | None, key: str, rules: _Rules) -> set[str]:
+    """The declared parameter names, after checking the schema's outer shape.
+
+    The tools module checks the keywords it supports when it builds the tool; here only what a
+    placeholder check needs: an object schema whose properties are tables.
+    """
+    if parameters is None:
+        return set()
+    if parameters.get("type") != "object":
+        rules.problem(f"{key}.type", parameters.get("type"), 'must be "object"')
+    properties = parameters.get("properties", {})
+    if not isinstance(properties, dict):
+        rules.problem(f"{key}.properties", properties, "must be a table of parameter schemas")
+        return set()
+    for name, schema in properties.items():
+        if not isinstance(schema, dict):
+            rules.problem(f"{key}.properties.{name}", schema, "must be a table (a JSON schema)")
+    required = parameters.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        rules.problem(f"{key}.required", required, "must be an array of parameter names")
+    else:
+        for index, name in enumerate(required):
+            if name not in properties:
+                rules.problem(f"{key}.required[{index}]", name, "is not in properties")
+    return set(properties)
+
+
+def _check_timeline(timeline: tuple[TimelineStep, ...], rules: _Rules) -> None:
+    pressed = False
+    previous_s = 0.0
+    for index, step in enumerate(timeline):
+        key = f"timeline[{index}]"
+        if step.at_s < previous_s:
+            rules.problem(
+                f"{key}.at_s",
+                step.at_s,
+                f"must not be earlier than the step before ({previous_s:g})",
+            )
+        previous_s = max(previous_s, step.at_s)
+        if step.action == "press":
+            if pressed:
+                rules.problem(f"{key}.action", "press", "the button is already pressed")
+            pressed = True
+        elif step.action == "release":
+            if not pressed:
+                rules.problem(f"{key}.action", "release", "the button is not pressed")
+            pressed = False
+        elif step.action == "stop" and index != len(timeline) - 1:
+            rules.problem(f"{key}.action", "stop", "must be the last step")

@@ -1,0 +1,327 @@
+"""The configuration schema: frozen dataclasses, one per TOML table.
+
+Field names are the TOML keys. Units are in the names (`_ms`, `_s`, `_hz`, `_px`, `_bytes`,
+`_percent`, `_tokens`). Defaults are right for a Raspberry Pi with a USB or HAT microphone, a
+speaker, a camera module and a button on GPIO 17, so an empty file (or none) is a working config.
+Ranges and patterns sit in each field's metadata (see `_fields.setting`); rules that tie several
+fields together are in `_rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+from pilive.config._fields import setting
+from pilive.config._secret import Secret
+
+ApiVersion = Literal["v1alpha", "v1beta", "v1"]
+ResponseModality = Literal["audio", "text"]
+MediaResolution = Literal["low", "medium", "high"]
+Sensitivity = Literal["high", "low"]
+ActivityHandling = Literal["start-of-activity-interrupts", "no-interruption"]
+TurnCoverage = Literal["turn-includes-only-activity", "turn-includes-all-input"]
+AudioBackend = Literal["pyaudio", "file", "null"]
+CameraSource = Literal["picamera2", "synthetic", "files", "none"]
+CameraMode = Literal["on-activity", "continuous", "off"]
+PinFactory = Literal["lgpio", "rpigpio", "pigpio", "native", "mock"]
+LedKind = Literal["none", "led", "pwm", "rgb"]
+LedPatternKind = Literal["off", "solid", "blink", "pulse"]
+ConversationMode = Literal["push-to-talk", "hands-free"]
+ButtonBackend = Literal["gpio", "keyboard"]
+BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+TimelineAction = Literal["press", "release", "new-conversation", "stop"]
+
+DEFAULT_ENDPOINT = "wss://generativelanguage.googleapis.com"
+DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+DEFAULT_SYSTEM_INSTRUCTION = (
+    "You are a voice assistant on a small speaker with a camera. Answer in one or two short "
+    "spoken sentences unless asked for more. When the user asks about what they are showing you, "
+    "describe what the camera sees."
+)
+# Tool names as the Live API accepts them in functionDeclarations.
+TOOL_NAME_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]{0,63}"
+
+
+@dataclass(frozen=True, slots=True)
+class VadConfig:
+    """`realtimeInputConfig.automaticActivityDetection` tuning, used in hands-free mode only.
+
+    In push-to-talk mode the server's VAD is disabled and the button marks each turn.
+    """
+
+    start_sensitivity: Sensitivity = "high"
+    end_sensitivity: Sensitivity = "high"
+    prefix_padding_ms: int = setting(100, ge=0, le=5000)
+    silence_duration_ms: int = setting(800, ge=50, le=10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """The Live API session: where to connect and what the setup message asks for."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    api_version: ApiVersion = "v1beta"
+    model: str = setting(
+        DEFAULT_MODEL,
+        pattern=r"(models/)?[A-Za-z0-9][A-Za-z0-9._-]*",
+        pattern_hint="be a model name such as gemini-live-2.5-flash-preview",
+    )
+    # An inline key is accepted only for a loopback endpoint (the local emulator); see _rules.
+    api_key: Secret | None = None
+    api_key_file: Path | None = None
+    voice: str = setting(
+        "Puck", pattern=r"[A-Za-z][A-Za-z0-9_-]*", pattern_hint="be a voice name such as Puck"
+    )
+    language_code: str | None = setting(
+        None,
+        pattern=r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*",
+        pattern_hint="be a BCP-47 language code such as en-US",
+    )
+    system_instruction: str = DEFAULT_SYSTEM_INSTRUCTION
+    response_modality: ResponseModality = "audio"
+    media_resolution: MediaResolution = "low"
+    input_transcription: bool = True
+    output_transcription: bool = True
+    # contextWindowCompression with a sliding window is always on: without it a session with
+    # video ends after 2 minutes.
+    compression_trigger_tokens: int = setting(25_600, ge=1_000, le=1_048_576)
+    compression_target_tokens: int = setting(12_800, ge=500, le=1_048_576)
+    session_resumption: bool = True
+    activity_handling: ActivityHandling = "start-of-activity-interrupts"
+    turn_coverage: TurnCoverage = "turn-includes-only-activity"
+    vad: VadConfig = field(default_factory=VadConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    """Connecting, keepalive and reconnecting.
+
+    A dead peer is noticed within `ping_interval_s + ping_timeout_s` (45 s by default) while a
+    slow but live server, whose pongs have been seen to take up to 30 s, is not dropped.
+    """
+
+    connect_timeout_s: float = setting(15.0, gt=0, le=300)
+    ping_interval_s: float = setting(15.0, gt=0, le=600)
+    ping_timeout_s: float = setting(30.0, gt=0, le=600)
+    backoff_initial_s: float = setting(1.0, gt=0, le=600)
+    backoff_max_s: float = setting(30.0, gt=0, le=3600)
+    backoff_factor: float = setting(2.0, ge=1.0, le=10.0)
+    # 1007/1008 (bad key, model or field) will not fix itself; retry slowly.
+    config_fault_retry_s: float = setting(300.0, ge=1.0, le=86_400)
+    replay_window_s: float = setting(15.0, ge=0, le=300)
+    send_queue_max_messages: int = setting(512, ge=1, le=100_000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInputConfig:
+    """The microphone: 16 kHz mono s16le chunks for `realtimeInput.audio`."""
+
+    backend: AudioBackend = "pyaudio"
+    device: str = setting(
+        "default", pattern=r".*\S.*", pattern_hint='name a device (a name substring or "default")'
+    )
+    rate_hz: int | None = setting(None, ge=8_000, le=384_000)
+    channels: int | None = setting(None, ge=1, le=32)
+    file_path: Path | None = None
+    pace_realtime: bool = True
+    chunk_ms: int = setting(20, ge=10, le=100)
+    preroll_ms: int = setting(300, ge=0, le=5_000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOutputConfig:
+    """The speaker: 24 kHz mono s16le answers through the ring buffer."""
+
+    backend: AudioBackend = "pyaudio"
+    device: str = setting(
+        "default", pattern=r".*\S.*", pattern_hint='name a device (a name substring or "default")'
+    )
+    rate_hz: int | None = setting(None, ge=8_000, le=384_000)
+    channels: int | None = setting(None, ge=1, le=32)
+    file_path: Path | None = None
+    prebuffer_ms: int = setting(60, ge=0, le=2_000)
+    buffer_s: float = setting(30.0, ge=1.0, le=600.0)
+    volume_percent: int = setting(80, ge=0, le=100)
+    earcons: bool = True
+    earcon_volume_percent: int = setting(50, ge=0, le=100)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    input: AudioInputConfig = field(default_factory=AudioInputConfig)
+    output: AudioOutputConfig = field(default_factory=AudioOutputConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """Frames for `realtimeInput.video`: square JPEGs, at most one per second."""
+
+    source: CameraSource = "picamera2"
+    mode: CameraMode = "on-activity"
+    fps: float = setting(1.0, gt=0, le=1.0)
+    size_px: int = setting(768, ge=64, le=3072)
+    jpeg_quality: int = setting(80, ge=1, le=100)
+    folder: Path | None = None
+    capture_timeout_s: float = setting(2.0, gt=0, le=60)
+
+
+@dataclass(frozen=True, slots=True)
+class LedPattern:
+    """How the LED shows one appliance state (gpiozero blink/pulse vocabulary).
+
+    `blink` uses on/off times (and fades on PWM LEDs), `pulse` uses the fade times. A plain
+    on/off LED shows `pulse` as a blink with the fade times as on/off times. `color` (red, green,
+    blue, each 0-1) is for RGB LEDs; `brightness` scales it, and is the level of a PWM LED.
+    """
+
+    kind: LedPatternKind = "off"
+    on_time_s: float = setting(0.5, gt=0, le=60)
+    off_time_s: float = setting(0.5, gt=0, le=60)
+    fade_in_s: float = setting(0.0, ge=0, le=60)
+    fade_out_s: float = setting(0.0, ge=0, le=60)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    brightness: float = setting(1.0, ge=0, le=1.0)
+
+
+_WHITE = (1.0, 1.0, 1.0)
+_BLUE = (0.0, 0.2, 1.0)
+_CYAN = (0.0, 0.8, 0.8)
+_GREEN = (0.0, 1.0, 0.2)
+_ORANGE = (1.0, 0.4, 0.0)
+_RED = (1.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LedPatterns:
+    """One pattern per appliance state."""
+
+    starting: LedPattern = field(
+        default_factory=partial(LedPattern, kind="solid", color=_WHITE, brightness=0.3)
+    )
+    connecting: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="pulse", color=_WHITE, fade_in_s=0.5, fade_out_s=0.5
+        )
+    )
+    idle: LedPattern = field(default_factory=partial(LedPattern, kind="off", color=_WHITE))
+    listening: LedPattern = field(default_factory=partial(LedPattern, kind="solid", color=_BLUE))
+    thinking: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="pulse", color=_CYAN, fade_in_s=0.3, fade_out_s=0.3
+        )
+    )
+    speaking: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="pulse", color=_GREEN, fade_in_s=1.0, fade_out_s=1.0
+        )
+    )
+    offline: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="blink", color=_ORANGE, on_time_s=0.2, off_time_s=1.8
+        )
+    )
+    config_fault: LedPattern = field(
+        default_factory=partial(LedPattern, kind="blink", color=_RED, on_time_s=0.1, off_time_s=0.1)
+    )
+    error: LedPattern = field(
+        default_factory=partial(LedPattern, kind="blink", color=_RED, on_time_s=0.5, off_time_s=0.5)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GpioConfig:
+    """Button(s) and LED(s), BCM pin numbers, through a gpiozero pin factory."""
+
+    pin_factory: PinFactory = "lgpio"
+    button_pin: int = setting(17, ge=0, le=53)
+    pull_up: bool = True
+    bounce_ms: int = setting(20, ge=0, le=1_000)
+    new_conversation_pin: int | None = setting(None, ge=0, le=53)
+    led: LedKind = "none"
+    led_pins: tuple[int, ...] = setting((), ge=0, le=53)
+    led_active_high: bool = True
+    patterns: LedPatterns = field(default_factory=LedPatterns)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationConfig:
+    """How turns start and end."""
+
+    mode: ConversationMode = "push-to-talk"
+    button_backend: ButtonBackend = "gpio"
+    # Taps shorter than this are ignored (no empty turns); holds longer than the maximum end the
+    # turn by themselves.
+    min_press_ms: int = setting(150, ge=0, le=5_000)
+    max_press_s: float = setting(60.0, ge=1.0, le=3_600)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTool:
+    """A program the model may run: `{param}` placeholders in `argv` take the call's arguments.
+
+    Arguments are substituted into whole argv elements and run without a shell.
+    """
+
+    name: str = setting(
+        pattern=TOOL_NAME_PATTERN, pattern_hint="be 1-64 letters, digits or _, not a digit first"
+    )
+    description: str = setting(pattern=r"(?s).*\S.*", pattern_hint="not be empty")
+    argv: tuple[str, ...] = setting()
+    parameters: Mapping[str, object] | None = None
+    timeout_s: float = setting(10.0, gt=0, le=3_600)
+    max_output_bytes: int = setting(16_384, ge=1, le=1_048_576)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsConfig:
+    """Functions declared to the model in setup."""
+
+    builtin: tuple[BuiltinTool, ...] = ("device_status", "set_volume", "new_conversation")
+    google_search: bool = True
+    command: tuple[CommandTool, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Where the resumption handle survives restarts (systemd's StateDirectory)."""
+
+    directory: Path = Path("/var/lib/pilive")
+    # Gemini API resumption handles are documented to live 2 hours after a session ends.
+    handle_max_age_s: float = setting(7_200.0, ge=0, le=7 * 86_400)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: LogLevel = "info"
+    # Input and output transcripts in the journal; turn off for privacy.
+    transcripts: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineStep:
+    """One scripted action, `at_s` seconds after start, for headless reproducible runs."""
+
+    at_s: float = field(metadata={"ge": 0, "le": 86_400})
+    action: TimelineAction = field()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration. Build it with `load_config` or `parse_config`."""
+
+    live: LiveConfig = field(default_factory=LiveConfig)
+    connection: ConnectionConfig = field(default_factory=ConnectionConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    timeline: tuple[TimelineStep, ...] = ()
