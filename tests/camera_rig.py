@@ -1,0 +1,128 @@
+"""Camera test rig: sources with controllable faults, and a recording stand-in for Picamera2.
+
+picamera2 cannot be imported on the build machines, so `RecordingPicamera2` offers the same
+method names the adapter uses and records every call with its arguments; tests check the
+sequence against what the picamera2 manual prescribes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from pilive.camera.imaging import Frame
+from pilive.camera.sources import CameraError
+
+
+def solid(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Frame:
+    """A frame of one colour, channels R, G, B."""
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[...] = rgb
+    return frame
+
+
+class ScriptedSource:
+    """A real FrameSource whose behaviour tests change while it runs.
+
+    `fail_captures` > 0 makes that many captures raise; `fail_starts` likewise for start();
+    `delay_s` sleeps in every capture (a slow camera); `hang` blocks captures until released.
+    Everything is counted so tests can see what happened on the worker thread.
+    """
+
+    name = "scripted"
+
+    def __init__(self, frame: Frame | None = None) -> None:
+        self.frame = solid((200, 30, 30)) if frame is None else frame
+        self.fail_starts = 0
+        self.fail_captures = 0
+        self.delay_s = 0.0
+        self.hang = threading.Event()  # set => captures block until `release` is set
+        self.release = threading.Event()
+        self.starts = 0
+        self.captures = 0
+        self.closes = 0
+        self.capture_threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            self.starts += 1
+            if self.fail_starts > 0:
+                self.fail_starts -= 1
+                raise CameraError("scripted start failure")
+
+    def capture_array(self) -> Frame:
+        self.capture_threads.add(threading.current_thread().name)
+        if self.hang.is_set():
+            self.release.wait()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        with self._lock:
+            self.captures += 1
+            if self.fail_captures > 0:
+                self.fail_captures -= 1
+                raise CameraError("scripted capture failure")
+        return self.frame.copy()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closes += 1
+
+
+class RecordingRequest:
+    def __init__(self, camera: RecordingPicamera2) -> None:
+        self._camera = camera
+
+    def make_array(self, name: str) -> Any:
+        self._camera.calls.append(("make_array", (name,), {}))
+        return self._camera.array
+
+
+class RecordingPicamera2:
+    """Stands in for picamera2.Picamera2: records (method, args, kwargs) for every call."""
+
+    def __init__(self, camera_num: int, array: Frame | None = None) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+            ("Picamera2", (camera_num,), {})
+        ]
+        self.array = solid((0, 0, 255), 768, 768) if array is None else array
+        self.capture_error: BaseException | None = None
+        self.configure_error: BaseException | None = None
+        self.released = 0
+
+    def create_video_configuration(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("create_video_configuration", (), kwargs))
+        return {"recorded-config": kwargs}
+
+    def configure(self, config: Any) -> None:
+        self.calls.append(("configure", (config,), {}))
+        if self.configure_error is not None:
+            raise self.configure_error
+
+    def start(self) -> None:
+        self.calls.append(("start", (), {}))
+
+    @contextlib.contextmanager
+    def captured_request(self, **kwargs: Any) -> Iterator[RecordingRequest]:
+        self.calls.append(("captured_request", (), kwargs))
+        if self.capture_error is not None:
+            raise self.capture_error
+        try:
+            yield RecordingRequest(self)
+        finally:
+            self.released += 1
+            self.calls.append(("release", (), {}))
+
+    def stop(self) -> None:
+        self.calls.append(("stop", (), {}))
+
+    def close(self) -> None:
+        self.calls.append(("close", (), {}))
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.calls]

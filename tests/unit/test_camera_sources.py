@@ -1,0 +1,136 @@
+"""Frame sources: the synthetic pattern, the image folder, the factory by config name."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simplejpeg
+
+from pilive.camera.imaging import check_frame
+from pilive.camera.sources import (
+    GLYPHS,
+    CameraError,
+    FileSource,
+    SyntheticSource,
+    make_source_factory,
+    render_text,
+)
+from tests.camera_rig import solid
+
+
+def test_synthetic_frames_move_and_show_the_time() -> None:
+    """Consecutive synthetic frames differ (the pattern moves), and the clock label is drawn:
+    the top-left box holds exactly the white pixels of the rendered label."""
+    source = SyntheticSource(768, 768, clock=lambda: 0.0)
+    source.start()
+    first, second = source.capture_array(), source.capture_array()
+    check_frame(first)
+    assert first.shape == (768, 768, 3)
+    assert not np.array_equal(first, second)
+    scale = 768 // 128
+    tm = time.localtime(0.0)
+    text = f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}.0 #1"
+    mask = render_text(text, scale)
+    margin = 2 * scale
+    region = first[margin : margin + mask.shape[0], margin : margin + mask.shape[1]]
+    assert np.array_equal((region == 255).all(axis=2), mask)
+    source.close()
+
+
+def test_synthetic_frames_are_cheap_to_make_at_other_sizes() -> None:
+    """Non-square synthetic sizes work (the streamer squares them); too small is refused."""
+    source = SyntheticSource(1280, 720)
+    source.start()
+    assert source.capture_array().shape == (720, 1280, 3)
+    with pytest.raises(ValueError, match="64x64"):
+        SyntheticSource(10, 10)
+    with pytest.raises(CameraError, match="before start"):
+        SyntheticSource().capture_array()
+
+
+def test_font_has_the_clock_characters() -> None:
+    """Every glyph is 5x7; unknown characters are named, not silently dropped."""
+    assert all(glyph.shape == (7, 5) for glyph in GLYPHS.values())
+    assert render_text("12:34", 2).shape == (14, 60)
+    with pytest.raises(ValueError, match="'x'"):
+        render_text("x1", 1)
+
+
+def write_jpeg(path: Path, rgb: tuple[int, int, int], height: int, width: int) -> None:
+    path.write_bytes(simplejpeg.encode_jpeg(solid(rgb, height, width), 90, "RGB"))
+
+
+def test_file_source_cycles_jpeg_and_npy_and_skips_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JPEG and .npy files come back in name order, round and round; a PNG is named in a
+    warning and skipped; a corrupt JPEG is named once and skipped without stopping the cycle."""
+    write_jpeg(tmp_path / "a.jpg", (250, 0, 0), 480, 640)
+    np.save(tmp_path / "b.npy", solid((0, 250, 0), 100, 200))
+    (tmp_path / "c.jpeg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "sub").mkdir()
+    source = FileSource(tmp_path, size_px=768)
+    with caplog.at_level(logging.WARNING):
+        source.start()
+        seen = [source.capture_array() for _ in range(4)]
+    colours = [tuple(int(v) for v in frame.reshape(-1, 3).mean(axis=0).round(-1)) for frame in seen]
+    assert colours == [(250, 0, 0), (0, 250, 0), (250, 0, 0), (0, 250, 0)]
+    assert seen[0].shape == (480, 640, 3)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert sum("d.png" in w for w in warnings) == 1
+    assert sum("c.jpeg" in w for w in warnings) == 1
+
+
+def test_file_source_decodes_big_jpegs_at_reduced_size(tmp_path: Path) -> None:
+    """A large JPEG is decoded with DCT scaling, no smaller than the 768 target."""
+    write_jpeg(tmp_path / "big.jpg", (10, 20, 200), 3200, 4000)
+    source = FileSource(tmp_path, size_px=768)
+    source.start()
+    frame = source.capture_array()
+    assert 768 <= min(frame.shape[:2]) < 3200
+
+
+def test_file_source_errors_name_the_folder(tmp_path: Path) -> None:
+    """A missing folder, a folder with nothing usable, or all files bad: errors name it."""
+    with pytest.raises(CameraError, match="not a directory"):
+        FileSource(tmp_path / "missing").start()
+    (tmp_path / "only.png").write_bytes(b"png")
+    with pytest.raises(CameraError, match=r"no \.jpg"):
+        FileSource(tmp_path).start()
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    np.save(tmp_path / "bad.npy", np.zeros((4, 4), np.float32))
+    source = FileSource(tmp_path)
+    source.start()
+    with pytest.raises(CameraError, match="none of the images"):
+        source.capture_array()
+
+
+def test_factory_builds_each_kind_and_refuses_unknown(tmp_path: Path) -> None:
+    """Config names map to sources; "none" means no camera; typos are named with the choices."""
+    synthetic = make_source_factory("synthetic", size_px=512)
+    assert synthetic is not None
+    assert synthetic().name == "synthetic"
+    files = make_source_factory("files", folder=tmp_path)
+    assert files is not None
+    assert isinstance(files(), FileSource)
+    picamera = make_source_factory("picamera2", camera_num=1)
+    assert picamera is not None
+    assert picamera().name == "picamera2"  # built lazily: picamera2 is imported only on start
+    assert make_source_factory("none") is None
+    with pytest.raises(ValueError, match="folder"):
+        make_source_factory("files")
+    with pytest.raises(ValueError, match=r"synthetic.*'webcam'"):
+        make_source_factory("webcam")
+
+
+def test_picamera2_missing_is_a_clear_camera_error() -> None:
+    """Without picamera2 installed, starting the real camera says how to install it."""
+    factory = make_source_factory("picamera2")
+    assert factory is not None
+    with pytest.raises(CameraError, match="python3-picamera2"):
+        factory().start()
