@@ -177,8 +177,8 @@ def test_wrong_types_are_named(tmp_path: Path, text: str, expected: str) -> None
     [
         ("[audio.input]\nchunk_ms = 5\n", "audio.input.chunk_ms = 5: must be between 10 and 100"),
         ("[audio.input]\nchunk_ms = 101\n", "chunk_ms = 101: must be between 10 and 100"),
-        ("[camera]\nfps = 2\n", "camera.fps = 2.0: must be more than 0 and at most 1"),
-        ("[camera]\nfps = 0\n", "camera.fps = 0.0: must be more than 0 and at most 1"),
+        ("[camera]\nfps = 2\n", "camera.fps = 2: must be more than 0 and at most 1"),
+        ("[camera]\nfps = 0\n", "camera.fps = 0: must be more than 0 and at most 1"),
         (
             "[audio.output]\nvolume_percent = 101\n",
             "volume_percent = 101: must be between 0 and 100",

@@ -278,7 +278,8 @@ class Reader:
             if not math.isfinite(value):
                 self.problem(key, value, "must be a finite number")
                 return False, None
-            return self._check_range(float(value), key, meta)
+            ok, _ = self._check_range(value, key, meta)
+            return ok, float(value) if ok else None
         if tp is str:
             if not isinstance(value, str):
                 self.problem(key, value, "must be a string")

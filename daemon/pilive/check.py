@@ -1,0 +1,54 @@
+"""`pilive check`: is this configuration usable? Shows what the daemon would run with.
+
+Exit status 0 when the config and the API key are usable (the key shown only as its length),
+2 with every problem on stderr otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# The config package is standard library only, so importing it here keeps start-up light.
+from pilive.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    load_api_key,
+    load_config,
+    render_toml,
+)
+
+EXIT_INVALID = 2
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        metavar="FILE",
+        help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    try:
+        config = load_config(path, os.environ)
+        key = load_api_key(config, os.environ)
+    except ConfigError as exc:
+        count = len(exc.problems)
+        print(
+            f"pilive check: {path} is not usable ({count} problem{'s' * (count != 1)}):",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"# pilive configuration from {path}: valid")
+    print(f"# API key: {key!r} from {key.origin}")
+    print()
+    print(render_toml(config), end="")
+    return 0

@@ -1,0 +1,123 @@
+"""`pilive check`: exit codes, problems on stderr, the resolved config on stdout, key masked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pilive import check
+from pilive.config import Config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "AIzaSyD-test-key-0123456789abcdefghijkl"
+
+
+def run_check(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pilive check")
+    check.configure_parser(parser)
+    return check.run(parser.parse_args(argv))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("GEMINI_API_KEY", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_valid_config_prints_resolved_toml_with_masked_key(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A valid config and key exit 0; stdout is loadable TOML equal to the config; key masked."""
+    clean_env.setenv("GEMINI_API_KEY", KEY)
+    assert run_check(["--config", str(ROOT / "config" / "pilive.toml")]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert KEY not in out and "AIza" not in out
+    assert "# API key: <secret: 39 chars> from $GEMINI_API_KEY" in out
+    assert parse_config(out) == Config()
+    tomllib.loads(out)
+
+
+def test_demo_config_checks_clean(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped demo config passes with its inline emulator key, shown only as a length."""
+    assert run_check(["--config", str(ROOT / "config" / "demo.toml")]) == 0
+    out, _ = capsys.readouterr()
+    assert "pilive-demo-key" not in out
+    assert "# api_key = <secret: 15 chars> (set inline)" in out
+    assert 'pin_factory = "mock"' in out and "[[timeline]]" in out
+
+
+def test_invalid_config_exits_2_with_every_problem_on_stderr(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad settings exit 2; stderr lists each problem with file, key and value; stdout empty."""
+    path = tmp_path / "bad.toml"
+    path.write_text('[camera]\nfps = 5\n[audio.input]\nchunk_msec = 20\nbackend = "alsa"\n')
+    clean_env.setenv("GEMINI_API_KEY", KEY)
+    assert run_check(["--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{path} is not usable (3 problems)" in err
+    assert f"{path}: camera.fps = 5: must be more than 0 and at most 1" in err
+    assert "audio.input.chunk_msec = 20: unknown key; did you mean audio.input.chunk_ms?" in err
+    assert 'audio.input.backend = "alsa": must be one of "pyaudio", "file", "null"' in err
+
+
+def test_missing_file_and_missing_key_exit_2(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file, or a valid file with no API key anywhere, exits 2 and says why."""
+    assert run_check(["--config", str(tmp_path / "absent.toml")]) == 2
+    assert "cannot read the config file" in capsys.readouterr().err
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert run_check(["--config", str(empty)]) == 2
+    assert "no API key found" in capsys.readouterr().err
+
+
+def test_refused_key_file_exits_2_without_the_key(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A group-readable key file is refused with its name and mode, never its content."""
+    key_file = tmp_path / "gemini-api-key"
+    key_file.write_text(KEY)
+    os.chmod(key_file, 0o644)
+    config = tmp_path / "pilive.toml"
+    config.write_text(f'[live]\napi_key_file = "{key_file}"\n')
+    assert run_check(["--config", str(config)]) == 2
+    out, err = capsys.readouterr()
+    assert str(key_file) in err and "0644" in err
+    assert KEY not in out + err
+
+
+def test_runs_as_a_program_on_a_machine_without_hardware_libraries(tmp_path: Path) -> None:
+    """In a fresh interpreter the check runs without importing audio, GPIO or network modules."""
+    code = (
+        "import sys, argparse; from pilive import check\n"
+        "p = argparse.ArgumentParser(); check.configure_parser(p)\n"
+        "rc = check.run(p.parse_args(sys.argv[1:]))\n"
+        "heavy = {'numpy', 'pyaudio', 'gpiozero', 'websockets', 'asyncio'} & set(sys.modules)\n"
+        "print('HEAVY', sorted(heavy)); sys.exit(rc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
+    env["GEMINI_API_KEY"] = KEY
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--config", str(ROOT / "config" / "pilive.toml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+    assert KEY not in result.stdout + result.stderr
