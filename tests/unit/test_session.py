@@ -1,0 +1,555 @@
+"""Unit tests for pilive.live.session.LiveSession: every transition, driven synchronously."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from pilive.live import wire
+from pilive.live.events import (
+    AudioChunk,
+    GoAway,
+    SessionResumptionUpdate,
+    SetupComplete,
+    ToolCall,
+    TurnComplete,
+    TurnLost,
+)
+from pilive.live.session import LiveSession, LiveSessionError, SessionState
+
+OPTIONS = wire.SetupOptions(model="gemini-live-test")
+SETUP_COMPLETE = '{"setupComplete":{}}'
+TURN_COMPLETE = b'{"serverContent":{"turnComplete":true}}'
+INTERRUPTED = b'{"serverContent":{"interrupted":true}}'
+MODEL_AUDIO = (
+    b'{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
+    b'{"mimeType":"audio/pcm;rate=24000","data":"AAAAAA=="}}]}}}'
+)
+CHUNK_BYTES = 640  # 20 ms at 16 kHz s16le
+
+
+def chunk(i: int) -> bytes:
+    """A distinct 20 ms chunk, so each frame can be told apart on the wire."""
+    return bytes([i % 256]) * CHUNK_BYTES
+
+
+def describe(frames: list[str]) -> list[str]:
+    """Short names for frames: setup, start, end, audio:N (N = first byte), video, text, ..."""
+    out = []
+    for frame in frames:
+        message = json.loads(frame)
+        (key,) = message
+        body = message[key]
+        if key == "setup":
+            handle = body.get("sessionResumption", {}).get("handle")
+            out.append(f"setup:{handle}" if handle else "setup")
+        elif key == "realtimeInput":
+            (field,) = body
+            if field == "audio":
+                out.append(f"audio:{base64.b64decode(body['audio']['data'])[0]}")
+            elif field == "video":
+                out.append(f"video:{base64.b64decode(body['video']['data']).decode()}")
+            else:
+                out.append({"activityStart": "start", "activityEnd": "end"}.get(field, field))
+        else:
+            out.append(key)
+    return out
+
+
+def ready(session: LiveSession, now: float = 0.0, handle: str | None = None) -> list[str]:
+    """Connect, complete setup, drop the events so far, and return what was sent (described)."""
+    session.connect(now, handle)
+    session.receive_data(SETUP_COMPLETE, now)
+    session.events_received()
+    return describe(session.data_to_send())
+
+
+def test_connect_sends_setup_and_holds_input_until_setup_complete() -> None:
+    """Only setup goes out before setupComplete; input given meanwhile follows it, in order."""
+    session = LiveSession(OPTIONS)
+    assert session.state is SessionState.IDLE
+    session.send_text("before connect")
+    session.connect(1.0)
+    assert session.state is SessionState.AWAITING_SETUP
+    session.send_audio(chunk(1))
+    assert describe(session.data_to_send()) == ["setup"]
+    session.receive_data(SETUP_COMPLETE, 2.0)
+    assert session.state is SessionState.READY
+    assert describe(session.data_to_send()) == ["text", "audio:1"]
+    assert session.events_received() == [SetupComplete()]
+    assert session.events_received() == []
+    session.send_audio(chunk(2))
+    assert describe(session.data_to_send()) == ["audio:2"]
+    assert session.connections == 1
+
+
+def test_connect_with_handle_resumes() -> None:
+    """A handle given to connect() goes into setup.sessionResumption.handle."""
+    session = LiveSession(OPTIONS)
+    session.connect(0.0, "h-9")
+    assert describe(session.data_to_send()) == ["setup:h-9"]
+
+
+def test_misuse_is_reported() -> None:
+    """Out-of-order calls raise LiveSessionError naming the call and the state."""
+    session = LiveSession(OPTIONS)
+    with pytest.raises(LiveSessionError, match=r"receive_data\(\) while idle"):
+        session.receive_data(SETUP_COMPLETE, 0.0)
+    session.connect(0.0)
+    with pytest.raises(LiveSessionError, match="while awaiting_setup"):
+        session.connect(0.0)
+    with pytest.raises(LiveSessionError, match="without send_activity_start"):
+        session.send_activity_end()
+    session.send_activity_start()
+    with pytest.raises(LiveSessionError, match="while an activity is open"):
+        session.send_activity_start()
+    session.close()
+    assert session.state is SessionState.CLOSED
+    assert session.data_to_send() == []
+    with pytest.raises(LiveSessionError, match="after close"):
+        session.connect(0.0)
+    with pytest.raises(LiveSessionError, match="after close"):
+        session.send_audio(chunk(0))
+    session.connection_lost(1.0)  # harmless after close
+    with pytest.raises(ValueError, match="replay_window_s"):
+        LiveSession(OPTIONS, replay_window_s=0)
+
+
+def test_malformed_frame_leaves_state_unchanged() -> None:
+    """A bad frame raises LiveProtocolError and changes nothing (no half-applied frame)."""
+    session = LiveSession(OPTIONS)
+    session.connect(0.0)
+    bad = '{"setupComplete":{},"goAway":{"timeLeft":"never"}}'
+    with pytest.raises(wire.LiveProtocolError, match=r"goAway\.timeLeft"):
+        session.receive_data(bad, 0.0)
+    assert session.state is SessionState.AWAITING_SETUP
+    assert session.events_received() == []
+    assert session.go_away_deadline_s is None
+
+
+def test_duplicate_setup_complete_is_harmless() -> None:
+    """A second setupComplete on a ready connection does not resend anything."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.receive_data(SETUP_COMPLETE, 1.0)
+    assert session.data_to_send() == []
+    assert session.state is SessionState.READY
+
+
+def test_resumption_handle_keeps_newest_resumable() -> None:
+    """Only resumable updates with a non-empty handle count; the time they came is kept."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    assert session.resumption_handle is None
+    session.receive_data('{"sessionResumptionUpdate":{"newHandle":"h-1","resumable":true}}', 5.0)
+    session.receive_data('{"sessionResumptionUpdate":{"newHandle":"","resumable":false}}', 6.0)
+    session.receive_data('{"sessionResumptionUpdate":{"newHandle":"h-x","resumable":false}}', 6.5)
+    session.receive_data('{"sessionResumptionUpdate":{"newHandle":"","resumable":true}}', 6.7)
+    assert session.resumption_handle == "h-1"
+    assert session.resumption_handle_received_s == 5.0
+    session.receive_data(
+        b'{"session_resumption_update":{"new_handle":"h-2","resumable":true}}', 7.0
+    )
+    assert (session.resumption_handle, session.resumption_handle_received_s) == ("h-2", 7.0)
+    assert SessionResumptionUpdate("", False) in session.events_received()
+    session.connection_lost(8.0)
+    assert session.resumption_handle == "h-2"  # survives the connection
+    session.forget_resumption_handle()
+    assert session.resumption_handle is None
+    assert session.resumption_handle_received_s is None
+
+
+def test_go_away_at_idle_hands_over_at_once() -> None:
+    """goAway sets the deadline; at a turn boundary the handover is due immediately."""
+    session = LiveSession(OPTIONS, handover_margin_s=2.0)
+    assert not session.handover_due(0.0)
+    ready(session)
+    session.receive_data('{"goAway":{"timeLeft":"10s"}}', 100.0)
+    assert session.events_received()[-1] == GoAway(10.0)
+    assert session.go_away_deadline_s == 110.0
+    assert session.handover_at_s() == 108.0
+    assert session.handover_due(100.0)
+    session.connection_lost(100.1)
+    assert session.go_away_deadline_s is None
+    assert not session.handover_due(100.2)
+
+
+def test_go_away_mid_turn_waits_for_boundary_or_deadline() -> None:
+    """During a model turn the handover waits for turnComplete, or deadline - margin."""
+    session = LiveSession(OPTIONS, handover_margin_s=2.0)
+    ready(session)
+    session.receive_data(MODEL_AUDIO, 1.0)
+    session.receive_data('{"goAway":{"timeLeft":"10s"}}', 1.0)
+    assert not session.handover_due(5.0)
+    assert session.handover_due(9.0)  # 11 - 2
+    session.receive_data(TURN_COMPLETE, 6.0)
+    assert session.handover_due(6.0)  # boundary came in time
+    session.connection_lost(6.0)
+    session.connect(6.1, session.resumption_handle)
+    assert session.go_away_deadline_s is None  # a new connection has no goAway yet
+
+
+def test_go_away_while_button_held_waits_for_the_answer() -> None:
+    """An open activity or one awaiting its answer is not a turn boundary."""
+    session = LiveSession(OPTIONS, handover_margin_s=1.0)
+    ready(session)
+    session.send_activity_start()
+    session.receive_data('{"goAway":{"timeLeft":"30s"}}', 0.0)
+    assert not session.handover_due(1.0)
+    session.send_activity_end()
+    assert not session.handover_due(2.0)  # waiting for the model to take it in
+    assert session.handover_due(29.0)
+    session.receive_data(MODEL_AUDIO, 3.0)
+    assert not session.handover_due(3.0)  # model speaking
+    session.receive_data(TURN_COMPLETE, 4.0)
+    assert session.handover_due(4.0)
+
+
+def test_turn_state() -> None:
+    """A model turn runs from its first content to turnComplete or interrupted."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    assert not session.model_turn_in_progress
+    assert not session.user_activity_open
+    session.send_activity_start()
+    assert session.user_activity_open
+    session.send_activity_end()
+    assert not session.user_activity_open
+    session.receive_data(MODEL_AUDIO, 1.0)
+    assert session.model_turn_in_progress
+    session.receive_data(INTERRUPTED, 2.0)
+    assert not session.model_turn_in_progress
+    session.receive_data('{"serverContent":{"outputTranscription":{"text":"hi"}}}', 3.0)
+    assert session.model_turn_in_progress
+    session.receive_data(TURN_COMPLETE, 4.0)
+    assert not session.model_turn_in_progress
+    session.receive_data(MODEL_AUDIO, 5.0)
+    session.connection_lost(6.0)
+    assert not session.model_turn_in_progress  # the turn died with the connection
+
+
+def test_tool_calls_outstanding_until_answered_or_cancelled() -> None:
+    """toolCall ids stay outstanding until toolResponse or toolCallCancellation clears them."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.receive_data(
+        '{"toolCall":{"functionCalls":[{"id":"a","name":"f"},{"id":"b","name":"g"},'
+        '{"id":"c","name":"h"}]}}',
+        1.0,
+    )
+    assert isinstance(session.events_received()[-1], ToolCall)
+    assert session.outstanding_tool_calls == {"a", "b", "c"}
+    assert not session.at_turn_boundary
+    session.send_tool_response([wire.FunctionResponse("a", "f", {"result": 1})])
+    assert describe(session.data_to_send()) == ["toolResponse"]
+    session.receive_data('{"toolCallCancellation":{"ids":["b","zz"]}}', 2.0)
+    assert session.outstanding_tool_calls == {"c"}
+    session.send_tool_response([wire.FunctionResponse("c", "h", {"error": "no"})])
+    session.receive_data(TURN_COMPLETE, 3.0)
+    assert session.outstanding_tool_calls == frozenset()
+    assert session.at_turn_boundary
+
+
+def test_tool_response_while_down_is_held() -> None:
+    """A tool result given while the link is down goes out after the next setupComplete."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.receive_data('{"toolCall":{"functionCalls":[{"id":"a","name":"f"}]}}', 1.0)
+    session.connection_lost(2.0)
+    session.send_tool_response([wire.FunctionResponse("a", "f", {"result": 1})])
+    assert session.data_to_send() == []
+    assert ready(session, 3.0) == ["setup", "toolResponse"]
+
+
+def test_replay_of_open_activity_after_drop() -> None:
+    """Drop mid-press: after resume, start + earlier audio are replayed once, then new input."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.send_audio(chunk(2))
+    assert describe(session.data_to_send()) == ["start", "audio:1", "audio:2"]
+    session.connection_lost(1.0)
+    session.send_audio(chunk(3))  # captured while down
+    session.connect(1.5, "h")
+    session.send_audio(chunk(4))  # captured during setup
+    assert describe(session.data_to_send()) == ["setup:h"]
+    session.receive_data(SETUP_COMPLETE, 2.0)
+    assert describe(session.data_to_send()) == ["start", "audio:1", "audio:2", "audio:3", "audio:4"]
+    assert (session.replayed_frames, session.replayed_audio_bytes) == (3, 2 * CHUNK_BYTES)
+    session.send_audio(chunk(5))
+    session.send_activity_end()
+    assert describe(session.data_to_send()) == ["audio:5", "end"]
+    assert session.events_received() == [SetupComplete()]
+
+
+def test_replay_of_ended_activity_not_yet_answered() -> None:
+    """Drop after activityEnd but before any answer: the whole activity incl. end is replayed."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.send_activity_end()
+    session.data_to_send()
+    session.receive_data('{"serverContent":{"inputTranscription":{"text":"hi"}}}', 1.0)
+    session.connection_lost(1.0)
+    assert session.replay_pending
+    assert ready(session, 2.0) == ["setup", "start", "audio:1", "end"]
+    # dropped again before the answer: replayed again, still once per connection
+    session.connection_lost(3.0)
+    assert ready(session, 4.0) == ["setup", "start", "audio:1", "end"]
+    session.receive_data(MODEL_AUDIO, 5.0)
+    assert not session.replay_pending
+    session.connection_lost(6.0)
+    assert ready(session, 7.0) == ["setup"]
+    assert session.replayed_frames == 6
+
+
+def test_drop_during_setup_of_replay_connection() -> None:
+    """A replay that never got out (drop before setupComplete) is replayed on the next one."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.data_to_send()
+    session.connection_lost(1.0)
+    session.send_audio(chunk(2))
+    session.connect(2.0)
+    session.connection_lost(3.0)
+    session.send_activity_end()
+    assert ready(session, 4.0) == ["setup", "start", "audio:1", "audio:2", "end"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [MODEL_AUDIO, TURN_COMPLETE, b'{"serverContent":{"generationComplete":true}}',
+     b'{"toolCall":{"functionCalls":[{"id":"t","name":"f"}]}}',
+     b'{"serverContent":{"modelTurn":{"parts":[{"text":"ok"}]}}}',
+     b'{"serverContent":{"outputTranscription":{"text":"ok"}}}'],
+)  # fmt: skip
+def test_answer_after_activity_end_takes_it_in(answer: bytes) -> None:
+    """Any model output after activityEnd means the server has the activity: no replay."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.send_activity_end()
+    session.receive_data(answer, 1.0)
+    assert not session.replay_pending
+    session.connection_lost(2.0)
+    assert ready(session, 3.0) == ["setup"]
+
+
+def test_output_during_open_activity_does_not_take_it_in() -> None:
+    """Model output while the button is still held does not end the replay record."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.receive_data(MODEL_AUDIO, 1.0)
+    session.receive_data(TURN_COMPLETE, 1.0)
+    assert session.replay_pending
+    session.data_to_send()
+    session.connection_lost(2.0)
+    assert ready(session, 3.0) == ["setup", "start", "audio:1"]
+
+
+def test_barge_in_end_of_old_turn_does_not_take_in_new_activity() -> None:
+    """Quick press during a model turn: the old turn's interrupted/turnComplete is no answer."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.receive_data(MODEL_AUDIO, 1.0)  # model speaking
+    session.send_activity_start()  # barge-in
+    session.send_audio(chunk(1))
+    session.send_activity_end()
+    session.data_to_send()
+    session.receive_data(MODEL_AUDIO, 1.1)  # in flight from the old turn
+    session.receive_data(INTERRUPTED, 1.2)
+    session.receive_data(TURN_COMPLETE, 1.2)
+    assert session.replay_pending
+    session.connection_lost(2.0)
+    assert ready(session, 3.0) == ["setup", "start", "audio:1", "end"]
+    session.receive_data(TURN_COMPLETE, 4.0)  # the real answer's end
+    assert not session.replay_pending
+
+
+def test_held_activity_past_window_is_lost_and_reported() -> None:
+    """Link down longer than the window: TurnLost, held frames unqueued, rest of press dropped."""
+    session = LiveSession(OPTIONS, replay_window_s=0.1)  # 3200 bytes = 5 chunks
+    ready(session)
+    session.send_text("kept")
+    session.data_to_send()
+    session.connection_lost(0.0)
+    session.send_activity_start()
+    for i in range(5):
+        session.send_audio(chunk(i))
+    assert session.events_received() == []
+    session.send_text("also kept")
+    session.send_audio(chunk(5))  # sixth chunk: over the window
+    assert session.events_received() == [
+        TurnLost("the link was down longer than the replay window", 6 * CHUNK_BYTES)
+    ]
+    assert session.user_activity_open  # the button is still held
+    session.send_audio(chunk(6))  # dropped, counted
+    session.send_activity_end()  # nothing to end on the wire
+    assert not session.user_activity_open
+    assert session.dropped_audio_bytes == 7 * CHUNK_BYTES
+    assert session.turns_lost == 1
+    assert ready(session, 1.0) == ["setup", "text"]
+    session.send_activity_start()  # the next press works normally
+    assert describe(session.data_to_send()) == ["start"]
+
+
+def test_long_press_while_connected_is_fine_unless_the_link_drops() -> None:
+    """Past the window while connected nothing is lost; a drop before the answer loses the turn."""
+    session = LiveSession(OPTIONS, replay_window_s=0.1)
+    ready(session)
+    session.send_activity_start()
+    for i in range(8):
+        session.send_audio(chunk(i))
+    session.send_activity_end()
+    assert len(session.data_to_send()) == 10
+    assert session.events_received() == []
+    session.connection_lost(1.0)
+    assert session.events_received() == [
+        TurnLost("the connection dropped during a turn longer than the replay window", 8 * 640)
+    ]
+    assert ready(session, 2.0) == ["setup"]
+
+
+def test_long_press_answered_needs_no_replay() -> None:
+    """Past the window while connected, then answered: no TurnLost at a later drop."""
+    session = LiveSession(OPTIONS, replay_window_s=0.1)
+    ready(session)
+    session.send_activity_start()
+    for i in range(8):
+        session.send_audio(chunk(i))
+    session.send_activity_end()
+    session.receive_data(MODEL_AUDIO, 1.0)
+    session.connection_lost(2.0)
+    assert [e for e in session.events_received() if isinstance(e, TurnLost)] == []
+
+
+def test_drop_with_button_held_past_window_discards_rest_of_press() -> None:
+    """Over-window press loses its turn on a drop; later audio of that press is not sent."""
+    session = LiveSession(OPTIONS, replay_window_s=0.1)
+    ready(session)
+    session.send_activity_start()
+    for i in range(8):
+        session.send_audio(chunk(i))
+    session.data_to_send()
+    session.connection_lost(1.0)
+    assert session.user_activity_open
+    session.send_audio(chunk(9))
+    session.send_activity_end()
+    assert ready(session, 2.0) == ["setup"]
+
+
+def test_video_in_activity_is_replayed_and_bounded() -> None:
+    """Camera frames of the activity are replayed in order; too many held frames lose the turn."""
+    session = LiveSession(OPTIONS, replay_max_video_frames=2)
+    ready(session)
+    session.send_activity_start()
+    session.send_video(b"A")
+    session.send_audio(chunk(1))
+    session.data_to_send()
+    session.connection_lost(1.0)
+    session.send_video(b"B")
+    assert ready(session, 2.0) == ["setup", "start", "video:A", "audio:1", "video:B"]
+    session.connection_lost(3.0)
+    session.send_video(b"C")
+    assert isinstance(session.events_received()[-1], TurnLost)
+
+
+def test_new_activity_supersedes_unanswered_one() -> None:
+    """A new press while the previous one awaits its answer: only the new one is replayed."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.send_activity_end()
+    session.send_activity_start()
+    session.send_audio(chunk(2))
+    session.data_to_send()
+    session.connection_lost(1.0)
+    assert ready(session, 2.0) == ["setup", "start", "audio:2"]
+
+
+def test_undrained_frames_at_drop() -> None:
+    """Frames not yet handed to I/O at a drop: activity frames replay, others go out later."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_text("t1")
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.connection_lost(1.0)
+    assert ready(session, 2.0) == ["setup", "start", "audio:1", "text"]
+
+
+def test_undrained_setup_is_not_resent_as_input() -> None:
+    """A setup frame queued for a connection that died is not carried over."""
+    session = LiveSession(OPTIONS)
+    session.connect(0.0)
+    session.connection_lost(0.5)
+    session.connect(1.0, "h")
+    assert describe(session.data_to_send()) == ["setup:h"]
+
+
+def test_hands_free_audio_flows_and_tail_is_replayed() -> None:
+    """Outside an activity audio goes out at once; the unanswered tail is replayed after a drop."""
+    session = LiveSession(OPTIONS, hands_free_tail_s=0.1)  # 5 chunks
+    ready(session)
+    for i in range(7):
+        session.send_audio(chunk(i))
+    assert len(session.data_to_send()) == 7
+    session.connection_lost(1.0)
+    session.send_audio(chunk(7))
+    assert ready(session, 2.0) == [
+        "setup",
+        "audio:2",
+        "audio:3",
+        "audio:4",
+        "audio:5",
+        "audio:6",
+        "audio:7",
+    ]
+    assert session.replayed_frames == 5
+    session.receive_data(MODEL_AUDIO, 3.0)  # the model answered: the tail is taken in
+    session.connection_lost(4.0)
+    assert ready(session, 5.0) == ["setup"]
+
+
+def test_hands_free_held_audio_is_bounded_and_reported_once() -> None:
+    """Held hands-free audio keeps the newest window; the loss is reported once per outage."""
+    session = LiveSession(OPTIONS, replay_window_s=0.1, hands_free_tail_s=0)
+    ready(session)
+    session.connection_lost(0.0)
+    for i in range(8):
+        session.send_audio(chunk(i))
+    lost = [e for e in session.events_received() if isinstance(e, TurnLost)]
+    assert lost == [TurnLost("the link was down longer than the replay window", CHUNK_BYTES)]
+    assert session.dropped_audio_bytes == 3 * CHUNK_BYTES
+    assert ready(session, 1.0) == ["setup", "audio:3", "audio:4", "audio:5", "audio:6", "audio:7"]
+    session.send_audio_stream_end()
+    assert describe(session.data_to_send()) == ["audioStreamEnd"]
+
+
+def test_client_content_and_text() -> None:
+    """clientContent and realtime text pass straight through when ready."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_client_content([wire.ContentTurn("user", "hi")])
+    session.send_text("x")
+    assert describe(session.data_to_send()) == ["clientContent", "text"]
+
+
+def test_events_keep_frame_order() -> None:
+    """Events come out in the order the frames (and their parts) arrived."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.events_received()
+    session.receive_data(MODEL_AUDIO, 1.0)
+    session.receive_data(TURN_COMPLETE, 2.0)
+    assert session.events_received() == [AudioChunk(b"\x00" * 4, 24000), TurnComplete()]
