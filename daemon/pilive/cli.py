@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from pilive import __version__
 
 # name -> (module, one-line help); the module has configure_parser(parser) and run(args) -> int.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "check": (
+        "pilive.check",
+        "Check a configuration file and show the settings it resolves to (API key masked)",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
