@@ -1,0 +1,190 @@
+"""The fault script: what goes wrong, when, so reconnect logic can be tested deterministically.
+
+Rules are set up front (`on(phase, action)`) or now (`now(action)`, or the shortcuts). Each rule
+fires once at the first matching point of a connection and is recorded in `fired`. Phases:
+
+- SETUP: the setup arrived, before `setupComplete` is sent (close, delay, withhold, stall...)
+- IDLE: right after `setupComplete`, and after every completed model turn (a turn boundary)
+- USER_TURN: the first audio of a user activity arrived (the button is held)
+- MODEL_AUDIO: the reply's `at_chunk`-th audio chunk was sent (the model is speaking)
+- TOOL_WAIT: a `toolCall` was sent and the model waits for the `toolResponse`
+- NOW: as soon as a live connection sees it (within milliseconds)
+
+Durations in actions are real seconds (not scaled): the test says what it wants to happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    SETUP = "setup"
+    IDLE = "idle"
+    USER_TURN = "user_turn"
+    MODEL_AUDIO = "model_audio"
+    TOOL_WAIT = "tool_wait"
+    NOW = "now"
+
+
+@dataclass(frozen=True)
+class GoAway:
+    """Send goAway with `timeLeft`, then close 1011 "deadline" when it runs out."""
+
+    time_left_s: float
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the WebSocket with this code and reason."""
+
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Drop the TCP connection without a closing handshake (the client sees 1006)."""
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stop reading and writing, keep TCP open: pings go unanswered. None: until shutdown."""
+
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class DelaySetupComplete:
+    delay_s: float
+
+
+@dataclass(frozen=True)
+class WithholdSetupComplete:
+    """Never answer the setup (the connection stays open and silent)."""
+
+
+MALFORMED_KINDS = ("json", "truncated_json", "unknown_message", "wire_truncated")
+
+
+@dataclass(frozen=True)
+class SendMalformed:
+    """A bad frame: invalid JSON, a valid message cut short, a message of no known type, or a
+    WebSocket frame cut short on the wire (followed by a TCP drop)."""
+
+    kind: str = "json"
+
+    def __post_init__(self) -> None:
+        if self.kind not in MALFORMED_KINDS:
+            raise ValueError(f"kind must be one of {MALFORMED_KINDS}, got {self.kind!r}")
+
+
+FaultAction = (
+    GoAway | Close | Abort | Stall | DelaySetupComplete | WithholdSetupComplete | SendMalformed
+)
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """`connection`: only the Nth connection (1-based); `turn`: only when the session's turn
+    counter equals it; `at_chunk`: for MODEL_AUDIO, the reply chunk number (1-based)."""
+
+    phase: Phase
+    action: FaultAction
+    connection: int | None = None
+    turn: int | None = None
+    at_chunk: int = 1
+
+
+@dataclass(frozen=True)
+class FiredFault:
+    rule: FaultRule
+    connection_id: str
+    session_id: str | None
+    turn: int
+
+
+class FaultScript:
+    """Pending rules and the record of those that fired."""
+
+    def __init__(self) -> None:
+        self.pending: list[FaultRule] = []
+        self.fired: list[FiredFault] = []
+        self._listeners: list[Callable[[], None]] = []
+
+    def on(
+        self,
+        phase: Phase,
+        action: FaultAction,
+        *,
+        connection: int | None = None,
+        turn: int | None = None,
+        at_chunk: int = 1,
+    ) -> FaultRule:
+        if at_chunk < 1:
+            raise ValueError(f"at_chunk is 1-based, got {at_chunk}")
+        if isinstance(action, DelaySetupComplete | WithholdSetupComplete) and phase != Phase.SETUP:
+            raise ValueError(f"{type(action).__name__} only makes sense at Phase.SETUP")
+        rule = FaultRule(Phase(phase), action, connection, turn, at_chunk)
+        self.pending.append(rule)
+        if rule.phase == Phase.NOW:
+            for wake in list(self._listeners):
+                wake()
+        return rule
+
+    def now(self, action: FaultAction, *, connection: int | None = None) -> FaultRule:
+        return self.on(Phase.NOW, action, connection=connection)
+
+    # Shortcuts a test reads well with.
+    def go_away(self, time_left_s: float, *, connection: int | None = None) -> FaultRule:
+        return self.now(GoAway(time_left_s), connection=connection)
+
+    def close(self, code: int, reason: str = "", *, connection: int | None = None) -> FaultRule:
+        return self.now(Close(code, reason), connection=connection)
+
+    def abort(self, *, connection: int | None = None) -> FaultRule:
+        return self.now(Abort(), connection=connection)
+
+    def stall(self, duration_s: float | None = None, *, connection: int | None = None) -> FaultRule:
+        return self.now(Stall(duration_s), connection=connection)
+
+    def send_malformed(self, kind: str = "json", *, connection: int | None = None) -> FaultRule:
+        return self.now(SendMalformed(kind), connection=connection)
+
+    def clear(self) -> None:
+        self.pending.clear()
+
+    def add_listener(self, wake: Callable[[], None]) -> None:
+        """Called (on the caller's thread) whenever a NOW rule is added."""
+        self._listeners.append(wake)
+
+    def remove_listener(self, wake: Callable[[], None]) -> None:
+        if wake in self._listeners:
+            self._listeners.remove(wake)
+
+    def take(
+        self,
+        phase: Phase,
+        *,
+        connection_number: int,
+        connection_id: str,
+        session_id: str | None,
+        turn: int,
+        chunk: int = 0,
+    ) -> FaultAction | None:
+        """The action of the first rule matching this point, which is then spent and recorded."""
+        for rule in self.pending:
+            if rule.phase != phase:
+                continue
+            if rule.connection is not None and rule.connection != connection_number:
+                continue
+            if rule.turn is not None and rule.turn != turn:
+                continue
+            if phase == Phase.MODEL_AUDIO and chunk < rule.at_chunk:
+                continue
+            self.pending.remove(rule)
+            self.fired.append(FiredFault(rule, connection_id, session_id, turn))
+            return rule.action
+        return None

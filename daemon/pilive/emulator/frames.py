@@ -1,0 +1,388 @@
+"""Client frames -> typed messages, parsed independently of the daemon's own wire module.
+
+The real server parses proto3 JSON: it accepts lowerCamel and snake_case names at every level and
+both base64 alphabets with or without padding, and rejects what it cannot parse with close code
+1007. Field names are never rewritten globally (function arguments and schemas hold user keys);
+each field is looked up under both spellings where it is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+INVALID_ARGUMENT = "Request contains an invalid argument."
+DEFAULT_INPUT_RATE_HZ = 16000
+
+
+class ProtocolViolation(Exception):
+    """The client broke the protocol; the connection closes with `code` and `reason`."""
+
+    def __init__(self, code: int, reason: str, detail: str = "") -> None:
+        super().__init__(f"{code} {reason}" + (f" ({detail})" if detail else ""))
+        self.code = code
+        self.reason = reason
+        self.detail = detail
+
+
+def invalid(detail: str) -> ProtocolViolation:
+    """A 1007 like the service's, with a detail for the emulator's log."""
+    return ProtocolViolation(1007, INVALID_ARGUMENT, detail)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def get(obj: dict[str, Any], snake_name: str, default: Any = None) -> Any:
+    """A field under either spelling (proto3 JSON accepts both)."""
+    if snake_name in obj:
+        return obj[snake_name]
+    return obj.get(camel(snake_name), default)
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    for key in obj:
+        if snake(key) not in allowed:
+            raise invalid(f'unknown name "{key}" at {where}')
+
+
+def decode_bytes(value: Any, where: str) -> bytes:
+    """Base64 in either alphabet, padded or not (the SDK sends URL-safe)."""
+    if not isinstance(value, str):
+        raise invalid(f"{where} must be a base64 string")
+    text = value.replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid(f"{where} is not valid base64: {exc}") from None
+
+
+def audio_rate_hz(mime_type: str) -> int:
+    """The sample rate from `audio/pcm;rate=16000` (16 kHz when absent)."""
+    main, _, params = mime_type.partition(";")
+    if main.strip().lower() != "audio/pcm":
+        raise invalid(f"unsupported audio mime type {mime_type!r}")
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "rate":
+            try:
+                rate = int(value.strip())
+            except ValueError:
+                raise invalid(f"bad rate in audio mime type {mime_type!r}") from None
+            if not 8000 <= rate <= 48000:
+                raise invalid(f"audio rate {rate} Hz is out of range")
+            return rate
+    return DEFAULT_INPUT_RATE_HZ
+
+
+# --- typed client messages ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionDeclaration:
+    name: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The parts of BidiGenerateContentSetup the emulator acts on."""
+
+    model: str
+    response_modalities: tuple[str, ...] = ("AUDIO",)
+    automatic_activity_detection: bool = True
+    start_sensitivity: str = "START_SENSITIVITY_UNSPECIFIED"
+    end_sensitivity: str = "END_SENSITIVITY_UNSPECIFIED"
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    activity_handling: str = "START_OF_ACTIVITY_INTERRUPTS"
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    session_resumption: bool = False
+    resume_handle: str | None = None
+    context_window_compression: bool = False
+    input_transcription: bool = False
+    output_transcription: bool = False
+    functions: tuple[FunctionDeclaration, ...] = ()
+
+    @property
+    def text_replies(self) -> bool:
+        return self.response_modalities == ("TEXT",)
+
+
+@dataclass(frozen=True)
+class Audio:
+    data: bytes
+    rate_hz: int
+
+
+@dataclass(frozen=True)
+class Video:
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class ActivityStart:
+    pass
+
+
+@dataclass(frozen=True)
+class ActivityEnd:
+    pass
+
+
+@dataclass(frozen=True)
+class AudioStreamEnd:
+    pass
+
+
+RealtimeEvent = Audio | Video | Text | ActivityStart | ActivityEnd | AudioStreamEnd
+
+
+@dataclass(frozen=True)
+class RealtimeInput:
+    events: tuple[RealtimeEvent, ...]
+
+
+@dataclass(frozen=True)
+class ClientContent:
+    texts: tuple[str, ...]
+    audio: tuple[Audio, ...]
+    videos: tuple[Video, ...]
+    turn_complete: bool
+
+
+@dataclass(frozen=True)
+class FunctionResponse:
+    id: str
+    name: str
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolResponse:
+    responses: tuple[FunctionResponse, ...]
+
+
+ClientMessage = Setup | RealtimeInput | ClientContent | ToolResponse
+
+_TOP = frozenset({"setup", "client_content", "realtime_input", "tool_response"})
+_SETUP_FIELDS = frozenset(
+    {
+        "model",
+        "generation_config",
+        "system_instruction",
+        "tools",
+        "realtime_input_config",
+        "session_resumption",
+        "context_window_compression",
+        "input_audio_transcription",
+        "output_audio_transcription",
+        "proactivity",
+        "explicit_vad_signal",
+        "history_config",
+        "avatar_config",
+        "safety_settings",
+    }
+)
+_REALTIME_FIELDS = frozenset(
+    {"media_chunks", "audio", "video", "text", "activity_start", "activity_end", "audio_stream_end"}
+)
+
+
+def parse_client_frame(data: str | bytes) -> ClientMessage:
+    """One WebSocket message (text or binary) -> a typed client message, or ProtocolViolation."""
+    try:
+        message = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"malformed JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise invalid("a client message must be a JSON object")
+    keys = [snake(k) for k in message]
+    unknown = [k for k in message if snake(k) not in _TOP]
+    if unknown:
+        raise invalid(f'unknown name "{unknown[0]}": cannot find field')
+    if len(keys) != 1:
+        raise invalid(f"exactly one message type must be set, got {sorted(message)}")
+    body = _obj(next(iter(message.values())), keys[0])
+    kind = keys[0]
+    if kind == "setup":
+        return _parse_setup(body)
+    if kind == "realtime_input":
+        return _parse_realtime(body)
+    if kind == "client_content":
+        return _parse_client_content(body)
+    return _parse_tool_response(body)
+
+
+def _parse_setup(body: dict[str, Any]) -> Setup:
+    _check_fields(body, _SETUP_FIELDS, "setup")
+    model = get(body, "model")
+    if not isinstance(model, str) or not model:
+        raise invalid("setup.model is required")
+    gen = _obj(get(body, "generation_config"), "setup.generationConfig")
+    modalities = tuple(str(m).upper() for m in (get(gen, "response_modalities") or ["AUDIO"]))
+    if len(modalities) != 1 or modalities[0] not in {"AUDIO", "TEXT"}:
+        raise invalid(f"responseModalities must be one of AUDIO or TEXT, got {list(modalities)}")
+    ric = _obj(get(body, "realtime_input_config"), "setup.realtimeInputConfig")
+    aad = _obj(get(ric, "automatic_activity_detection"), "automaticActivityDetection")
+    resumption = get(body, "session_resumption")
+    handle = None
+    if resumption is not None:
+        handle = get(_obj(resumption, "setup.sessionResumption"), "handle")
+        if handle is not None and not isinstance(handle, str):
+            raise invalid("sessionResumption.handle must be a string")
+    functions: list[FunctionDeclaration] = []
+    tools = get(body, "tools") or []
+    if not isinstance(tools, list):
+        raise invalid("setup.tools must be a list")
+    for tool in tools:
+        for decl in get(_obj(tool, "setup.tools[]"), "function_declarations") or []:
+            decl_obj = _obj(decl, "functionDeclarations[]")
+            name = get(decl_obj, "name")
+            if not isinstance(name, str) or not name:
+                raise invalid("a function declaration needs a name")
+            params = get(decl_obj, "parameters") or get(decl_obj, "parameters_json_schema") or {}
+            functions.append(FunctionDeclaration(name, _obj(params, f"{name}.parameters")))
+    return Setup(
+        model=model,
+        response_modalities=modalities,
+        automatic_activity_detection=not bool(get(aad, "disabled", False)),
+        start_sensitivity=str(get(aad, "start_of_speech_sensitivity", "") or "").upper()
+        or "START_SENSITIVITY_UNSPECIFIED",
+        end_sensitivity=str(get(aad, "end_of_speech_sensitivity", "") or "").upper()
+        or "END_SENSITIVITY_UNSPECIFIED",
+        prefix_padding_ms=_opt_int(get(aad, "prefix_padding_ms"), "prefixPaddingMs"),
+        silence_duration_ms=_opt_int(get(aad, "silence_duration_ms"), "silenceDurationMs"),
+        activity_handling=str(get(ric, "activity_handling", "") or "").upper()
+        or "START_OF_ACTIVITY_INTERRUPTS",
+        turn_coverage=str(get(ric, "turn_coverage", "") or "").upper()
+        or "TURN_INCLUDES_ONLY_ACTIVITY",
+        session_resumption=resumption is not None,
+        resume_handle=handle or None,
+        context_window_compression=get(body, "context_window_compression") is not None,
+        input_transcription=get(body, "input_audio_transcription") is not None,
+        output_transcription=get(body, "output_audio_transcription") is not None,
+        functions=tuple(functions),
+    )
+
+
+def _opt_int(value: Any, where: str) -> int | None:
+    """int32/int64 fields may arrive as numbers or strings."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise invalid(f"{where} must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"{where} must be an integer, got {value!r}") from None
+
+
+def _blob(value: Any, where: str) -> Audio | Video:
+    blob = _obj(value, where)
+    mime = get(blob, "mime_type")
+    if not isinstance(mime, str):
+        raise invalid(f"{where}.mimeType is required")
+    data = decode_bytes(get(blob, "data", ""), f"{where}.data")
+    if mime.lower().startswith("audio/"):
+        return Audio(data, audio_rate_hz(mime))
+    if mime.lower().startswith("image/"):
+        return Video(data, mime)
+    raise invalid(f"unsupported mime type {mime!r} at {where}")
+
+
+def _parse_realtime(body: dict[str, Any]) -> RealtimeInput:
+    _check_fields(body, _REALTIME_FIELDS, "realtimeInput")
+    # Several fields in one message are legal in the proto; act on them in a sensible order.
+    events: list[RealtimeEvent] = []
+    if get(body, "activity_start") is not None:
+        events.append(ActivityStart())
+    chunks = get(body, "media_chunks")
+    if chunks:
+        if not isinstance(chunks, list):
+            raise invalid("realtimeInput.mediaChunks must be a list")
+        events.append(_blob(chunks[0], "realtimeInput.mediaChunks[0]"))  # only the first is used
+    audio = get(body, "audio")
+    if audio is not None:
+        blob = _blob(audio, "realtimeInput.audio")
+        if not isinstance(blob, Audio):
+            raise invalid("realtimeInput.audio must carry audio/pcm")
+        events.append(blob)
+    video = get(body, "video")
+    if video is not None:
+        vblob = _blob(video, "realtimeInput.video")
+        if not isinstance(vblob, Video):
+            raise invalid("realtimeInput.video must carry an image")
+        events.append(vblob)
+    text = get(body, "text")
+    if text is not None:
+        if not isinstance(text, str):
+            raise invalid("realtimeInput.text must be a string")
+        events.append(Text(text))
+    if get(body, "activity_end") is not None:
+        events.append(ActivityEnd())
+    if get(body, "audio_stream_end"):
+        events.append(AudioStreamEnd())
+    if not events:
+        raise invalid("realtimeInput has no field set")
+    return RealtimeInput(tuple(events))
+
+
+def _parse_client_content(body: dict[str, Any]) -> ClientContent:
+    texts: list[str] = []
+    audio: list[Audio] = []
+    videos: list[Video] = []
+    turns = get(body, "turns") or []
+    if not isinstance(turns, list):
+        raise invalid("clientContent.turns must be a list")
+    for turn in turns:
+        for part in get(_obj(turn, "clientContent.turns[]"), "parts") or []:
+            part_obj = _obj(part, "parts[]")
+            if isinstance(get(part_obj, "text"), str):
+                texts.append(get(part_obj, "text"))
+            inline = get(part_obj, "inline_data")
+            if inline is not None:
+                blob = _blob(inline, "parts[].inlineData")
+                (audio if isinstance(blob, Audio) else videos).append(blob)  # type: ignore[arg-type]
+    return ClientContent(
+        tuple(texts), tuple(audio), tuple(videos), bool(get(body, "turn_complete", False))
+    )
+
+
+def _parse_tool_response(body: dict[str, Any]) -> ToolResponse:
+    responses: list[FunctionResponse] = []
+    items = get(body, "function_responses") or []
+    if not isinstance(items, list) or not items:
+        raise invalid("toolResponse.functionResponses must be a non-empty list")
+    for item in items:
+        obj = _obj(item, "functionResponses[]")
+        call_id = get(obj, "id")
+        if not isinstance(call_id, str) or not call_id:
+            raise invalid("functionResponses[].id is required")
+        response = _obj(get(obj, "response"), "functionResponses[].response")
+        responses.append(FunctionResponse(call_id, str(get(obj, "name", "") or ""), response))
+    return ToolResponse(tuple(responses))

@@ -1,0 +1,548 @@
+"""The conversation model of one connection, sans-I/O: client frames and `now` in, outputs out.
+
+`receive_data(data, now)` and `tick(now)` advance it; `data_to_send()` hands back, in order, the
+server messages to send and the phase marks where the fault script may act; `close_to_send` says
+when and how the connection must close; `next_deadline()` says when `tick` is next due. The
+asyncio shell in server.py does nothing else, so every behaviour here is testable synchronously.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from pilive.emulator import replies
+from pilive.emulator.faults import Phase
+from pilive.emulator.frames import (
+    INVALID_ARGUMENT,
+    ActivityEnd,
+    ActivityStart,
+    Audio,
+    AudioStreamEnd,
+    ClientContent,
+    ProtocolViolation,
+    RealtimeInput,
+    Setup,
+    Text,
+    ToolResponse,
+    Video,
+    invalid,
+    parse_client_frame,
+)
+from pilive.emulator.media import image_size
+from pilive.emulator.options import EmulatorOptions
+from pilive.emulator.recording import ConnectionRecord, ReceivedFrame
+from pilive.emulator.sessions import (
+    MODEL_CHANGED,
+    SESSION_BUSY,
+    SessionRegistry,
+    SessionState,
+    TurnRecord,
+)
+from pilive.emulator.vad import SENSITIVITY_OFFSET_DB, EnergyVad
+
+DEADLINE_EXPIRED = "Deadline expired before operation could complete."
+REASON_LIMIT_BYTES = 123  # WebSocket close reasons are cut to 123 bytes
+_IDLE_STREAM_KEEP_BYTES = 16000 * 2 * 2  # hands-free: keep 2 s of audio before speech starts
+
+
+def cut_reason(reason: str) -> str:
+    return reason.encode("utf-8")[:REASON_LIMIT_BYTES].decode("utf-8", errors="ignore")
+
+
+def model_not_found(model: str, api_version: str) -> ProtocolViolation:
+    reason = (
+        f"models/{model} is not found for API version {api_version}, or is not supported for "
+        "bidiGenerateContent. Call ListModels to see the list of available models and their "
+        "supported methods."
+    )
+    return ProtocolViolation(1008, cut_reason(reason), "unknown model")
+
+
+@dataclass(frozen=True)
+class Send:
+    """A server message to send as one binary frame."""
+
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point where the fault script may act (`turn` and `chunk` as in faults.FaultRule)."""
+
+    phase: Phase
+    turn: int
+    chunk: int = 0
+
+
+Output = Send | Mark
+
+
+@dataclass(frozen=True)
+class _Finish:
+    """End of a reply: the turn is complete, a fresh handle is issued."""
+
+
+_Step = tuple[float, Send | Mark | _Finish]
+
+
+class ConnectionModel:
+    def __init__(
+        self,
+        options: EmulatorOptions,
+        registry: SessionRegistry,
+        record: ConnectionRecord,
+        now: float,
+        *,
+        auth_error: ProtocolViolation | None = None,
+        ephemeral_token: str | None = None,
+    ) -> None:
+        self.options = options
+        self.registry = registry
+        self.record = record
+        self.opened_at_s = now
+        self._auth_error = auth_error
+        self._token = ephemeral_token
+        self.setup: Setup | None = None
+        self.session: SessionState | None = None
+        self.close_to_send: tuple[int, str] | None = None
+        self.busy_session: str | None = None  # a resume found the session attached elsewhere
+        self._outputs: deque[Output] = deque()
+        self._activity: TurnRecord | None = None
+        self._content: TurnRecord | None = None
+        self._pending_video: list[tuple[int, int] | None] = []
+        self._steps: deque[_Step] = deque()
+        self._reply_turn: TurnRecord | None = None
+        self._tool_wait: dict[str, str] = {}  # call id -> function name
+        self._queued: deque[TurnRecord] = deque()
+        self._vad: EnergyVad | None = None
+        self._stream = bytearray()
+        self._stream_base = 0
+        self._vad_start: int | None = None
+        self._go_away_at: float | None = None
+        self._close_at = now + options.scaled(options.connection_lifetime_s)
+        self._close_reason = DEADLINE_EXPIRED
+
+    # --- the sans-I/O surface ------------------------------------------------------------------
+
+    def data_to_send(self) -> list[Output]:
+        out = list(self._outputs)
+        self._outputs.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        if self.close_to_send is not None:
+            return None
+        times = [self._close_at]
+        if self._go_away_at is not None:
+            times.append(self._go_away_at)
+        if self._steps:
+            times.append(self._steps[0][0])
+        limit = self._session_limit_at()
+        if limit is not None:
+            times.append(limit)
+        return min(times)
+
+    def receive_data(self, data: str | bytes, now: float) -> None:
+        self._record_frame(data, now)
+        if self.close_to_send is None:
+            self._process(data, now)
+
+    def retry_busy_setup(self, data: str | bytes, now: float) -> None:
+        """The session a resume found busy is free now: take the same setup again."""
+        if self.busy_session is None:
+            raise RuntimeError("retry_busy_setup without a busy resume")
+        self.busy_session = None
+        self.close_to_send = None
+        self._outputs.clear()
+        self._process(data, now)
+
+    def _process(self, data: str | bytes, now: float) -> None:
+        try:
+            if self._auth_error is not None:
+                raise self._auth_error
+            message = parse_client_frame(data)
+            if self.setup is None:
+                if not isinstance(message, Setup):
+                    raise invalid("the first message must be setup")
+                self._receive_setup(message, now)
+            elif isinstance(message, Setup):
+                raise invalid("setup may only be sent once")
+            elif isinstance(message, RealtimeInput):
+                for event in message.events:
+                    self._receive_realtime(event, now)
+            elif isinstance(message, ClientContent):
+                self._receive_client_content(message, now)
+            else:
+                self._receive_tool_response(message, now)
+        except ProtocolViolation as exc:
+            self._close(exc.code, exc.reason)
+        self.tick(now)
+
+    def tick(self, now: float) -> None:
+        """Send what is due: reply steps, goAway, and the connection and session deadlines."""
+        if self.close_to_send is not None:
+            return
+        while self._steps and self._steps[0][0] <= now:
+            _, step = self._steps.popleft()
+            if isinstance(step, _Finish):
+                self._finish_reply(now)
+            else:
+                self._outputs.append(step)
+        if self._go_away_at is not None and now >= self._go_away_at:
+            self._go_away_at = None
+            left = self._close_at - now
+            self._outputs.append(Send(replies.go_away_message(left)))
+        limit = self._session_limit_at()
+        if limit is not None and now >= limit and self.session is not None:
+            self.session.ended = True  # its handles die with it
+            self._close(1011, DEADLINE_EXPIRED)
+        elif now >= self._close_at:
+            self._close(1011, self._close_reason)
+
+    def send_go_away(self, time_left_s: float, now: float) -> None:
+        """goAway now; the connection ends `time_left_s` (real seconds) later."""
+        self._close_at = min(self._close_at, now + time_left_s)
+        self._go_away_at = now
+
+    def connection_closed(self, code: int | None, reason: str, closed_by: str) -> None:
+        """The socket is gone: detach the session so a resume may take it over."""
+        if self.record.close_code is None:
+            self.record.close_code = code
+            self.record.close_reason = reason
+            self.record.closed_by = closed_by
+        if (
+            self.session is not None
+            and self.session.attached_connection == self.record.connection_id
+        ):
+            self.session.attached_connection = None
+
+    @property
+    def completed_turns(self) -> int:
+        return self.session.turn_count if self.session is not None else 0
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def _receive_setup(self, setup: Setup, now: float) -> None:
+        name = setup.model.removeprefix("models/")
+        if name not in self.options.models:
+            raise model_not_found(name, self.record.api_version)
+        record = self.record
+        if setup.resume_handle is not None:
+            session = self.registry.resolve(setup.resume_handle, now)
+            if session.model != name:
+                raise ProtocolViolation(1007, MODEL_CHANGED, "the model cannot change on resume")
+            if session.attached_connection is not None:
+                self.busy_session = session.session_id
+                raise ProtocolViolation(1011, SESSION_BUSY, "session attached to another socket")
+            session.resumes += 1
+            record.resumed = True
+        else:
+            if self._token is not None:
+                self.registry.use_token(self._token, now)
+            session = self.registry.new_session(name, now)
+        self.setup = setup
+        self.session = session
+        session.attached_connection = record.connection_id
+        session.connection_ids.append(record.connection_id)
+        record.session_id = session.session_id
+        if setup.automatic_activity_detection:
+            threshold = self.options.vad_threshold_dbfs + SENSITIVITY_OFFSET_DB.get(
+                setup.start_sensitivity, 0.0
+            )
+            prefix_ms = setup.prefix_padding_ms
+            silence_ms = setup.silence_duration_ms
+            self._vad = EnergyVad(
+                16000,
+                threshold,
+                self.options.vad_prefix_padding_ms if prefix_ms is None else prefix_ms,
+                self.options.vad_silence_ms if silence_ms is None else silence_ms,
+            )
+        lead = self.options.scaled(self.options.go_away_lead_s)
+        self._go_away_at = max(now, self._close_at - lead)
+        self._outputs.append(Mark(Phase.SETUP, session.turn_count))
+        self._outputs.append(Send({"setupComplete": {}}))
+        self._send_handle_update(now)
+        self._outputs.append(Mark(Phase.IDLE, session.turn_count))
+
+    def _session_limit_at(self) -> float | None:
+        if self.setup is None or self.session is None or self.setup.context_window_compression:
+            return None
+        opts = self.options
+        limit = opts.video_session_limit_s if self.session.has_video else opts.audio_session_limit_s
+        return self.session.created_at_s + opts.scaled(limit)
+
+    # --- user input ----------------------------------------------------------------------------
+
+    def _receive_realtime(self, event: object, now: float) -> None:
+        assert self.setup is not None
+        auto = self.setup.automatic_activity_detection
+        if isinstance(event, ActivityStart | ActivityEnd):
+            if auto:
+                raise ProtocolViolation(
+                    1007,
+                    INVALID_ARGUMENT,
+                    "activityStart/activityEnd need automaticActivityDetection.disabled",
+                )
+            if isinstance(event, ActivityStart):
+                if self._activity is None:
+                    self._begin_activity("activity", now)
+            elif self._activity is not None:
+                turn, self._activity = self._activity, None
+                self._end_user_turn(turn, now)
+        elif isinstance(event, Audio):
+            self.record.audio_chunks.append(event.data)
+            if auto:
+                self._receive_hands_free_audio(event, now)
+            elif self._activity is not None:
+                self._add_activity_audio(self._activity, event.data, event.rate_hz)
+        elif isinstance(event, Video):
+            self._receive_video(event)
+        elif isinstance(event, Text):
+            if self._activity is not None:
+                self._activity.texts.append(event.text)
+            else:
+                turn = self._new_turn("text")
+                turn.texts.append(event.text)
+                self._interrupt(now)
+                self._end_user_turn(turn, now)
+        elif isinstance(event, AudioStreamEnd) and auto and self._vad is not None:
+            if self._activity is not None and self._vad_start is not None:
+                self._end_vad_turn(self._vad.position_bytes, now)
+            self._vad.reset()
+            self._stream.clear()
+            self._stream_base = self._vad.position_bytes
+
+    def _new_turn(self, source: str) -> TurnRecord:
+        assert self.session is not None
+        turn = TurnRecord(self.session.turn_count + 1, self.record.connection_id, source)
+        turn.video_sizes.extend(self._pending_video)
+        self._pending_video.clear()
+        return turn
+
+    def _begin_activity(self, source: str, now: float) -> TurnRecord:
+        self._activity = self._new_turn(source)
+        self._interrupt(now)
+        return self._activity
+
+    def _add_activity_audio(self, turn: TurnRecord, pcm: bytes, rate_hz: int) -> None:
+        if not turn.audio:
+            turn.audio_rate_hz = rate_hz
+            self._outputs.append(Mark(Phase.USER_TURN, turn.number))
+        turn.audio += pcm
+
+    def _receive_hands_free_audio(self, audio: Audio, now: float) -> None:
+        assert self._vad is not None
+        if audio.rate_hz != self._vad.rate_hz:
+            raise invalid("hands-free audio must be 16 kHz")
+        self._stream += audio.data
+        for event in self._vad.process(audio.data):
+            if event.kind == "start":
+                self._vad_start = event.offset_bytes
+                turn = self._begin_activity("vad", now)
+                start = max(0, event.offset_bytes - self._stream_base)
+                self._add_activity_audio(turn, bytes(self._stream[start:]), audio.rate_hz)
+            elif self._activity is not None:
+                self._end_vad_turn(event.offset_bytes, now)
+        if self._activity is not None and self._vad_start is not None:
+            # Keep the turn's audio equal to the stream since speech started.
+            self._activity.audio = bytearray(self._stream[self._vad_start - self._stream_base :])
+        elif len(self._stream) > _IDLE_STREAM_KEEP_BYTES:
+            drop = len(self._stream) - _IDLE_STREAM_KEEP_BYTES
+            del self._stream[:drop]
+            self._stream_base += drop
+
+    def _end_vad_turn(self, end_offset: int, now: float) -> None:
+        assert self._activity is not None and self._vad_start is not None
+        turn, self._activity = self._activity, None
+        begin = self._vad_start - self._stream_base
+        turn.audio = bytearray(self._stream[begin : end_offset - self._stream_base])
+        del self._stream[: end_offset - self._stream_base]
+        self._stream_base = end_offset
+        self._vad_start = None
+        self._end_user_turn(turn, now)
+
+    def _receive_video(self, video: Video) -> None:
+        assert self.session is not None
+        self.session.has_video = True
+        size = image_size(video.data)
+        if self._activity is not None:
+            self._activity.video_sizes.append(size)
+        else:
+            self._pending_video.append(size)
+
+    def _receive_client_content(self, content: ClientContent, now: float) -> None:
+        # clientContent is appended to the history and interrupts any generation [proto].
+        self._interrupt(now)
+        if self._content is None:
+            self._content = self._new_turn("client_content")
+        turn = self._content
+        turn.texts.extend(content.texts)
+        for audio in content.audio:
+            self._add_activity_audio(turn, audio.data, audio.rate_hz)
+        for video in content.videos:
+            turn.video_sizes.append(image_size(video.data))
+        if content.turn_complete:
+            self._content = None
+            self._end_user_turn(turn, now)
+
+    def _end_user_turn(self, turn: TurnRecord, now: float) -> None:
+        assert self.session is not None and self.setup is not None
+        turn.number = self.session.turn_count + 1
+        self.session.turns.append(turn)
+        if self.setup.input_transcription:
+            text = replies.input_transcript(turn)
+            self._outputs.append(Send(replies.transcription_message("inputTranscription", text)))
+        if self._reply_turn is not None or self._tool_wait:
+            self._queued.append(turn)  # NO_INTERRUPTION: answered after the current reply
+        else:
+            self._start_model_turn(turn, now)
+
+    # --- the model's turn ----------------------------------------------------------------------
+
+    def _start_model_turn(self, turn: TurnRecord, now: float) -> None:
+        assert self.setup is not None and self.session is not None
+        self._reply_turn = turn
+        self._send_not_resumable()
+        trigger = self.options.tool_trigger
+        if self.setup.functions and trigger.fires_on(turn.number) and not turn.tool_calls:
+            decl = self.setup.functions[0]
+            if trigger.function is not None:
+                named = [f for f in self.setup.functions if f.name == trigger.function]
+                if not named:
+                    self._plan_reply(turn, now, None)
+                    return
+                decl = named[0]
+            args = (
+                dict(trigger.args)
+                if trigger.args is not None
+                else replies.made_up_args(decl, turn.number)
+            )
+            call_id = f"fc-{self.session.session_id}-{turn.number}"
+            call = {"id": call_id, "name": decl.name, "args": args}
+            turn.tool_calls.append(call)
+            self._tool_wait[call_id] = decl.name
+            self._outputs.append(Send({"toolCall": {"functionCalls": [call]}}))
+            self._outputs.append(Mark(Phase.TOOL_WAIT, turn.number))
+            return
+        self._plan_reply(turn, now, None)
+
+    def _plan_reply(self, turn: TurnRecord, now: float, tool_said: str | None) -> None:
+        assert self.setup is not None
+        opts = self.options
+        text = replies.describe_turn(turn, tool_said)
+        start = now + opts.scaled(opts.reply_delay_s)
+        steps: list[_Step] = []
+        if self.setup.text_replies:
+            steps.append((start, Send(replies.text_message(text))))
+            steps.append((start, Mark(Phase.MODEL_AUDIO, turn.number, 1)))
+            usage = replies.usage_metadata(turn, 0, text)
+            end = start
+        else:
+            pcm = replies.reply_audio(turn, opts.tone_ms, opts.tone_hz)
+            chunks = replies.chunk_pcm(pcm, opts.reply_chunk_ms)
+            interval = opts.scaled(opts.reply_chunk_ms / 1000 / opts.reply_speedup)
+            for i, chunk in enumerate(chunks):
+                due = start + i * interval
+                steps.append((due, Send(replies.audio_message(chunk))))
+                if i == 0 and self.setup.output_transcription:
+                    message = replies.transcription_message("outputTranscription", text)
+                    steps.append((due, Send(message)))
+                steps.append((due, Mark(Phase.MODEL_AUDIO, turn.number, i + 1)))
+            usage = replies.usage_metadata(turn, len(pcm), text)
+            end = start + (len(chunks) - 1) * interval
+        steps.append((end, Send({"serverContent": {"generationComplete": True}})))
+        steps.append((end, Send(replies.turn_complete_message(usage))))
+        steps.append((end, _Finish()))
+        self._steps.extend(steps)
+
+    def _finish_reply(self, now: float) -> None:
+        turn = self._reply_turn
+        self._reply_turn = None
+        if turn is not None:
+            turn.completed = True
+        self._after_model_turn(now)
+
+    def _after_model_turn(self, now: float) -> None:
+        self._send_handle_update(now)
+        self._outputs.append(Mark(Phase.IDLE, self.completed_turns))
+        if self._queued:
+            self._start_model_turn(self._queued.popleft(), now)
+
+    def _interrupt(self, now: float) -> None:
+        """Barge-in: stop the reply (or cancel the pending tool call) unless NO_INTERRUPTION."""
+        assert self.setup is not None
+        if self._reply_turn is None:
+            return
+        if self.setup.activity_handling == "NO_INTERRUPTION":
+            return
+        turn, self._reply_turn = self._reply_turn, None
+        turn.interrupted = True
+        self._steps.clear()
+        if self._tool_wait:
+            ids = list(self._tool_wait)
+            self._tool_wait.clear()
+            self._outputs.append(Send({"toolCallCancellation": {"ids": ids}}))
+        self._outputs.append(Send({"serverContent": {"interrupted": True}}))
+        usage = replies.usage_metadata(turn, 0, "")
+        self._outputs.append(Send(replies.turn_complete_message(usage)))
+        self._after_model_turn(now)
+
+    def _receive_tool_response(self, response: ToolResponse, now: float) -> None:
+        assert self.session is not None
+        known = {c["id"] for t in self.session.turns for c in t.tool_calls}
+        said: list[Any] = []
+        for item in response.responses:
+            if item.id in self._tool_wait:
+                del self._tool_wait[item.id]
+                said.append(item.response)
+            elif item.id not in known:
+                raise invalid(f"toolResponse for unknown function call id {item.id!r}")
+            # A response to a call that was cancelled or lost with a connection is ignored.
+            for turn in self.session.turns:
+                if any(c["id"] == item.id for c in turn.tool_calls):
+                    turn.tool_responses.append({"id": item.id, "response": item.response})
+        if said and not self._tool_wait and self._reply_turn is not None:
+            text = json.dumps(said[0] if len(said) == 1 else said, sort_keys=True)
+            self._plan_reply(self._reply_turn, now, text)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _send_handle_update(self, now: float) -> None:
+        if self.setup is None or self.session is None or not self.setup.session_resumption:
+            return
+        handle = self.registry.issue_handle(self.session, now)
+        update = {"newHandle": handle, "resumable": True}
+        self._outputs.append(Send({"sessionResumptionUpdate": update}))
+
+    def _send_not_resumable(self) -> None:
+        if self.setup is not None and self.setup.session_resumption:
+            update = {"newHandle": "", "resumable": False}
+            self._outputs.append(Send({"sessionResumptionUpdate": update}))
+
+    def _close(self, code: int, reason: str) -> None:
+        if self.close_to_send is None:
+            self.close_to_send = (code, cut_reason(reason))
+            self._steps.clear()
+
+    def _record_frame(self, data: str | bytes, now: float) -> None:
+        try:
+            decoded = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            decoded = None
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+        self.record.received.append(
+            ReceivedFrame(
+                index=len(self.record.received),
+                at_s=now - self.opened_at_s,
+                binary=isinstance(data, bytes),
+                size_bytes=size,
+                message=decoded if isinstance(decoded, dict) else None,
+            )
+        )
+        if self.setup is None and isinstance(decoded, dict) and len(decoded) == 1:
+            body = next(iter(decoded.values()))
+            if next(iter(decoded)) == "setup" and isinstance(body, dict):
+                self.record.setup = body

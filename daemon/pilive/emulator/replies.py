@@ -1,0 +1,135 @@
+"""What the parrot says about a user turn: server message bodies, built as plain dicts.
+
+Every dict here is a canonical camelCase BidiGenerateContentServerMessage (the conformance tests
+validate each one with the SDK's strict pydantic models).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pilive.emulator.frames import FunctionDeclaration
+from pilive.emulator.media import OUTPUT_MIME, OUTPUT_RATE_HZ, parrot_pcm, pcm_seconds, tone_pcm
+from pilive.emulator.sessions import TurnRecord
+
+AUDIO_TOKENS_PER_S = 32  # Gemini counts 32 tokens per second of audio
+IMAGE_TOKENS = 258  # and 258 per image up to 384 px tiles
+
+
+def describe_turn(turn: TurnRecord, tool_said: str | None = None) -> str:
+    """'turn 3: heard 2.4 s of audio, 2 frames 768x768' (what a test and a human can check)."""
+    heard: list[str] = []
+    if turn.audio:
+        heard.append(f"{pcm_seconds(len(turn.audio), turn.audio_rate_hz):.1f} s of audio")
+    if turn.video_sizes:
+        sizes = ", ".join(
+            dict.fromkeys(f"{s[0]}x{s[1]}" if s else "unknown size" for s in turn.video_sizes)
+        )
+        count = len(turn.video_sizes)
+        heard.append(f"{count} frame{'s' if count != 1 else ''} {sizes}")
+    for text in turn.texts:
+        heard.append(f"text {json.dumps(text, ensure_ascii=False)}")
+    said = f"turn {turn.number}: heard " + (", ".join(heard) if heard else "nothing")
+    if tool_said is not None:
+        said += f"; the tool said: {tool_said}"
+    return said
+
+
+def input_transcript(turn: TurnRecord) -> str:
+    if turn.texts:
+        return " ".join(turn.texts)
+    return f"({pcm_seconds(len(turn.audio), turn.audio_rate_hz):.1f} s of audio)"
+
+
+def reply_audio(turn: TurnRecord, tone_ms: int, tone_hz: float) -> bytes:
+    """A short tone, then the user's own audio at 24 kHz."""
+    return tone_pcm(tone_ms, tone_hz) + parrot_pcm(bytes(turn.audio), turn.audio_rate_hz)
+
+
+def chunk_pcm(pcm: bytes, chunk_ms: int) -> list[bytes]:
+    size = OUTPUT_RATE_HZ * chunk_ms // 1000 * 2
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)] or [b""]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def audio_message(pcm: bytes) -> dict[str, Any]:
+    part = {"inlineData": {"mimeType": OUTPUT_MIME, "data": b64(pcm)}}
+    return {"serverContent": {"modelTurn": {"parts": [part]}}}
+
+
+def text_message(text: str) -> dict[str, Any]:
+    return {"serverContent": {"modelTurn": {"parts": [{"text": text}]}}}
+
+
+def transcription_message(kind: str, text: str) -> dict[str, Any]:
+    """kind: "inputTranscription" or "outputTranscription"."""
+    return {"serverContent": {kind: {"text": text}}}
+
+
+def usage_metadata(turn: TurnRecord, reply_bytes: int, reply_text: str) -> dict[str, Any]:
+    prompt: list[dict[str, Any]] = []
+    if turn.audio:
+        seconds = pcm_seconds(len(turn.audio), turn.audio_rate_hz)
+        prompt.append({"modality": "AUDIO", "tokenCount": round(seconds * AUDIO_TOKENS_PER_S)})
+    if turn.video_sizes:
+        prompt.append({"modality": "IMAGE", "tokenCount": IMAGE_TOKENS * len(turn.video_sizes)})
+    text_tokens = sum(len(t) // 4 + 1 for t in turn.texts)
+    if text_tokens:
+        prompt.append({"modality": "TEXT", "tokenCount": text_tokens})
+    if reply_bytes:
+        seconds = pcm_seconds(reply_bytes, OUTPUT_RATE_HZ)
+        response_total = round(seconds * AUDIO_TOKENS_PER_S)
+        response = [{"modality": "AUDIO", "tokenCount": response_total}]
+    else:
+        response_total = len(reply_text) // 4 + 1
+        response = [{"modality": "TEXT", "tokenCount": response_total}]
+    prompt_total = sum(int(d["tokenCount"]) for d in prompt)
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt_total,
+        "responseTokenCount": response_total,
+        "totalTokenCount": prompt_total + response_total,
+        "responseTokensDetails": response,
+    }
+    if prompt:
+        usage["promptTokensDetails"] = prompt
+    return usage
+
+
+def turn_complete_message(usage: dict[str, Any]) -> dict[str, Any]:
+    return {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
+
+
+def made_up_args(decl: FunctionDeclaration, turn_number: int) -> dict[str, Any]:
+    """Arguments that fit the declared schema: strings say the turn, numbers are the turn."""
+    props = decl.parameters.get("properties") or {}
+    args: dict[str, Any] = {}
+    if not isinstance(props, dict):
+        return args
+    for name, schema in props.items():
+        kind = str(schema.get("type", "STRING") if isinstance(schema, dict) else "STRING").upper()
+        if kind in {"INTEGER", "NUMBER"}:
+            args[name] = turn_number
+        elif kind == "BOOLEAN":
+            args[name] = True
+        elif kind == "ARRAY":
+            args[name] = []
+        elif kind == "OBJECT":
+            args[name] = {}
+        else:
+            args[name] = f"turn {turn_number}"
+    return args
+
+
+def go_away_message(time_left_s: float) -> dict[str, Any]:
+    return {"goAway": {"timeLeft": duration(time_left_s)}}
+
+
+def duration(seconds: float) -> str:
+    """proto3 JSON Duration: '50s', '0.5s'."""
+    text = f"{max(seconds, 0.0):.3f}".rstrip("0").rstrip(".")
+    return f"{text}s"

@@ -1,0 +1,126 @@
+"""Sessions outlive connections: the registry of conversations, resumption handles and tokens.
+
+Pure state with `now` passed in. A session is created by a fresh setup and continued by a setup
+carrying a handle the emulator issued; its turn counter and history survive the reconnect, which
+is how a test proves a resume really continued the conversation.
+
+Decisions where the real service is undocumented (see live-api-protocol.md, "Uncertain"):
+- An unknown, never-issued or expired handle closes with 1008 and the reason in
+  `HANDLE_REJECTED` (the client should start a fresh session).
+- A handle stays valid for `handle_lifetime_s` after it was issued; a session that ended at its
+  duration limit invalidates all its handles.
+- A resume while another socket of the same session is open closes with 1011 (as reported for
+  the real service), after a short grace period for the old socket's closing handshake.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilive.emulator.frames import ProtocolViolation
+
+HANDLE_REJECTED = "Session resumption handle is invalid or has expired."
+SESSION_BUSY = "The service is currently unavailable."
+MODEL_CHANGED = "Request contains an invalid argument."
+TOKEN_REJECTED = "Ephemeral token is invalid, expired or used up."  # noqa: S105
+
+
+@dataclass
+class TurnRecord:
+    """One user turn as the model took it in (what the parrot replies to)."""
+
+    number: int
+    connection_id: str
+    source: str  # "activity" (push-to-talk), "vad", "text", "client_content"
+    audio: bytearray = field(default_factory=bytearray)
+    audio_rate_hz: int = 16000
+    video_sizes: list[tuple[int, int] | None] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_responses: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    completed: bool = False
+
+
+@dataclass
+class SessionState:
+    session_id: str
+    model: str
+    created_at_s: float
+    turns: list[TurnRecord] = field(default_factory=list)
+    has_video: bool = False
+    connection_ids: list[str] = field(default_factory=list)
+    attached_connection: str | None = None
+    resumes: int = 0
+    ended: bool = False
+
+    @property
+    def turn_count(self) -> int:
+        return len(self.turns)
+
+
+@dataclass
+class _Handle:
+    session_id: str
+    issued_at_s: float
+
+
+@dataclass
+class _Token:
+    uses_left: int
+    expires_at_s: float
+
+
+class SessionRegistry:
+    """All sessions of one emulator, the handles issued for them and ephemeral tokens."""
+
+    def __init__(self, handle_lifetime_s: float) -> None:
+        self.handle_lifetime_s = handle_lifetime_s
+        self.sessions: dict[str, SessionState] = {}
+        self._handles: dict[str, _Handle] = {}
+        self._tokens: dict[str, _Token] = {}
+
+    def new_session(self, model: str, now: float) -> SessionState:
+        session_id = f"s{len(self.sessions) + 1}"
+        session = SessionState(session_id, model, now)
+        self.sessions[session_id] = session
+        return session
+
+    def issue_handle(self, session: SessionState, now: float) -> str:
+        handle = "h-" + secrets.token_urlsafe(18)
+        self._handles[handle] = _Handle(session.session_id, now)
+        return handle
+
+    def resolve(self, handle: str, now: float) -> SessionState:
+        """The session a handle resumes, or the ProtocolViolation the service answers with."""
+        entry = self._handles.get(handle)
+        if entry is None or now - entry.issued_at_s > self.handle_lifetime_s:
+            raise ProtocolViolation(1008, HANDLE_REJECTED, "unknown or expired handle")
+        session = self.sessions[entry.session_id]
+        if session.ended:
+            raise ProtocolViolation(1008, HANDLE_REJECTED, "the session has ended")
+        return session
+
+    def expire_handles(self, session_id: str | None = None) -> int:
+        """Forget handles (of one session, or all): a test's way to age them out at once."""
+        doomed = [h for h, e in self._handles.items() if session_id in (None, e.session_id)]
+        for handle in doomed:
+            del self._handles[handle]
+        return len(doomed)
+
+    def issue_token(self, now: float, uses: int, lifetime_s: float) -> str:
+        token = "auth_tokens/" + secrets.token_urlsafe(18)
+        self._tokens[token] = _Token(uses, now + lifetime_s)
+        return token
+
+    def token_valid(self, token: str, now: float) -> bool:
+        entry = self._tokens.get(token)
+        return entry is not None and entry.uses_left > 0 and now < entry.expires_at_s
+
+    def use_token(self, token: str, now: float) -> None:
+        """A fresh session spends one use; resuming does not (per the SDK's docs)."""
+        if not self.token_valid(token, now):
+            raise ProtocolViolation(1007, TOKEN_REJECTED, "ephemeral token")
+        self._tokens[token].uses_left -= 1
