@@ -122,6 +122,7 @@ class ConnectionModel:
         self._stream_base = 0
         self._vad_start: int | None = None
         self._go_away_at: float | None = None
+        self._go_away_left_s = 0.0
         self._close_at = now + options.scaled(options.connection_lifetime_s)
         self._close_reason = DEADLINE_EXPIRED
 
@@ -192,9 +193,9 @@ class ConnectionModel:
             else:
                 self._outputs.append(step)
         if self._go_away_at is not None and now >= self._go_away_at:
+            # The nominal time left (a late wake-up must not turn "50s" into "49.997s").
             self._go_away_at = None
-            left = self._close_at - now
-            self._outputs.append(Send(replies.go_away_message(left)))
+            self._outputs.append(Send(replies.go_away_message(self._go_away_left_s)))
         limit = self._session_limit_at()
         if limit is not None and now >= limit and self.session is not None:
             self.session.ended = True  # its handles die with it
@@ -206,6 +207,7 @@ class ConnectionModel:
         """goAway now; the connection ends `time_left_s` (real seconds) later."""
         self._close_at = min(self._close_at, now + time_left_s)
         self._go_away_at = now
+        self._go_away_left_s = time_left_s
 
     def connection_closed(self, code: int | None, reason: str, closed_by: str) -> None:
         """The socket is gone: detach the session so a resume may take it over."""
@@ -262,6 +264,7 @@ class ConnectionModel:
             )
         lead = self.options.scaled(self.options.go_away_lead_s)
         self._go_away_at = max(now, self._close_at - lead)
+        self._go_away_left_s = self._close_at - self._go_away_at
         self._outputs.append(Mark(Phase.SETUP, session.turn_count))
         self._outputs.append(Send({"setupComplete": {}}))
         self._send_handle_update(now)

@@ -342,16 +342,18 @@ class Emulator:
 
     async def _flush(self, live: _Live) -> None:
         model = live.model
-        for item in model.data_to_send():
-            if live.done:
-                return
-            if isinstance(item, Send):
-                if not live.muted:
-                    await self._send(live, item.message)
-            else:
-                action = self._take(live, item.phase, item.turn, item.chunk)
-                if action is not None:
-                    await self._apply(live, action)
+        # A fault applied mid-flush (goAway) may queue more output: drain until empty.
+        while items := model.data_to_send():
+            for item in items:
+                if live.done:
+                    return
+                if isinstance(item, Send):
+                    if not live.muted:
+                        await self._send(live, item.message)
+                else:
+                    action = self._take(live, item.phase, item.turn, item.chunk)
+                    if action is not None:
+                        await self._apply(live, action)
         if model.close_to_send is not None and not live.done:
             await self._close(live, *model.close_to_send)
 
