@@ -46,7 +46,7 @@ class ScriptedSource:
         self.starts = 0
         self.captures = 0
         self.closes = 0
-        self.capture_threads: set[str] = set()
+        self.capture_threads: set[int] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -57,7 +57,7 @@ class ScriptedSource:
                 raise CameraError("scripted start failure")
 
     def capture_array(self) -> Frame:
-        self.capture_threads.add(threading.current_thread().name)
+        self.capture_threads.add(threading.get_ident())
         if self.hang.is_set():
             self.release.wait()
         if self.delay_s:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
 import queue
 import threading
@@ -98,6 +99,9 @@ class _Worker:
         # RuntimeError: the loop closed while this call hung; nobody is waiting for the result.
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(settle)
+
+
+_worker_numbers = itertools.count(1)
 
 
 class _Hung(Exception):
@@ -285,7 +289,8 @@ class CameraStreamer:
     async def _call(self, call: Callable[[], T], timeout_s: float) -> T:
         """Run `call` on the worker thread; _Hung when it does not return within timeout_s."""
         if self._worker is None:
-            self._worker = _Worker(asyncio.get_running_loop(), "pilive-camera")
+            name = f"pilive-camera-{next(_worker_numbers)}"
+            self._worker = _Worker(asyncio.get_running_loop(), name)
         future = self._worker.submit(call)
         try:
             done, _ = await asyncio.wait({future}, timeout=timeout_s)
