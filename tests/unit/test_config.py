@@ -59,8 +59,10 @@ def test_no_file_and_empty_file_give_the_pi_defaults(tmp_path: Path) -> None:
         assert live.compression_target_tokens < live.compression_trigger_tokens
         assert live.api_key is None and live.api_key_file is None
         assert live.vad.silence_duration_ms == 800
-        # A dead peer is detected within 45 s, while 30 s pongs are tolerated.
-        assert conn.ping_interval_s + conn.ping_timeout_s <= 45
+        # A dead peer is detected within 45 s (interval + timeout + ~1 s closing handshake),
+        # while 30 s pongs are tolerated.
+        assert conn.ping_interval_s + conn.ping_timeout_s + 1 <= 45
+        assert conn.ping_timeout_s >= 30
         assert conn.ping_timeout_s >= 30
         assert conn.backoff_max_s == 30 and conn.replay_window_s == 15
         assert config.audio.input.backend == "pyaudio" and config.audio.input.device == "default"

@@ -101,12 +101,13 @@ class LiveConfig:
 class ConnectionConfig:
     """Connecting, keepalive and reconnecting.
 
-    A dead peer is noticed within `ping_interval_s + ping_timeout_s` (45 s by default) while a
-    slow but live server, whose pongs have been seen to take up to 30 s, is not dropped.
+    A dead peer is noticed within `ping_interval_s + ping_timeout_s` plus about a second for the
+    closing handshake (41 s by default) while a slow but live server, whose pongs have been seen
+    to take up to 30 s, is not dropped.
     """
 
     connect_timeout_s: float = setting(15.0, gt=0, le=300)
-    ping_interval_s: float = setting(15.0, gt=0, le=600)
+    ping_interval_s: float = setting(10.0, gt=0, le=600)
     ping_timeout_s: float = setting(30.0, gt=0, le=600)
     backoff_initial_s: float = setting(1.0, gt=0, le=600)
     backoff_max_s: float = setting(30.0, gt=0, le=3600)

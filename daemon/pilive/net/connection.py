@@ -1,0 +1,567 @@
+"""Keeps one Live API conversation connected: connect, keepalive, resume, reconnect, forever.
+
+`LiveLink` is the thin asyncio + websockets shell around the sans-I/O `LiveSession`. It owns the
+socket and the clock; every decision about frames (what to replay, when a turn is taken in, when
+goAway wants a handover) is the session's, and every decision about failures is in
+`pilive.live.retry`.
+
+Policies, each named so the appliance can show it:
+- The API key travels only in the `x-goog-api-key` header. TLS is verified against the system CA
+  store; plain `ws://` is refused except to loopback (the local emulator).
+- Keepalive pings every `ping_interval_s` with `ping_timeout_s` to answer: the real service's
+  pongs have taken up to 30 s, so the websockets default (20 s) would drop live sessions, while a
+  dead peer is still noticed within `ping_interval_s + ping_timeout_s + close_timeout_s` (41 s
+  by default: websockets waits out the closing handshake after a ping times out).
+- Reconnects never give up: full-jitter exponential backoff capped at `backoff_max_s`, reset only
+  after `setupComplete`, so a server that accepts and then closes cannot cause a hot loop.
+- goAway: the next connection opens with the newest resumable handle at a turn boundary, or just
+  before `timeLeft` runs out; the old socket is closed first (a second live socket of the same
+  session is refused by the service).
+- Sending never blocks the capture side: `send_*` only queue into the session. When the network
+  carries less than real time, a frame that cannot be written within `send_stall_s` marks the
+  link as broken; it is resumed and the user's current activity is replayed from its start.
+- A resumption handle the server rejects is dropped and a fresh conversation starts (logged once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from pilive.config import is_loopback_host
+from pilive.live import retry, wire
+from pilive.live.events import SessionEvent, SessionResumptionUpdate, SetupComplete
+from pilive.live.retry import CloseAction, CloseKind
+from pilive.live.session import LiveSession, SessionState
+from pilive.state import HandleStore, LoadOutcome
+
+log = logging.getLogger("pilive.net")
+
+# websockets logs handshake headers at DEBUG, and the API key is a header. Its logger is pinned
+# above DEBUG whatever the root level is, so `--log-level debug` cannot leak the key.
+_ws_log = logging.getLogger("pilive.net.websocket")
+_ws_log.setLevel(logging.INFO)
+
+_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+_MAX_FRAME_BYTES = 16 * 1024 * 1024  # a 768x768 JPEG in base64 is ~150 KB; leave room for text
+
+
+class SecretLike(Protocol):
+    """The API key holder: the value comes out only through an explicit call."""
+
+    def reveal(self) -> str: ...
+
+
+class LinkState(enum.Enum):
+    """What the appliance shows about the network."""
+
+    CONNECTING = "connecting"
+    """Opening a connection (first start, or resuming at once after goAway / a normal close)."""
+    CONNECTED = "connected"
+    """`setupComplete` received: input flows."""
+    RECONNECTING = "reconnecting"
+    """Waiting for the next attempt, shortly after the link was lost; input is kept."""
+    OFFLINE = "offline"
+    """No link for longer than `offline_after_s`; still retrying."""
+    CONFIG_FAULT = "config_fault"
+    """The server refused the configuration (bad key, model, field); retrying slowly."""
+    STOPPED = "stopped"
+
+
+_STATE_WORDS = {
+    LinkState.CONNECTING: "connecting",
+    LinkState.CONNECTED: "connected",
+    LinkState.RECONNECTING: "reconnecting",
+    LinkState.OFFLINE: "offline",
+    LinkState.CONFIG_FAULT: "configuration fault",
+    LinkState.STOPPED: "stopped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    state: LinkState
+    detail: str = ""
+    """Why, in words: the close cause, or what is being done."""
+    next_attempt_in_s: float | None = None
+    """Seconds until the next connection attempt, while waiting."""
+
+    def describe(self) -> str:
+        """A STATUS= line: "offline (connection refused), retry in 8 s"."""
+        text = _STATE_WORDS[self.state]
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.next_attempt_in_s is not None:
+            text += f", retry in {self.next_attempt_in_s:.0f} s"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOptions:
+    """Connection settings; `from_config` in the composition root fills them from TOML."""
+
+    endpoint: str = "wss://generativelanguage.googleapis.com"
+    api_version: str = "v1beta"
+    connect_timeout_s: float = 15.0
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 30.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    backoff_factor: float = 2.0
+    config_fault_retry_s: float = 300.0
+    send_stall_s: float = 5.0
+    offline_after_s: float = 10.0
+    close_timeout_s: float = 1.0
+    handle_max_age_s: float = 7200.0
+    ssl_context: ssl.SSLContext | None = None
+    """For `wss://`: None means the system CA store (tests pass one trusting their own CA)."""
+
+    def url(self) -> str:
+        """The BidiGenerateContent URL; it never carries the key."""
+        return self.endpoint.rstrip("/") + _PATH.format(version=self.api_version)
+
+
+@dataclass(slots=True)
+class LinkCounters:
+    """What happened to the link, for the journal, benchmarks and soak checks."""
+
+    attempts: int = 0
+    setups_completed: int = 0
+    resumes: int = 0
+    fresh_sessions: int = 0
+    handovers: int = 0
+    handles_rejected: int = 0
+    protocol_errors: int = 0
+    reconnects_by_cause: collections.Counter[str] = field(default_factory=collections.Counter)
+    handover_gaps_s: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=100)
+    )
+    """Per goAway handover: from closing the old socket to `setupComplete` on the new one."""
+
+
+class InsecureEndpointError(ValueError):
+    """`ws://` to anything but loopback would send the key and the user's audio in clear."""
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Refuse endpoints that would leak: plain ws:// off-loopback, or a key/path in the URL."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("ws", "wss"):
+        raise InsecureEndpointError(
+            f"endpoint {endpoint!r}: scheme must be wss (or ws to loopback)"
+        )
+    if parts.query or parts.username or parts.password:
+        raise InsecureEndpointError(
+            f"endpoint {parts.scheme}://{parts.hostname}: no query/userinfo"
+        )
+    if parts.scheme == "ws" and not is_loopback_host(parts.hostname or ""):
+        raise InsecureEndpointError(
+            f"endpoint ws://{parts.hostname}: plain ws:// is only allowed to loopback; use wss://"
+        )
+
+
+@dataclass(slots=True)
+class _Ended:
+    """How one connection ended."""
+
+    action: CloseAction
+    setup_completed: bool
+    sent_handle: bool
+
+
+class LiveLink:
+    """Keeps `session` connected until `stop()`; see the module docstring for the policies.
+
+    Call the `send_*` methods from the event loop thread; events from the server reach
+    `on_event` (in order, on the loop) and link changes reach `on_status`.
+    """
+
+    def __init__(
+        self,
+        session: LiveSession,
+        api_key: SecretLike,
+        options: LinkOptions,
+        *,
+        on_event: Callable[[SessionEvent], None],
+        on_status: Callable[[LinkStatus], None] = lambda status: None,
+        handle_store: HandleStore | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        backoff: Callable[[], Iterator[float]] | None = None,
+    ) -> None:
+        check_endpoint(options.endpoint)
+        self.session = session
+        self.options = options
+        self.counters = LinkCounters()
+        self._api_key = api_key
+        self._on_event = on_event
+        self._on_status = on_status
+        self._handle_store = handle_store
+        self._wall_clock = wall_clock
+        self._new_backoff = backoff or (
+            lambda: retry.backoff(
+                options.backoff_initial_s, options.backoff_max_s, options.backoff_factor
+            )
+        )
+        self._status = LinkStatus(LinkState.CONNECTING)
+        self._ws: ClientConnection | None = None
+        self._data_ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._restart_fresh = False
+        self._handover = False
+        self._stalled = False
+        self._saved_handle: str | None = None
+        self._initial_handle: str | None = None
+        self._lost_at: float | None = None
+        self._setup_deadline: asyncio.TimerHandle | None = None
+        self._setup_timeout_hit = False
+        self._handover_started_s: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- what the appliance reads and calls ------------------------------------------------------
+
+    @property
+    def status(self) -> LinkStatus:
+        return self._status
+
+    @property
+    def connected(self) -> bool:
+        return self.session.state is SessionState.READY
+
+    def send_activity_start(self) -> None:
+        self.session.send_activity_start()
+        self._data_ready.set()
+
+    def send_activity_end(self) -> None:
+        self.session.send_activity_end()
+        self._data_ready.set()
+
+    def send_audio(self, pcm: bytes | bytearray | memoryview) -> None:
+        self.session.send_audio(pcm)
+        self._data_ready.set()
+
+    def send_video(self, jpeg: bytes) -> None:
+        self.session.send_video(jpeg)
+        self._data_ready.set()
+
+    def send_text(self, text: str) -> None:
+        self.session.send_text(text)
+        self._data_ready.set()
+
+    def send_tool_response(self, responses: Sequence[wire.FunctionResponse]) -> None:
+        self.session.send_tool_response(responses)
+        self._data_ready.set()
+
+    def new_conversation(self) -> None:
+        """Drop the handle (memory and disk) and reconnect without it: the model forgets."""
+        self._restart_fresh = True
+        self.session.forget_resumption_handle()
+        self._initial_handle = None
+        if self._ws is not None:
+            self._close_soon(self._ws, 1000, "new conversation")
+
+    def stop(self) -> None:
+        """End `run()`: the socket is closed normally; the handle stays saved for the restart."""
+        self._stop.set()
+        if self._ws is not None:
+            self._close_soon(self._ws, 1000, "client stopping")
+
+    # -- the supervisor loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and reconnect until `stop()`; returns only then."""
+        await self._load_stored_handle()
+        delays = self._new_backoff()
+        offline_since: float | None = None
+        while not self._stop.is_set():
+            if self._restart_fresh:
+                self._restart_fresh = False
+                await self._forget_stored_handle()
+            ended = await self._run_connection()
+            if self._stop.is_set():
+                break
+            action = ended.action
+            self.counters.reconnects_by_cause[action.cause] += 1
+            loop = asyncio.get_running_loop()
+            if ended.setup_completed:
+                delays = self._new_backoff()
+                offline_since = None
+            if offline_since is None:
+                offline_since = loop.time()
+            if (
+                action.kind is CloseKind.CONFIG_FAULT
+                and ended.sent_handle
+                and not ended.setup_completed
+                and "API key" not in action.cause
+            ):
+                # The likeliest cause of a refusal right after a resume is the handle itself.
+                self.counters.handles_rejected += 1
+                log.warning(
+                    "server refused to resume the stored conversation (%s); starting a fresh one",
+                    action.cause,
+                )
+                self.session.forget_resumption_handle()
+                self._initial_handle = None
+                await self._forget_stored_handle()
+                continue
+            if action.kind is CloseKind.RESUME:
+                log.info("%s; resuming", action.cause)
+                self._set_status(LinkStatus(LinkState.CONNECTING, action.cause))
+                continue
+            if action.kind is CloseKind.CONFIG_FAULT:
+                delay_s = self.options.config_fault_retry_s
+                log.error("configuration fault: %s; next try in %.0f s", action.cause, delay_s)
+                state = LinkState.CONFIG_FAULT
+            else:
+                delay_s = next(delays)
+                log.warning("link lost: %s; next try in %.1f s", action.cause, delay_s)
+                offline = loop.time() - offline_since >= self.options.offline_after_s
+                state = LinkState.OFFLINE if offline else LinkState.RECONNECTING
+            self._set_status(LinkStatus(state, action.cause, delay_s))
+            await self._sleep_unless_stopped(delay_s)
+        self.session.close()
+        self._set_status(LinkStatus(LinkState.STOPPED))
+
+    async def _sleep_unless_stopped(self, delay_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay_s)
+
+    async def _run_connection(self) -> _Ended:
+        """One WebSocket connection, from connect to close; never raises for network reasons."""
+        loop = asyncio.get_running_loop()
+        handle = self.session.resumption_handle or self._initial_handle
+        self.counters.attempts += 1
+        if self._status.state is not LinkState.CONNECTING:
+            self._set_status(LinkStatus(LinkState.CONNECTING, self._status.detail))
+        try:
+            ws = await connect(
+                self.options.url(),
+                additional_headers={"x-goog-api-key": self._api_key.reveal()},
+                ssl=self._ssl_context(),
+                open_timeout=self.options.connect_timeout_s,
+                ping_interval=self.options.ping_interval_s,
+                ping_timeout=self.options.ping_timeout_s,
+                close_timeout=self.options.close_timeout_s,
+                max_size=_MAX_FRAME_BYTES,
+                compression=None,  # base64 PCM barely compresses; deflate costs a Pi's CPU
+                user_agent_header="pilive",
+                logger=_ws_log,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            return _Ended(retry.classify_handshake_status(status), False, handle is not None)
+        except (InvalidURI, InvalidHandshake) as exc:
+            action = CloseAction(CloseKind.RETRY_BACKOFF, f"handshake failed ({exc})")
+            return _Ended(action, False, handle is not None)
+        except (OSError, TimeoutError) as exc:
+            return _Ended(retry.classify_exception(exc), False, handle is not None)
+
+        self._ws = ws
+        self._handover = False
+        self._stalled = False
+        self._setup_timeout_hit = False
+        if self._stop.is_set() or self._restart_fresh:
+            self._close_soon(ws, 1000, "client stopping")
+        self.session.connect(loop.time(), handle)
+        self._setup_deadline = loop.call_later(
+            self.options.connect_timeout_s, self._setup_timed_out, ws
+        )
+        self._data_ready.set()
+        writer = asyncio.create_task(self._write_loop(ws), name="pilive-live-writer")
+        setup_completed = False
+        try:
+            setup_completed = await self._read_loop(ws, handle is not None)
+        finally:
+            self._setup_deadline.cancel()
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            self._ws = None
+            if self.session.state is not SessionState.CLOSED:
+                self.session.connection_lost(loop.time())
+            self._deliver_events()
+        return _Ended(self._close_action(ws, setup_completed), setup_completed, handle is not None)
+
+    async def _read_loop(self, ws: ClientConnection, resuming: bool) -> bool:
+        """Feed frames to the session until the connection ends; True once setup completed."""
+        setup_completed = False
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in ws:
+                try:
+                    self.session.receive_data(frame, loop.time())
+                except wire.LiveProtocolError as exc:
+                    # A bad frame is logged and survived; the session state is unchanged.
+                    self.counters.protocol_errors += 1
+                    log.warning("ignored a malformed server frame: %s", exc)
+                    continue
+                for event in self._deliver_events():
+                    if isinstance(event, SetupComplete):
+                        setup_completed = True
+                        self._on_setup_complete(resuming)
+                    elif isinstance(event, SessionResumptionUpdate):
+                        self._save_handle_soon()
+                self._data_ready.set()
+                if self.session.handover_due(loop.time()):
+                    self._start_handover(ws)
+        return setup_completed
+
+    async def _write_loop(self, ws: ClientConnection) -> None:
+        """Write what the session queued, in order; a stalled write marks the link broken."""
+        loop = asyncio.get_running_loop()
+        handover_timer: asyncio.TimerHandle | None = None
+        try:
+            while True:
+                await self._data_ready.wait()
+                self._data_ready.clear()
+                deadline = self.session.handover_at_s()
+                if deadline is not None and handover_timer is None:
+                    handover_timer = loop.call_at(deadline, self._handover_timer_fired, ws)
+                for frame in self.session.data_to_send():
+                    try:
+                        await asyncio.wait_for(ws.send(frame), self.options.send_stall_s)
+                    except TimeoutError:
+                        self._stalled = True
+                        log.warning(
+                            "network slower than real time: a frame waited %.1f s; reconnecting",
+                            self.options.send_stall_s,
+                        )
+                        ws.transport.abort()
+                        return
+                    except ConnectionClosed:
+                        return
+        finally:
+            if handover_timer is not None:
+                handover_timer.cancel()
+
+    # -- events and decisions ------------------------------------------------------------------
+
+    def _deliver_events(self) -> list[SessionEvent]:
+        events = self.session.events_received()
+        for event in events:
+            self._on_event(event)
+        return events
+
+    def _on_setup_complete(self, resuming: bool) -> None:
+        if self._setup_deadline is not None:
+            self._setup_deadline.cancel()
+        self.counters.setups_completed += 1
+        if resuming:
+            self.counters.resumes += 1
+        else:
+            self.counters.fresh_sessions += 1
+        self._initial_handle = None
+        if self._handover_started_s is not None:
+            gap_s = asyncio.get_running_loop().time() - self._handover_started_s
+            self.counters.handover_gaps_s.append(gap_s)
+            self._handover_started_s = None
+            log.info("handover took %.0f ms", gap_s * 1000)
+        detail = "resumed" if resuming else "new conversation"
+        log.info("connected (%s)", detail)
+        self._set_status(LinkStatus(LinkState.CONNECTED, detail))
+
+    def _setup_timed_out(self, ws: ClientConnection) -> None:
+        log.warning("no setupComplete within %.0f s", self.options.connect_timeout_s)
+        self._setup_timeout_hit = True
+        ws.transport.abort()
+
+    def _handover_timer_fired(self, ws: ClientConnection) -> None:
+        if self.session.handover_due(asyncio.get_running_loop().time()):
+            self._start_handover(ws)
+
+    def _start_handover(self, ws: ClientConnection) -> None:
+        if self._handover:
+            return
+        self._handover = True
+        self._handover_started_s = asyncio.get_running_loop().time()
+        self.counters.handovers += 1
+        log.info("goAway: handing over to a new connection")
+        self._close_soon(ws, 1000, "handover after goAway")
+
+    def _close_soon(self, ws: ClientConnection, code: int, reason: str) -> None:
+        self._track(asyncio.get_running_loop().create_task(ws.close(code, reason)))
+
+    def _close_action(self, ws: ClientConnection, setup_completed: bool) -> CloseAction:
+        if self._handover:
+            return CloseAction(CloseKind.RESUME, "goAway handover")
+        if self._stalled:
+            return CloseAction(CloseKind.RETRY_BACKOFF, "network stalled")
+        if self._restart_fresh:
+            return CloseAction(CloseKind.RESUME, "new conversation requested")
+        if self._setup_timeout_hit:
+            return CloseAction(
+                CloseKind.RETRY_BACKOFF,
+                f"no setupComplete within {self.options.connect_timeout_s:.0f} s",
+            )
+        received = ws.protocol.close_rcvd
+        if received is None and (sent := ws.protocol.close_sent) is not None and sent.code == 1011:
+            # websockets closes with 1011 itself when a keepalive ping goes unanswered.
+            return retry.classify_close(1011, sent.reason, during_setup=not setup_completed)
+        return retry.classify_close(
+            None if received is None else received.code,
+            "" if received is None else received.reason,
+            during_setup=not setup_completed,
+            after_go_away=self.session.go_away_deadline_s is not None,
+        )
+
+    def _set_status(self, status: LinkStatus) -> None:
+        if status != self._status:
+            self._status = status
+            self._on_status(status)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.options.endpoint.startswith("wss:"):
+            return None
+        return self.options.ssl_context or ssl.create_default_context()
+
+    # -- the persisted handle ------------------------------------------------------------------
+
+    async def _load_stored_handle(self) -> None:
+        if self._handle_store is None:
+            return
+        result = await asyncio.to_thread(
+            self._handle_store.load, self._wall_clock(), self.options.handle_max_age_s
+        )
+        if result.outcome is LoadOutcome.LOADED and result.stored is not None:
+            self._initial_handle = self._saved_handle = result.stored.handle
+            log.info("resuming the stored conversation (%s)", result.detail)
+        elif result.outcome is LoadOutcome.MISSING:
+            log.info("no stored conversation; starting a new one")
+        else:
+            log.warning("stored conversation not used: %s %s", result.outcome.value, result.detail)
+
+    def _save_handle_soon(self) -> None:
+        handle = self.session.resumption_handle
+        if self._handle_store is None or handle is None or handle == self._saved_handle:
+            return
+        self._saved_handle = handle
+        self._track(
+            asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self._handle_store.save, handle, self._wall_clock())
+            )
+        )
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """Keep a reference to a background task and log its failure instead of losing it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("background task %s failed: %s", task.get_coro(), exc)
+
+    async def _forget_stored_handle(self) -> None:
+        self._saved_handle = None
+        if self._handle_store is not None:
+            await asyncio.to_thread(self._handle_store.clear)

@@ -1,0 +1,521 @@
+"""The connection supervisor against the emulator: the conversation survives goAway, network loss,
+close codes and restarts, and the user's audio reaches the model exactly once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pilive.config import Secret
+from pilive.emulator.faults import Phase, Stall
+from pilive.emulator.options import ToolTrigger
+from pilive.live import retry, wire
+from pilive.live.events import (
+    AudioChunk,
+    SessionEvent,
+    ToolCall,
+    TurnComplete,
+)
+from pilive.live.session import LiveSession
+from pilive.net.connection import (
+    InsecureEndpointError,
+    LinkOptions,
+    LinkState,
+    LinkStatus,
+    LiveLink,
+    check_endpoint,
+)
+from pilive.state import HandleStore
+from tests.emulator_rig import MODEL, emulator_options, running, tone
+from tests.fault_proxy import FaultProxy
+
+CHUNK_BYTES = 640  # 20 ms at 16 kHz s16le
+
+
+def fast_options(endpoint: str, **overrides: Any) -> LinkOptions:
+    values: dict[str, Any] = {
+        "endpoint": endpoint,
+        "connect_timeout_s": 3.0,
+        "ping_interval_s": 5.0,
+        "ping_timeout_s": 5.0,
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.4,
+        "config_fault_retry_s": 30.0,
+        "offline_after_s": 1.0,
+    }
+    values.update(overrides)
+    return LinkOptions(**values)
+
+
+class Harness:
+    """A LiveLink running against an endpoint, with every event and status kept for asserts."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        key: str,
+        *,
+        store: HandleStore | None = None,
+        functions: tuple[wire.FunctionDeclaration, ...] = (),
+        backoff: Callable[[], Iterator[float]] | None = None,
+        **options: Any,
+    ) -> None:
+        setup = wire.SetupOptions(
+            model=MODEL,
+            input_audio_transcription=True,
+            output_audio_transcription=True,
+            function_declarations=functions,
+        )
+        self.events: list[SessionEvent] = []
+        self.statuses: list[LinkStatus] = []
+        self.session = LiveSession(setup, handover_margin_s=1.0)
+        self.link = LiveLink(
+            self.session,
+            Secret(key, "test"),
+            fast_options(endpoint, **options),
+            on_event=self.events.append,
+            on_status=self.statuses.append,
+            handle_store=store,
+            backoff=backoff,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Harness:
+        self.task = asyncio.create_task(self.link.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.link.stop()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 5)
+
+    async def until(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    async def connected(self) -> None:
+        await self.until(lambda: self.link.status.state is LinkState.CONNECTED)
+
+    def turn_completes(self) -> int:
+        return sum(isinstance(e, TurnComplete) for e in self.events)
+
+    async def speak(self, pcm: bytes, *, pace_s: float = 0.002) -> None:
+        """Send `pcm` as 20 ms chunks, yielding to the loop between them like the mic does."""
+        for i in range(0, len(pcm), CHUNK_BYTES):
+            self.link.send_audio(pcm[i : i + CHUNK_BYTES])
+            await asyncio.sleep(pace_s)
+
+
+def speech(seconds: float, seed: int) -> bytes:
+    """Distinct, recognisable audio per test so a replay mix-up cannot pass unnoticed."""
+    return tone(seconds, freq_hz=300 + 37 * seed)
+
+
+async def test_push_to_talk_turn_round_trip() -> None:
+    """A held-button turn reaches the model byte for byte and its spoken answer comes back."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        sent = speech(0.6, 1)
+        h.link.send_activity_start()
+        await h.speak(sent)
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        assert emu.recording.turn(None, 1).audio == sent
+        assert sum(len(e.pcm) for e in h.events if isinstance(e, AudioChunk)) > 0
+        assert h.link.counters.fresh_sessions == 1
+
+
+async def test_go_away_while_button_held_keeps_every_byte() -> None:
+    """goAway mid-hold: the handover happens during the turn and the model still takes in the
+    whole utterance exactly once, in order, in the same conversation."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        sent = speech(2.0, 2)
+        h.link.send_activity_start()
+        await h.speak(sent[: len(sent) // 4])
+        emu.faults.go_away(1.5)  # handover is due 1.0 s before the end: while still held
+        await h.speak(sent[len(sent) // 4 :], pace_s=0.01)
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        assert h.link.counters.handovers == 1
+        assert h.link.counters.resumes == 1
+        assert emu.recording.counters["sessions"] == 1
+        assert emu.recording.turn(None, 1).audio == sent
+
+
+async def test_go_away_while_model_speaks_waits_for_the_turn_boundary() -> None:
+    """goAway during the answer: the answer plays to its end, then the link hands over, and the
+    next turn continues the same conversation (turn 2 of one session)."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        h.link.send_activity_start()
+        await h.speak(speech(1.0, 3))
+        h.link.send_activity_end()
+        await h.until(lambda: any(isinstance(e, AudioChunk) for e in h.events))
+        emu.faults.go_away(20.0)
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.link.counters.resumes == 1)
+        assert h.link.counters.handovers == 1
+        second = speech(0.4, 4)
+        h.link.send_activity_start()
+        await h.speak(second)
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 2)
+        assert emu.recording.counters["sessions"] == 1
+        assert emu.recording.turn(None, 2).audio == second
+
+
+async def test_go_away_at_idle_hands_over_at_once() -> None:
+    """At idle the handover starts immediately; the gap with no usable session is recorded."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        h.link.send_activity_start()
+        await h.speak(speech(0.2, 5))
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.session.resumption_handle is not None)
+        emu.faults.go_away(30.0)
+        await h.until(lambda: h.link.counters.resumes == 1, timeout_s=5)
+        assert len(h.link.counters.handover_gaps_s) == 1
+        assert emu.recording.counters == {
+            "connections": 2,
+            "sessions": 1,
+            "turns": 1,
+            "resumes": 1,
+        }
+
+
+async def test_go_away_during_tool_call_answers_then_hands_over() -> None:
+    """goAway while the model waits for a tool result: the response still goes out, the spoken
+    result arrives, and the handover waits until then."""
+    weather = wire.FunctionDeclaration(
+        "get_weather",
+        "Weather for a city",
+        {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+    )
+    options = emulator_options(tool_trigger=ToolTrigger(turns=frozenset({1})))
+    async with running(options) as emu, Harness(emu.url, emu.api_key, functions=(weather,)) as h:
+        await h.connected()
+        h.link.send_activity_start()
+        await h.speak(speech(0.3, 6))
+        h.link.send_activity_end()
+        await h.until(lambda: any(isinstance(e, ToolCall) for e in h.events))
+        emu.faults.go_away(20.0)
+        await asyncio.sleep(0.1)
+        assert h.link.counters.handovers == 0  # a tool call is outstanding: not a boundary
+        call = next(e for e in h.events if isinstance(e, ToolCall)).calls[0]
+        h.link.send_tool_response([wire.FunctionResponse(call.id, call.name, {"result": "sun"})])
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.link.counters.resumes == 1)
+        assert emu.recording.turn(None, 1).tool_responses
+        assert emu.recording.counters["sessions"] == 1
+
+
+async def test_network_cut_mid_hold_replays_the_activity_once() -> None:
+    """The TCP link is reset while the button is held: after the resume the activity is replayed
+    from its start, so the model takes in the whole utterance exactly once."""
+    async with (
+        running(emulator_options()) as emu,
+        FaultProxy(emu.port) as proxy,
+        Harness(proxy.url, emu.api_key) as h,
+    ):
+        await h.connected()
+        sent = speech(1.0, 7)
+        h.link.send_activity_start()
+        await h.speak(sent[: len(sent) // 2])
+        proxy.cut()
+        await h.speak(sent[len(sent) // 2 :])
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        turn = emu.recording.session().turns[-1]
+        assert turn.audio == sent
+        assert h.session.replayed_audio_bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "phase"),
+    [
+        (1011, "The service is currently unavailable.", Phase.IDLE),
+        (1011, "The service is currently unavailable.", Phase.USER_TURN),
+        (1011, "Deadline expired before operation could complete.", Phase.IDLE),
+        (1011, "Internal error occurred.", Phase.MODEL_AUDIO),
+        (1000, "", Phase.MODEL_AUDIO),
+        (1001, "", Phase.IDLE),
+    ],
+)
+async def test_transient_close_codes_resume_the_conversation(
+    code: int, reason: str, phase: Phase
+) -> None:
+    """Each transient close at each phase ends in a resumed session, and a later turn lands in
+    the same conversation (the emulator's session count stays 1)."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        h.link.send_activity_start()
+        await h.speak(speech(0.3, 8))
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.session.resumption_handle is not None)
+        emu.faults.on(phase, _close(code, reason))
+        if phase is Phase.IDLE:
+            emu.faults.close(code, reason)
+        else:
+            h.link.send_activity_start()
+            await h.speak(speech(0.3, 9))
+            h.link.send_activity_end()
+        await h.until(lambda: h.link.counters.resumes >= 1)
+        h.link.send_activity_start()
+        await h.speak(speech(0.2, 10))
+        h.link.send_activity_end()
+        await h.until(lambda: emu.recording.session().turns[-1].audio == speech(0.2, 10))
+        assert emu.recording.counters["sessions"] == 1
+
+
+def _close(code: int, reason: str) -> Any:
+    from pilive.emulator.faults import Close
+
+    return Close(code, reason)
+
+
+async def test_close_before_setup_complete_backs_off_then_recovers() -> None:
+    """A server that accepts and then closes before setupComplete causes backoff, not a hot
+    loop; the next attempt succeeds."""
+    async with running(emulator_options()) as emu:
+        emu.faults.on(Phase.SETUP, _close(1011, "The service is currently unavailable."))
+        async with Harness(emu.url, emu.api_key) as h:
+            await h.connected()
+            assert h.link.counters.attempts == 2
+            assert any(s.state is LinkState.RECONNECTING for s in h.statuses)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "cause"),
+    [
+        (1007, "API key not valid. Please pass a valid API key.", "API key invalid (1007)"),
+        (1008, "models/x is not found for API version v1beta", "model not found"),
+    ],
+)
+async def test_configuration_faults_retry_slowly_with_a_clear_status(
+    code: int, reason: str, cause: str
+) -> None:
+    """1007 / 1008 show a configuration fault naming the cause and retry only after the slow
+    interval: no hot loop."""
+    async with running(emulator_options()) as emu:
+        emu.faults.on(Phase.SETUP, _close(code, reason))
+        async with Harness(emu.url, emu.api_key) as h:
+            await h.until(lambda: h.link.status.state is LinkState.CONFIG_FAULT)
+            await asyncio.sleep(0.5)
+            assert h.link.counters.attempts == 1
+            assert cause in h.link.status.detail
+            assert h.link.status.next_attempt_in_s == 30.0
+            assert "configuration fault" in h.link.status.describe()
+
+
+async def test_wrong_key_is_a_configuration_fault_and_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A wrong key gives the 1007 fault; neither key appears in any log record, even at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    async with running(emulator_options()) as emu:
+        async with Harness(emu.url, "wrong-key-0123456789") as h:
+            await h.until(lambda: h.link.status.state is LinkState.CONFIG_FAULT)
+            assert "API key invalid" in h.link.status.detail
+        async with Harness(emu.url, emu.api_key) as h:
+            await h.connected()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "wrong-key-0123456789" not in text
+    assert emu.api_key not in text
+
+
+async def test_dead_peer_is_detected_within_the_keepalive_bound() -> None:
+    """A server that silently stops answering (no pongs, no data) is detected within
+    ping_interval + ping_timeout + close_timeout and the conversation resumes."""
+    async with (
+        running(emulator_options()) as emu,
+        Harness(
+            emu.url, emu.api_key, ping_interval_s=0.3, ping_timeout_s=0.6, close_timeout_s=0.2
+        ) as h,
+    ):
+        await h.connected()
+        loop = asyncio.get_running_loop()
+        emu.faults.now(Stall(None))
+        stalled_at = loop.time()
+        await h.until(lambda: h.link.status.state is not LinkState.CONNECTED, timeout_s=5)
+        detected_s = loop.time() - stalled_at
+        assert detected_s <= 0.3 + 0.6 + 0.2 + 0.3  # the bound plus scheduling slack
+        await h.connected()
+
+
+async def test_refused_connections_back_off_capped_and_reset_after_success() -> None:
+    """While the port refuses, delays grow by the factor up to the cap; after a successful
+    setup the next outage starts again from the initial delay."""
+    drawn: list[float] = []
+    generators = 0
+
+    def max_jitter_backoff() -> Iterator[float]:
+        nonlocal generators
+        generators += 1
+        rng = random.Random()
+        rng.uniform = lambda a, b: b  # type: ignore[method-assign]
+        for delay in retry.backoff(0.02, 0.16, 2.0, rng=rng):
+            drawn.append(delay)
+            yield delay
+
+    async with running(emulator_options()) as emu, FaultProxy(emu.port) as proxy:
+        proxy.refuse(True)
+        async with Harness(proxy.url, emu.api_key, backoff=max_jitter_backoff) as h:
+            await h.until(lambda: len(drawn) >= 6)
+            assert drawn[:6] == [0.02, 0.04, 0.08, 0.16, 0.16, 0.16]
+            proxy.refuse(False)
+            await h.connected()
+            drawn.clear()
+            proxy.refuse(True)
+            proxy.cut()
+            await h.until(lambda: len(drawn) >= 2)
+            assert drawn[:2] == [0.02, 0.04]
+            assert generators >= 2
+            proxy.refuse(False)
+            await h.connected()
+
+
+async def test_offline_state_after_the_outage_lasts() -> None:
+    """A short outage shows reconnecting; once it lasts past offline_after_s it shows offline
+    with the next attempt time, which is what the appliance's press-while-offline needs."""
+    async with (
+        running(emulator_options()) as emu,
+        FaultProxy(emu.port) as proxy,
+        Harness(proxy.url, emu.api_key) as h,
+    ):
+        await h.connected()
+        proxy.refuse(True)
+        proxy.cut()
+        await h.until(lambda: h.link.status.state is LinkState.RECONNECTING)
+        await h.until(lambda: h.link.status.state is LinkState.OFFLINE, timeout_s=5)
+        assert h.link.status.next_attempt_in_s is not None
+        assert "retry in" in h.link.status.describe()
+        proxy.refuse(False)
+        await h.connected()
+
+
+async def test_malformed_server_frame_is_logged_and_survived() -> None:
+    """Bad JSON or an unknown message from the server does not end the link."""
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        emu.faults.send_malformed("json")
+        emu.faults.send_malformed("unknown_message")
+        await h.until(lambda: h.link.counters.protocol_errors >= 1)
+        h.link.send_activity_start()
+        await h.speak(speech(0.2, 11))
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        assert h.link.counters.attempts == 1
+
+
+async def test_restart_resumes_the_conversation_from_the_stored_handle(tmp_path: Path) -> None:
+    """The daemon stopped and started between turns continues the same conversation: the
+    emulator sees one session whose turn counter goes on."""
+    store = HandleStore(tmp_path)
+    async with running(emulator_options()) as emu:
+        async with Harness(emu.url, emu.api_key, store=store) as h:
+            await h.connected()
+            h.link.send_activity_start()
+            await h.speak(speech(0.3, 12))
+            h.link.send_activity_end()
+            await h.until(lambda: h.turn_completes() == 1)
+            await h.until(lambda: store.load(1e12, 1e12).stored is not None)
+        async with Harness(emu.url, emu.api_key, store=store) as h2:
+            await h2.connected()
+            assert h2.link.counters.resumes == 1
+            h2.link.send_activity_start()
+            await h2.speak(speech(0.3, 13))
+            h2.link.send_activity_end()
+            await h2.until(lambda: h2.turn_completes() == 1)
+        assert emu.recording.counters["sessions"] == 1
+        assert emu.recording.session().turn_count == 2
+
+
+async def test_rejected_stored_handle_starts_a_fresh_conversation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored handle the server no longer accepts is dropped (memory and disk), a fresh
+    session starts at once, and the log says so."""
+    store = HandleStore(tmp_path)
+    async with running(emulator_options()) as emu:
+        async with Harness(emu.url, emu.api_key, store=store) as h:
+            await h.connected()
+            h.link.send_activity_start()
+            await h.speak(speech(0.2, 14))
+            h.link.send_activity_end()
+            await h.until(lambda: h.turn_completes() == 1)
+            await h.until(lambda: store.load(1e12, 1e12).stored is not None)
+        emu.expire_handles()
+        async with Harness(emu.url, emu.api_key, store=store) as h2:
+            await h2.connected()
+            assert h2.link.counters.handles_rejected == 1
+            assert h2.link.counters.fresh_sessions == 1
+        assert emu.recording.counters["sessions"] == 2
+    assert "starting a fresh one" in caplog.text
+
+
+async def test_new_conversation_drops_the_handle(tmp_path: Path) -> None:
+    """new_conversation() reconnects without a handle and forgets the stored one."""
+    store = HandleStore(tmp_path)
+    async with running(emulator_options()) as emu:
+        async with Harness(emu.url, emu.api_key, store=store) as h:
+            await h.connected()
+            h.link.send_activity_start()
+            await h.speak(speech(0.2, 15))
+            h.link.send_activity_end()
+            await h.until(lambda: h.turn_completes() == 1)
+            h.link.new_conversation()
+            await h.until(lambda: h.link.counters.fresh_sessions == 2)
+            await h.connected()
+        assert emu.recording.counters["sessions"] == 2
+
+
+def test_insecure_endpoints_are_refused() -> None:
+    """Plain ws:// off loopback, and anything carrying a query or credentials, is refused."""
+    check_endpoint("wss://generativelanguage.googleapis.com")
+    check_endpoint("ws://127.0.0.1:8765")
+    check_endpoint("ws://[::1]:8765")
+    for bad in (
+        "ws://generativelanguage.googleapis.com",
+        "ws://192.168.1.5:8765",
+        "wss://example.com/?key=abc",
+        "wss://user:pw@example.com",
+        "http://127.0.0.1",
+    ):
+        with pytest.raises(InsecureEndpointError):
+            check_endpoint(bad)
+
+
+def test_url_never_carries_the_key() -> None:
+    """The key goes in a header; the URL is the bare BidiGenerateContent path."""
+    url = LinkOptions(api_version="v1beta").url()
+    assert url == (
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    )
+
+
+async def test_tls_endpoint_is_verified(tmp_path: Path) -> None:
+    """Over wss the certificate is verified: a client trusting the emulator's CA connects; one
+    using the system store is refused with a TLS cause and keeps retrying."""
+    from tests.emulator_rig import make_tls
+
+    tls = make_tls(tmp_path)
+    options = emulator_options(tls_cert=str(tls.cert_path), tls_key=str(tls.key_path))
+    async with running(options) as emu:
+        endpoint = emu.url
+        assert endpoint.startswith("wss://")
+        async with Harness(endpoint, emu.api_key, ssl_context=tls.client_context) as h:
+            await h.connected()
+        async with Harness(endpoint, emu.api_key) as h:
+            await h.until(lambda: h.link.status.state is LinkState.RECONNECTING)
+            assert "TLS" in h.link.status.detail
