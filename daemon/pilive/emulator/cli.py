@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 API_KEY_ENV = "PILIVE_EMULATOR_API_KEY"
@@ -70,15 +71,18 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def serve() -> None:
+        # SIGINT and SIGTERM stop the server cleanly (open connections get a 1001 close).
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         async with emulator:
             print(f"emulator listening on {emulator.url}", flush=True)
-            await emulator.serve_forever()
+            await stop.wait()
 
     try:
         asyncio.run(serve())
     except OSError as exc:
         print(f"pilive emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     return 0
