@@ -58,6 +58,14 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid(f"{where} must be a list, got {type(value).__name__}")
+    return value
+
+
 def _check_fields(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
     for key in obj:
         if snake(key) not in allowed:
@@ -244,7 +252,10 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
     if not isinstance(model, str) or not model:
         raise invalid("setup.model is required")
     gen = _obj(get(body, "generation_config"), "setup.generationConfig")
-    modalities = tuple(str(m).upper() for m in (get(gen, "response_modalities") or ["AUDIO"]))
+    modalities = tuple(
+        str(m).upper()
+        for m in (_list(get(gen, "response_modalities"), "responseModalities") or ["AUDIO"])
+    )
     if len(modalities) != 1 or modalities[0] not in {"AUDIO", "TEXT"}:
         raise invalid(f"responseModalities must be one of AUDIO or TEXT, got {list(modalities)}")
     ric = _obj(get(body, "realtime_input_config"), "setup.realtimeInputConfig")
@@ -256,11 +267,9 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
         if handle is not None and not isinstance(handle, str):
             raise invalid("sessionResumption.handle must be a string")
     functions: list[FunctionDeclaration] = []
-    tools = get(body, "tools") or []
-    if not isinstance(tools, list):
-        raise invalid("setup.tools must be a list")
-    for tool in tools:
-        for decl in get(_obj(tool, "setup.tools[]"), "function_declarations") or []:
+    for tool in _list(get(body, "tools"), "setup.tools"):
+        decls = get(_obj(tool, "setup.tools[]"), "function_declarations")
+        for decl in _list(decls, "functionDeclarations"):
             decl_obj = _obj(decl, "functionDeclarations[]")
             name = get(decl_obj, "name")
             if not isinstance(name, str) or not name:
@@ -298,7 +307,7 @@ def _opt_int(value: Any, where: str) -> int | None:
         raise invalid(f"{where} must be an integer")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid(f"{where} must be an integer, got {value!r}") from None
 
 
@@ -356,11 +365,8 @@ def _parse_client_content(body: dict[str, Any]) -> ClientContent:
     texts: list[str] = []
     audio: list[Audio] = []
     videos: list[Video] = []
-    turns = get(body, "turns") or []
-    if not isinstance(turns, list):
-        raise invalid("clientContent.turns must be a list")
-    for turn in turns:
-        for part in get(_obj(turn, "clientContent.turns[]"), "parts") or []:
+    for turn in _list(get(body, "turns"), "clientContent.turns"):
+        for part in _list(get(_obj(turn, "clientContent.turns[]"), "parts"), "parts"):
             part_obj = _obj(part, "parts[]")
             if isinstance(get(part_obj, "text"), str):
                 texts.append(get(part_obj, "text"))
@@ -375,9 +381,9 @@ def _parse_client_content(body: dict[str, Any]) -> ClientContent:
 
 def _parse_tool_response(body: dict[str, Any]) -> ToolResponse:
     responses: list[FunctionResponse] = []
-    items = get(body, "function_responses") or []
-    if not isinstance(items, list) or not items:
-        raise invalid("toolResponse.functionResponses must be a non-empty list")
+    items = _list(get(body, "function_responses"), "toolResponse.functionResponses")
+    if not items:
+        raise invalid("toolResponse.functionResponses must not be empty")
     for item in items:
         obj = _obj(item, "functionResponses[]")
         call_id = get(obj, "id")

@@ -49,6 +49,14 @@ _WAKE = object()
 EPHEMERAL_TOKEN_LIFETIME_S = 1800.0  # expireTime defaults to 30 minutes
 
 
+def _websockets_logger() -> logging.Logger:
+    """websockets logs raw request lines at DEBUG, and `?key=` would be among them: cap it."""
+    ws_logger = logging.getLogger("pilive.emulator.websockets")
+    if ws_logger.getEffectiveLevel() < logging.INFO:
+        ws_logger.setLevel(logging.INFO)
+    return ws_logger
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -119,7 +127,7 @@ class Emulator:
             compression=None,
             ping_interval=self.options.ping_interval_s,
             ping_timeout=None if self.options.ping_interval_s is None else 20,
-            logger=logging.getLogger("pilive.emulator.websockets"),
+            logger=_websockets_logger(),
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         logger.info("emulator listening on %s", self.url)
