@@ -236,15 +236,12 @@ async def lateness_p99_ms(ticks: int, period_s: float = 0.020) -> float:
     return late_s[int(len(late_s) * 0.99)] * 1000.0
 
 
-@pytest.mark.parametrize("fault", ["slow", "hung"])
-async def test_a_slow_or_hung_camera_does_not_delay_audio_chunks(fault: str) -> None:
-    """While the camera takes 3 s per frame (or hangs), a 20 ms audio-like task keeps its
-    cadence: p99 lateness within 2 ms of nominal (or of the loop's own baseline, measured just
-    before, when the shared machine is busier than that)."""
-    baseline_ms = await lateness_p99_ms(300)
+async def measure_with_fault(fault: str) -> tuple[float, float]:
+    """p99 lateness (ms) of the 20 ms task: loop alone, then with a faulty camera streaming."""
+    baseline_ms = await lateness_p99_ms(200)
     sink = Sink()
     source = ScriptedSource(solid((90, 90, 90), 480, 640))
-    streamer = streamer_for(lambda: source, sink, mode=CameraMode.CONTINUOUS, capture_timeout_s=2.0)
+    streamer = streamer_for(lambda: source, sink, mode=CameraMode.CONTINUOUS, capture_timeout_s=1.5)
     async with running(streamer):
         await wait_for(lambda: streamer.state is CameraState.READY)
         if fault == "slow":
@@ -252,10 +249,27 @@ async def test_a_slow_or_hung_camera_does_not_delay_audio_chunks(fault: str) -> 
         else:
             source.hang.set()
         streamer.connected_changed(True)
-        with_camera_ms = await lateness_p99_ms(300)
+        with_camera_ms = await lateness_p99_ms(200)
         source.release.set()
+    # The camera really was in trouble during the measurement.
     if fault == "slow":
-        assert source.captures >= 2  # the camera really was busy during the measurement
+        assert source.captures >= 2
     else:
         assert streamer.failures >= 1
-    assert with_camera_ms <= max(2.0, baseline_ms + 1.0), (baseline_ms, with_camera_ms)
+    return baseline_ms, with_camera_ms
+
+
+@pytest.mark.parametrize("fault", ["slow", "hung"])
+async def test_a_slow_or_hung_camera_does_not_delay_audio_chunks(fault: str) -> None:
+    """While the camera takes 3 s per frame (or hangs), a 20 ms audio-like task keeps its
+    cadence: p99 lateness within 2 ms of nominal, or within 1 ms of the loop's own baseline
+    measured just before when the shared machine is busier than that. Other processes cause
+    transient spikes, so up to three attempts are made; a camera call on the loop would block
+    it for seconds and fail every attempt."""
+    results = []
+    for _ in range(3):
+        baseline_ms, with_camera_ms = await measure_with_fault(fault)
+        results.append((round(baseline_ms, 2), round(with_camera_ms, 2)))
+        if with_camera_ms <= max(2.0, baseline_ms + 1.0):
+            return
+    pytest.fail(f"20 ms task p99 lateness (baseline ms, with camera ms) per attempt: {results}")
