@@ -1,0 +1,442 @@
+"""The push-to-talk conversation as a pure state machine: inputs in, actions out.
+
+Inputs are the button, the link's state, the session's events, playback draining and the passage
+of time (`now` is always an argument; nothing here reads a clock or does I/O). Outputs are
+`Action` values that the composition root carries out in order: send activityStart, flush the
+speaker, play an earcon, show a state on the LEDs, run a tool.
+
+Timing rules a user notices:
+- A press flushes the speaker at once (barge-in: the answer stops within one audio callback).
+- The turn itself starts once the press has lasted `min_press_s`: a brief bump of the button
+  (or a tap to silence the answer) sends nothing, so the model never gets an empty turn. Nothing
+  said is lost by the wait: the pre-roll sent right after activityStart reaches back
+  `preroll` before the press, which covers the wait.
+- Release sends the last mic chunk, then activityEnd. A hold longer than `max_press_s` ends the
+  turn by itself; the later release is then ignored.
+- A press while offline (or with a configuration fault) gets the matching earcon and LED at once.
+- Audio of an answer the user interrupted is dropped until the server ends that turn.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pilive.live.events import (
+    AudioChunk,
+    InputTranscription,
+    Interrupted,
+    OutputTranscription,
+    SessionEvent,
+    TextPart,
+    ToolCall,
+    ToolCallCancellation,
+    TurnComplete,
+    TurnLost,
+    UsageMetadata,
+)
+
+
+class State(enum.Enum):
+    """What the appliance is doing; each has an LED pattern and a STATUS line."""
+
+    STARTING = "starting"
+    CONNECTING = "connecting"
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    OFFLINE = "offline"
+    CONFIG_FAULT = "config_fault"
+
+
+class Link(enum.Enum):
+    """The network as the conversation needs to know it (mapped from the link supervisor)."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+    CONFIG_FAULT = "config_fault"
+
+
+class Earcon(enum.Enum):
+    PRESS = "press"
+    RELEASE = "release"
+    ERROR = "error"
+    OFFLINE = "offline"
+    CONNECTED = "connected"
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShowState:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class PlayEarcon:
+    earcon: Earcon
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPlayback:
+    """Barge-in: drop what is queued for the speaker, with a short fade."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """Answer audio (24 kHz s16le mono) for the speaker."""
+
+    pcm: bytes
+
+    def __repr__(self) -> str:
+        return f"PlayAudio(<{len(self.pcm)} bytes>)"
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfAnswer:
+    """The server finished the turn: play out what is buffered, then report it drained."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartActivity:
+    """Send activityStart, then the pre-roll covering `preroll_s` before the press."""
+
+    preroll_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndActivity:
+    """Send the last (partial) mic chunk, then activityEnd."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraActivity:
+    """The camera sends frames while an activity is open (mode on-activity)."""
+
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool:
+    call_id: str
+    name: str
+    args: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTools:
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """Forget the conversation (drop the resumption handle) and start afresh."""
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """A structured line for the journal: transcripts, usage, lost turns."""
+
+    kind: str
+    text: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+Action = (
+    ShowState
+    | PlayEarcon
+    | FlushPlayback
+    | PlayAudio
+    | EndOfAnswer
+    | StartActivity
+    | EndActivity
+    | CameraActivity
+    | RunTool
+    | CancelTools
+    | NewConversation
+    | Journal
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Press timing in seconds; see the module docstring."""
+
+    min_press_s: float = 0.12
+    max_press_s: float = 60.0
+    preroll_s: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_press_s < self.max_press_s:
+            raise ValueError(
+                f"need 0 <= min_press_s < max_press_s, got {self.min_press_s}, {self.max_press_s}"
+            )
+        if self.preroll_s < 0:
+            raise ValueError(f"preroll_s must be >= 0, got {self.preroll_s}")
+
+
+class Conversation:
+    """Push-to-talk (or hands-free) conversation state; see the module docstring.
+
+    Every input method returns the actions to carry out, in order.
+    """
+
+    def __init__(self, timing: Timing | None = None, *, hands_free: bool = False) -> None:
+        self.timing = timing or Timing()
+        self.hands_free = hands_free
+        self._state = State.STARTING
+        self._link = Link.CONNECTING
+        self._pressed_at: float | None = None  # button down, turn not yet started
+        self._activity_since: float | None = None  # activityStart sent, not yet ended
+        self._ignore_release = False  # the turn ended by itself (max hold)
+        self._discarding = False  # drop audio of an answer the user interrupted
+        self._playing = False  # answer audio handed to the speaker, not yet drained
+        self._answer_done = False  # turnComplete seen for the audio being played
+        self._tools: set[str] = set()
+        self.turns_started = 0
+        self.taps_ignored = 0
+
+    # -- what the composition root reads ---------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def mic_open(self) -> bool:
+        """Mic chunks go to the server now (inside an activity, or always when hands-free)."""
+        if self.hands_free:
+            return self._link is not Link.CONFIG_FAULT
+        return self._activity_since is not None
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do (start a held turn, end an over-long one)."""
+        if self._pressed_at is not None:
+            return self._pressed_at + self.timing.min_press_s
+        if self._activity_since is not None:
+            return self._activity_since + self.timing.max_press_s
+        return None
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def start(self) -> list[Action]:
+        """Local hardware is up; the link is being opened."""
+        return self._enter(State.CONNECTING if self._link is not Link.CONNECTED else State.IDLE)
+
+    def link_changed(self, link: Link) -> list[Action]:
+        previous, self._link = self._link, link
+        actions: list[Action] = []
+        if link is Link.CONNECTED:
+            if previous in (Link.OFFLINE, Link.CONFIG_FAULT):
+                actions.append(PlayEarcon(Earcon.CONNECTED))
+            if self._state in (State.STARTING, State.CONNECTING, State.OFFLINE, State.CONFIG_FAULT):
+                actions += self._enter(State.IDLE)
+            return actions
+        if link is Link.OFFLINE and previous is not Link.OFFLINE:
+            actions.append(PlayEarcon(Earcon.OFFLINE))
+        elif link is Link.CONFIG_FAULT and previous is not Link.CONFIG_FAULT:
+            actions.append(PlayEarcon(Earcon.ERROR))
+        if self._state in (State.LISTENING, State.SPEAKING) and link is not Link.CONFIG_FAULT:
+            # The user keeps talking (input is held and replayed) or the buffered answer plays out.
+            return actions
+        actions += self._enter(_LINK_STATE[link])
+        return actions
+
+    def button_pressed(self, now: float) -> list[Action]:
+        if self.hands_free:
+            return self._barge_in() if self._state is State.SPEAKING else []
+        if self._pressed_at is not None or self._activity_since is not None:
+            return []  # already down (a repeated edge)
+        if self._link is Link.OFFLINE:
+            return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
+        if self._link is Link.CONFIG_FAULT:
+            return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            actions += self._barge_in()
+        self._pressed_at = now
+        self._ignore_release = False
+        if self.timing.min_press_s == 0:
+            actions += self._start_turn(now)
+        return actions
+
+    def button_released(self, now: float) -> list[Action]:
+        if self.hands_free:
+            return []
+        if self._pressed_at is not None:
+            self._pressed_at = None
+            self.taps_ignored += 1
+            return self._enter(State.IDLE) if self._state is not State.IDLE else []
+        if self._activity_since is None or self._ignore_release:
+            self._ignore_release = False
+            return []
+        return self._end_turn()
+
+    def tick(self, now: float) -> list[Action]:
+        """Time passed; call at `next_deadline` (and harmlessly at any other time)."""
+        if self._pressed_at is not None and now >= self._pressed_at + self.timing.min_press_s:
+            return self._start_turn(self._pressed_at)
+        if (
+            self._activity_since is not None
+            and now >= self._activity_since + self.timing.max_press_s
+        ):
+            self._ignore_release = True
+            return [*self._end_turn(), Journal("turn", "held too long; turn ended")]
+        return []
+
+    def new_conversation_pressed(self) -> list[Action]:
+        actions: list[Action] = []
+        if self._activity_since is not None:
+            actions += [EndActivity(), CameraActivity(False)]
+            self._activity_since = None
+        self._pressed_at = None
+        actions += self._barge_in()
+        actions += [NewConversation(), PlayEarcon(Earcon.CONNECTED)]
+        actions += self._enter(State.CONNECTING if self._link is not Link.CONNECTED else State.IDLE)
+        return actions
+
+    def playback_drained(self) -> list[Action]:
+        """The speaker played out everything of the finished answer."""
+        self._playing = False
+        if self._answer_done and self._state is State.SPEAKING:
+            self._answer_done = False
+            return self._enter(State.IDLE)
+        return []
+
+    def tool_finished(self, call_id: str) -> list[Action]:
+        self._tools.discard(call_id)
+        return []
+
+    def session_event(self, event: SessionEvent) -> list[Action]:
+        if isinstance(event, AudioChunk):
+            return self._answer_audio(event.pcm)
+        if isinstance(event, TurnComplete):
+            return self._turn_complete()
+        if isinstance(event, Interrupted):
+            self._discarding = False
+            actions: list[Action] = [FlushPlayback()] if self._playing else []
+            self._playing = False
+            self._answer_done = False
+            if self._state in (State.SPEAKING, State.THINKING):
+                actions += self._enter(State.IDLE)
+            return actions
+        if isinstance(event, ToolCall):
+            runs: list[Action] = []
+            for call in event.calls:
+                self._tools.add(call.id)
+                runs.append(RunTool(call.id, call.name, dict(call.args)))
+            if self._state is State.IDLE:
+                runs += self._enter(State.THINKING)
+            return runs
+        if isinstance(event, ToolCallCancellation):
+            cancelled = tuple(i for i in event.ids if i in self._tools)
+            self._tools.difference_update(cancelled)
+            return [CancelTools(cancelled)] if cancelled else []
+        if isinstance(event, TurnLost):
+            return [
+                PlayEarcon(Earcon.ERROR),
+                Journal(
+                    "turn_lost",
+                    event.reason,
+                    (("dropped_audio_bytes", str(event.dropped_audio_bytes)),),
+                ),
+                *self._enter(
+                    State.IDLE if self._link is Link.CONNECTED else _LINK_STATE[self._link]
+                ),
+            ]
+        if isinstance(event, InputTranscription) and event.text:
+            return [Journal("input_transcript", event.text)]
+        if isinstance(event, OutputTranscription) and event.text:
+            return [Journal("output_transcript", event.text)]
+        if isinstance(event, TextPart) and event.text and not event.thought:
+            return [Journal("model_text", event.text)]
+        if isinstance(event, UsageMetadata):
+            return [
+                Journal(
+                    "usage",
+                    f"{event.total_tokens} tokens",
+                    (
+                        ("prompt_tokens", str(event.prompt_tokens)),
+                        ("response_tokens", str(event.response_tokens)),
+                        ("total_tokens", str(event.total_tokens)),
+                    ),
+                )
+            ]
+        return []
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _start_turn(self, pressed_at: float) -> list[Action]:
+        self._pressed_at = None
+        self._activity_since = pressed_at
+        self.turns_started += 1
+        return [
+            StartActivity(self.timing.preroll_s),
+            CameraActivity(True),
+            PlayEarcon(Earcon.PRESS),
+            *self._enter(State.LISTENING),
+        ]
+
+    def _end_turn(self) -> list[Action]:
+        self._activity_since = None
+        return [
+            EndActivity(),
+            CameraActivity(False),
+            PlayEarcon(Earcon.RELEASE),
+            *self._enter(State.THINKING),
+        ]
+
+    def _barge_in(self) -> list[Action]:
+        """Silence the answer now; its remaining audio is dropped until the turn ends."""
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            self._discarding = True
+        if self._playing:
+            actions.append(FlushPlayback())
+        self._playing = False
+        self._answer_done = False
+        return actions
+
+    def _answer_audio(self, pcm: bytes) -> list[Action]:
+        if self._discarding:
+            return []
+        self._playing = True
+        actions: list[Action] = [PlayAudio(pcm)]
+        if self._state in (State.THINKING, State.IDLE):
+            actions += self._enter(State.SPEAKING)
+        return actions
+
+    def _turn_complete(self) -> list[Action]:
+        if self._discarding:
+            self._discarding = False
+            return []
+        if self._state is State.LISTENING:
+            return []  # the end of an older answer while the user already talks again
+        if self._playing:
+            self._answer_done = True
+            return [EndOfAnswer()]
+        if self._tools:
+            return []
+        if self._state in (State.THINKING, State.SPEAKING):
+            return self._enter(State.IDLE)
+        return []
+
+    def _enter(self, state: State) -> list[Action]:
+        if state is self._state:
+            return []
+        self._state = state
+        return [ShowState(state)]
+
+
+_LINK_STATE = {
+    Link.CONNECTING: State.CONNECTING,
+    Link.CONNECTED: State.IDLE,
+    Link.RECONNECTING: State.CONNECTING,
+    Link.OFFLINE: State.OFFLINE,
+    Link.CONFIG_FAULT: State.CONFIG_FAULT,
+}

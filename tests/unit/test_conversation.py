@@ -1,0 +1,336 @@
+"""The push-to-talk state machine: every input in every state gives the actions a user expects."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pilive.conversation import (
+    Action,
+    CameraActivity,
+    CancelTools,
+    Conversation,
+    Earcon,
+    EndActivity,
+    EndOfAnswer,
+    FlushPlayback,
+    Journal,
+    Link,
+    NewConversation,
+    PlayAudio,
+    PlayEarcon,
+    RunTool,
+    ShowState,
+    StartActivity,
+    State,
+    Timing,
+)
+from pilive.live.events import (
+    AudioChunk,
+    FunctionCall,
+    InputTranscription,
+    Interrupted,
+    OutputTranscription,
+    ToolCall,
+    ToolCallCancellation,
+    TurnComplete,
+    TurnLost,
+    UsageMetadata,
+)
+
+PCM = b"\x01\x00" * 480
+
+
+def connected(timing: Timing | None = None) -> Conversation:
+    conv = Conversation(timing or Timing(min_press_s=0.1, max_press_s=5.0, preroll_s=0.3))
+    conv.start()
+    conv.link_changed(Link.CONNECTED)
+    assert conv.state is State.IDLE
+    return conv
+
+
+def kinds(actions: list[Action]) -> list[type]:
+    return [type(a) for a in actions]
+
+
+def held_turn(conv: Conversation, at: float = 0.0) -> list[Action]:
+    """Press, hold past the minimum; returns the actions of the accepted press."""
+    assert conv.button_pressed(at) == []
+    return conv.tick(at + conv.timing.min_press_s)
+
+
+def test_start_shows_connecting_then_idle() -> None:
+    """Boot: connecting until the link is up, then idle; no earcon for the first connect."""
+    conv = Conversation()
+    assert conv.start() == [ShowState(State.CONNECTING)]
+    assert conv.link_changed(Link.CONNECTED) == [ShowState(State.IDLE)]
+
+
+def test_held_press_starts_the_turn_with_preroll_camera_and_earcon() -> None:
+    """After the minimum hold: activityStart + pre-roll, camera on, press earcon, listening."""
+    conv = connected()
+    actions = held_turn(conv)
+    assert actions == [
+        StartActivity(0.3),
+        CameraActivity(True),
+        PlayEarcon(Earcon.PRESS),
+        ShowState(State.LISTENING),
+    ]
+    assert conv.mic_open
+
+
+def test_release_ends_the_turn_with_last_chunk_then_activity_end() -> None:
+    """Release: the last chunk then activityEnd (EndActivity), camera off, thinking."""
+    conv = connected()
+    held_turn(conv)
+    assert conv.button_released(1.0) == [
+        EndActivity(),
+        CameraActivity(False),
+        PlayEarcon(Earcon.RELEASE),
+        ShowState(State.THINKING),
+    ]
+    assert not conv.mic_open
+
+
+def test_short_tap_sends_nothing() -> None:
+    """A tap shorter than the minimum is no turn: nothing goes to the server."""
+    conv = connected()
+    assert conv.button_pressed(0.0) == []
+    assert conv.button_released(0.05) == []
+    assert conv.tick(1.0) == []
+    assert conv.turns_started == 0 and conv.taps_ignored == 1
+    assert conv.state is State.IDLE
+
+
+def test_zero_minimum_starts_at_the_press() -> None:
+    """With min_press_s = 0 the turn starts in the press handler itself."""
+    conv = connected(Timing(min_press_s=0.0))
+    assert StartActivity(0.3) in conv.button_pressed(0.0)
+
+
+def test_over_long_hold_ends_itself_and_ignores_the_release() -> None:
+    """A hold past max_press_s ends the turn by itself; the later release does nothing."""
+    conv = connected()
+    held_turn(conv)
+    assert conv.next_deadline == 5.0
+    assert conv.tick(4.9) == []
+    actions = conv.tick(5.0)
+    assert EndActivity() in actions and ShowState(State.THINKING) in actions
+    assert conv.button_released(9.0) == []
+
+
+def test_answer_plays_then_idle_after_playback_drains() -> None:
+    """Audio -> speaking; turnComplete asks the speaker to play out; idle only once drained."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    assert conv.session_event(AudioChunk(PCM, 24000)) == [
+        PlayAudio(PCM),
+        ShowState(State.SPEAKING),
+    ]
+    assert conv.session_event(AudioChunk(PCM, 24000)) == [PlayAudio(PCM)]
+    assert conv.session_event(TurnComplete()) == [EndOfAnswer()]
+    assert conv.state is State.SPEAKING
+    assert conv.playback_drained() == [ShowState(State.IDLE)]
+
+
+def test_press_while_speaking_flushes_at_once_and_drops_the_rest_of_that_answer() -> None:
+    """Barge-in: the speaker is flushed in the press handler, before the turn is accepted;
+    late audio of the interrupted answer is dropped until its turn ends."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.button_pressed(2.0) == [FlushPlayback()]
+    assert conv.session_event(AudioChunk(PCM, 24000)) == []
+    conv.tick(2.1)
+    assert conv.state is State.LISTENING
+    assert conv.session_event(Interrupted()) == []
+    assert conv.session_event(TurnComplete()) == []
+    conv.button_released(3.0)
+    assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)
+
+
+def test_tap_while_speaking_is_a_stop_gesture() -> None:
+    """A short tap during the answer silences it without starting a turn."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.button_pressed(2.0) == [FlushPlayback()]
+    assert conv.button_released(2.05) == [ShowState(State.IDLE)]
+    assert conv.session_event(AudioChunk(PCM, 24000)) == []
+    assert conv.session_event(TurnComplete()) == []
+    assert conv.turns_started == 1
+
+
+def test_server_interruption_flushes_playback() -> None:
+    """`interrupted` from the server does what a press does to the speaker."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.session_event(Interrupted()) == [FlushPlayback(), ShowState(State.IDLE)]
+
+
+def test_press_while_offline_gives_offline_feedback_at_once() -> None:
+    """Offline: the press gets the offline earcon and LED immediately and starts nothing."""
+    conv = connected()
+    assert conv.link_changed(Link.OFFLINE) == [
+        PlayEarcon(Earcon.OFFLINE),
+        ShowState(State.OFFLINE),
+    ]
+    assert conv.button_pressed(0.0) == [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
+    assert conv.tick(1.0) == [] and conv.turns_started == 0
+
+
+def test_config_fault_press_and_recovery() -> None:
+    """A configuration fault has its own earcon and LED; recovery plays the connected earcon."""
+    conv = connected()
+    assert conv.link_changed(Link.CONFIG_FAULT) == [
+        PlayEarcon(Earcon.ERROR),
+        ShowState(State.CONFIG_FAULT),
+    ]
+    assert conv.button_pressed(0.0)[0] == PlayEarcon(Earcon.ERROR)
+    assert conv.link_changed(Link.CONNECTED) == [
+        PlayEarcon(Earcon.CONNECTED),
+        ShowState(State.IDLE),
+    ]
+
+
+def test_reconnecting_while_listening_keeps_listening() -> None:
+    """A drop while the button is held does not interrupt the user: input is held and
+    replayed, the LED stays on listening."""
+    conv = connected()
+    held_turn(conv)
+    assert conv.link_changed(Link.RECONNECTING) == []
+    assert conv.state is State.LISTENING and conv.mic_open
+    assert conv.link_changed(Link.CONNECTED) == []
+
+
+def test_press_while_reconnecting_is_accepted() -> None:
+    """Reconnecting (not yet offline): a press still starts a turn; the session holds it."""
+    conv = connected()
+    conv.link_changed(Link.RECONNECTING)
+    actions = held_turn(conv)
+    assert StartActivity(0.3) in actions
+
+
+def test_tool_calls_run_and_cancel() -> None:
+    """toolCall -> RunTool per call; a cancellation cancels only running calls."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    call = ToolCall((FunctionCall("c1", "f", {"x": 1}), FunctionCall("c2", "g", {})))
+    assert conv.session_event(call) == [RunTool("c1", "f", {"x": 1}), RunTool("c2", "g", {})]
+    conv.tool_finished("c1")
+    assert conv.session_event(ToolCallCancellation(("c1", "c2", "zz"))) == [CancelTools(("c2",))]
+
+
+def test_lost_turn_is_heard_and_journalled() -> None:
+    """A turn the replay window could not keep: error earcon, a journal line, back to idle."""
+    conv = connected()
+    held_turn(conv)
+    actions = conv.session_event(TurnLost("link down too long", 480000))
+    assert actions[0] == PlayEarcon(Earcon.ERROR)
+    assert isinstance(actions[1], Journal) and actions[1].kind == "turn_lost"
+    assert conv.state is State.IDLE
+
+
+def test_transcripts_and_usage_go_to_the_journal() -> None:
+    """Transcripts and usage become structured journal actions."""
+    conv = connected()
+    assert conv.session_event(InputTranscription("hi")) == [Journal("input_transcript", "hi")]
+    assert conv.session_event(OutputTranscription("yo")) == [Journal("output_transcript", "yo")]
+    (usage,) = conv.session_event(UsageMetadata(prompt_tokens=3, response_tokens=4, total_tokens=7))
+    assert isinstance(usage, Journal) and ("total_tokens", "7") in usage.fields
+
+
+def test_new_conversation_ends_any_turn_and_flushes() -> None:
+    """The second button: end an open activity, silence the answer, forget the handle."""
+    conv = connected()
+    held_turn(conv)
+    actions = conv.new_conversation_pressed()
+    assert actions == [
+        EndActivity(),
+        CameraActivity(False),
+        NewConversation(),
+        PlayEarcon(Earcon.CONNECTED),
+        ShowState(State.IDLE),
+    ]
+    assert not conv.mic_open
+
+
+def test_hands_free_mic_is_open_and_press_only_barges_in() -> None:
+    """Hands-free: the mic streams whenever connected; a press only stops a talking answer."""
+    conv = Conversation(hands_free=True)
+    conv.start()
+    conv.link_changed(Link.CONNECTED)
+    assert conv.mic_open
+    assert conv.button_pressed(0.0) == []
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.button_pressed(1.0) == [FlushPlayback()]
+
+
+def test_timing_is_validated() -> None:
+    """Impossible press timings are refused with the values named."""
+    with pytest.raises(ValueError, match="min_press_s"):
+        Timing(min_press_s=2.0, max_press_s=1.0)
+
+
+_INPUTS = st.one_of(
+    st.tuples(st.just("press"), st.floats(0, 0.5)),
+    st.tuples(st.just("release"), st.floats(0, 0.5)),
+    st.tuples(st.just("tick"), st.floats(0, 6)),
+    st.tuples(st.just("link"), st.sampled_from(list(Link))),
+    st.tuples(st.just("audio"), st.none()),
+    st.tuples(st.just("complete"), st.none()),
+    st.tuples(st.just("interrupted"), st.none()),
+    st.tuples(st.just("drained"), st.none()),
+    st.tuples(st.just("new"), st.none()),
+)
+
+
+@given(st.lists(_INPUTS, max_size=60))
+def test_activities_always_pair_up(inputs: list[tuple[str, object]]) -> None:
+    """Whatever happens, StartActivity and EndActivity alternate (never two starts in a row, no
+    end without a start), the camera follows the activity, and mic_open matches it."""
+    conv = connected()
+    now = 0.0
+    open_activity = False
+    for kind, value in inputs:
+        if kind in ("press", "release", "tick"):
+            assert isinstance(value, float)
+            now += value
+        actions: list[Action]
+        if kind == "press":
+            actions = conv.button_pressed(now)
+        elif kind == "release":
+            actions = conv.button_released(now)
+        elif kind == "tick":
+            actions = conv.tick(now)
+        elif kind == "link":
+            assert isinstance(value, Link)
+            actions = conv.link_changed(value)
+        elif kind == "audio":
+            actions = conv.session_event(AudioChunk(PCM, 24000))
+        elif kind == "complete":
+            actions = conv.session_event(TurnComplete())
+        elif kind == "interrupted":
+            actions = conv.session_event(Interrupted())
+        elif kind == "drained":
+            actions = conv.playback_drained()
+        else:
+            actions = conv.new_conversation_pressed()
+        for action in actions:
+            if isinstance(action, StartActivity):
+                assert not open_activity
+                open_activity = True
+            elif isinstance(action, EndActivity):
+                assert open_activity
+                open_activity = False
+            elif isinstance(action, CameraActivity):
+                assert action.active == open_activity
+        assert conv.mic_open == open_activity
+        assert kinds(actions).count(ShowState) <= 1
