@@ -81,7 +81,10 @@ async def _scenarios(emu: Emulator) -> None:
 async def test_every_sent_frame_is_a_valid_live_server_message() -> None:
     """All frames are binary UTF-8 JSON with one message type (usageMetadata may ride along),
     each validates with the SDK's strict model, and together they cover every type sent."""
-    options = emulator_options(tool_trigger=ToolTrigger(turns=frozenset({2, 3})))
+    # Real-time pacing so the barge-ins land mid-reply however loaded the machine is.
+    options = emulator_options(
+        time_scale=1.0, reply_speedup=1.0, tool_trigger=ToolTrigger(turns=frozenset({2, 3}))
+    )
     async with running(options) as emu:
         await _scenarios(emu)
         frames = [f for c in emu.recording.connections for f in c.sent]

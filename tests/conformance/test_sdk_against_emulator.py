@@ -130,7 +130,7 @@ async def test_sdk_push_to_talk_turn_then_resume_on_a_second_connection(tls: Tls
 async def test_sdk_sees_an_interruption(tls: TlsMaterial) -> None:
     """Barge-in: activityStart during the reply makes the SDK report interrupted and the turn end
     without generationComplete."""
-    async with _tls_emulator(tls, reply_speedup=1.0) as emu:
+    async with _tls_emulator(tls, time_scale=1.0, reply_speedup=1.0) as emu:
         async with _client(emu, tls).aio.live.connect(model=MODEL, config=_config()) as session:
             await _talk(session, tone(2.0))
             seen: list[types.LiveServerMessage] = []

@@ -240,7 +240,7 @@ async def test_barge_in_interrupts_the_reply() -> None:
     generationComplete, and the rest of the reply is never sent."""
     spoken = tone(3.0)
     async with (
-        running(emulator_options(reply_speedup=1.0)) as emu,
+        running(emulator_options(time_scale=1.0, reply_speedup=1.0)) as emu,
         RawClient.connect(emu) as client,
     ):
         await client.setup()
@@ -264,7 +264,7 @@ async def test_barge_in_interrupts_the_reply() -> None:
 async def test_no_interruption_finishes_the_reply_then_answers_the_next_turn() -> None:
     """With activityHandling NO_INTERRUPTION the reply plays out; the new turn is answered after."""
     async with (
-        running(emulator_options(reply_speedup=1.0)) as emu,
+        running(emulator_options(time_scale=1.0, reply_speedup=1.0)) as emu,
         RawClient.connect(emu) as client,
     ):
         await client.setup(activity_handling="NO_INTERRUPTION", resumption=False)

@@ -53,9 +53,8 @@ async def test_audio_video_session_without_compression_ends_after_its_limit() ->
             await client.setup(compression=False)
             handle = (await client.recv())["sessionResumptionUpdate"]["newHandle"]
             await client.send(video_input(jpeg(64, 64)))
-            started = time.monotonic()
             assert await client.closed() == (1011, DEADLINE)
-            assert time.monotonic() - started < 2.5  # well before the 3 s connection lifetime
+            assert emu.recording.session().ended  # the session limit, not the connection's
         async with RawClient.connect(emu) as client:
             await client.send(setup_message(handle=handle, compression=False))
             assert (await client.closed())[0] == 1008
@@ -172,12 +171,12 @@ async def test_stall_leaves_pings_unanswered_until_it_ends() -> None:
     async with running() as emu:
         async with RawClient.connect(emu) as client:
             await client.setup(resumption=False)
+            started = time.monotonic()  # the stall cannot begin before this
             emu.faults.on(Phase.NOW, Stall(0.5))
             await emu.wait_until(lambda: bool(emu.faults.fired))
-            started = time.monotonic()
             pong = await client.ws.ping()
             await asyncio.wait_for(pong, 5)
-            assert time.monotonic() - started >= 0.3
+            assert time.monotonic() - started >= 0.5
             await client.send({"realtimeInput": {"text": "back"}})
             await client.turn()
         emu.faults.on(Phase.IDLE, Stall(None), connection=2)
