@@ -88,8 +88,9 @@ FaultAction = (
 
 @dataclass(frozen=True)
 class FaultRule:
-    """`connection`: only the Nth connection (1-based); `turn`: only when the session's turn
-    counter equals it; `at_chunk`: for MODEL_AUDIO, the reply chunk number (1-based)."""
+    """`connection`: only the Nth connection (1-based). `turn`: at USER_TURN, MODEL_AUDIO and
+    TOOL_WAIT the number of the user turn in question; at SETUP, IDLE and NOW the number of user
+    turns the session has taken so far. `at_chunk`: for MODEL_AUDIO, the reply chunk (1-based)."""
 
     phase: Phase
     action: FaultAction
