@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pilive.check",
         "Check a configuration file and show the settings it resolves to (API key masked)",
     ),
+    "emulator": (
+        "pilive.emulator.cli",
+        "Run a local Gemini Live API emulator (loopback only, for tests and demos)",
+    ),
 }
 
 
