@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pilive.emulator.cli",
         "Run a local Gemini Live API emulator (loopback only, for tests and demos)",
     ),
+    "camera": (
+        "pilive.camera.cli",
+        "Take a few frames through the camera pipeline and save them as JPEGs",
+    ),
 }
 
 
