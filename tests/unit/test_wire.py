@@ -576,6 +576,18 @@ def test_unknown_top_level_keys_are_events() -> None:
             "3 bytes, not whole 16-bit samples",
         ),
         ('{"serverContent":{"inputTranscription":{"text":1}}}', "inputTranscription.text"),
+        (
+            '{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm","data":"AA=A"}}]}}}',
+            "not valid base64",
+        ),
+        (
+            '{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm","data":"AA==AAAA"}}]}}}',
+            "not valid base64",
+        ),
+        (
+            '{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm","data":"AAAA\\nAAAA"}}]}}}',
+            "not valid base64",
+        ),
         ('{"goAway":{"timeLeft":"soon"}}', "goAway.timeLeft is 'soon'"),
         ('{"goAway":{"timeLeft":true}}', "goAway.timeLeft is True"),
         ('{"toolCall":{"functionCalls":[{"id":"1"}]}}', r"functionCalls\[0\]\.name is missing"),

@@ -7,6 +7,8 @@ The CI profile runs a few hundred examples per test; the `slow` copies run 100,0
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -274,6 +276,40 @@ test_arbitrary_bytes, test_arbitrary_bytes_slow = both(st.binary(max_size=300), 
 test_arbitrary_json, test_arbitrary_json_slow = both(json_values | keyed_values, _json)
 test_mutated_frames, test_mutated_frames_slow = both(mutated_frames(), _mutated)
 test_session_receive_data, test_session_receive_data_slow = both(session_scripts, _session)
+
+
+def _strict_reference(text: str) -> bytes | None:
+    """What the strict decoder alone says (URL-safe translated, padding added), None if invalid."""
+    text = text.translate(str.maketrans("-_", "+/"))
+    text += "=" * (-len(text) % 4)
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:
+        return None
+
+
+def _base64(text: str) -> None:
+    """The lenient fast path of the audio decoder accepts exactly what strict decoding accepts."""
+    frame = json.dumps(
+        {
+            "serverContent": {
+                "modelTurn": {"parts": [{"inlineData": {"mimeType": "audio/pcm", "data": text}}]}
+            }
+        }
+    )
+    expected = _strict_reference(text)
+    try:
+        events = wire.parse_server_message(frame)
+    except wire.LiveProtocolError:
+        assert expected is None or len(expected) % 2 == 1
+        return
+    assert events == [ev.AudioChunk(expected, 24000)]
+
+
+base64_texts = st.text(alphabet="AQgw/+-_=*. \n", max_size=16) | st.binary(max_size=12).map(
+    lambda b: base64.b64encode(b).decode()
+)
+test_base64_fast_path, test_base64_fast_path_slow = both(base64_texts, _base64)
 
 
 def test_valid_frames_parse() -> None:

@@ -582,18 +582,34 @@ _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _A2B = binascii.a2b_base64
 
 
-def _b64decode(value: object, path: str) -> bytes:
-    """Standard or URL-safe base64, padded or not (proto3 JSON bytes); strict otherwise."""
-    if not isinstance(value, str):
+def _b64decode(value: object, index: int) -> bytes:
+    """Standard or URL-safe base64, padded or not (proto3 JSON bytes); strict otherwise.
+
+    Fast path: the server's padded standard alphabet, decoded leniently and accepted only if no
+    character was skipped (the output length proves it); anything else takes the strict path.
+    """
+    if type(value) is not str:
+        path = _part_path(index) + ".inlineData.data"
         raise _Bad(f"{path} is {_kind(value)}, expected base64 text")
+    size = len(value)
+    if size and not size & 3:
+        padding = (value[-1] == "=") + (value[-1] == "=" and value[-2] == "=")
+        try:
+            decoded = _A2B(value)
+        except ValueError:
+            pass
+        else:
+            if len(decoded) == (size >> 2) * 3 - padding:
+                return decoded
     if "-" in value or "_" in value:
         value = value.translate(_URLSAFE_TO_STANDARD)
-    remainder = len(value) & 3
+    remainder = size & 3
     if remainder:
         value += "=" * (4 - remainder)
     try:
         return _A2B(value, strict_mode=True)
     except ValueError as exc:  # binascii.Error, or non-ASCII text
+        path = _part_path(index) + ".inlineData.data"
         raise _Bad(f"{path} is not valid base64 ({exc})") from None
 
 
@@ -619,28 +635,49 @@ def _audio_rate_hz(mime_type: str) -> int | None:
     return rate
 
 
-def _parse_part(part: object, path: str, events: list[ServerEvent]) -> None:
-    part = _obj(part, path)
-    inline = _get(part, "inlineData")
+def _parse_audio(inline: object, index: int, events: list[ServerEvent]) -> None:
+    """`inlineData` of a part: audio straight from base64; other media reported as unknown."""
+    if type(inline) is not dict:
+        raise _Bad(f"{_part_path(index)}.inlineData is {_kind(inline)}, expected an object")
+    mime_type = inline.get("mimeType")
+    if mime_type is None:
+        mime_type = inline.get("mime_type")
+    if type(mime_type) is not str:
+        mime_type = _str(mime_type, _part_path(index) + ".inlineData.mimeType")
+    rate_hz = _audio_rate_hz(mime_type)
+    if rate_hz is None:
+        events.append(
+            UnknownMessage((f"{_part_path(index)}.inlineData({mime_type or 'no mimeType'})",))
+        )
+        return
+    pcm = _b64decode(inline.get("data"), index)
+    if len(pcm) & 1:
+        path = _part_path(index) + ".inlineData.data"
+        raise _Bad(f"{path} has {len(pcm)} bytes, not whole 16-bit samples")
+    events.append(AudioChunk(pcm, rate_hz))
+
+
+def _part_path(index: int) -> str:
+    return f"serverContent.modelTurn.parts[{index}]"
+
+
+def _parse_part(part: object, index: int, events: list[ServerEvent]) -> None:
+    if type(part) is not dict:
+        raise _Bad(f"{_part_path(index)} is {_kind(part)}, expected an object")
+    inline = part.get("inlineData")
+    if inline is None:
+        inline = part.get("inline_data")
     if inline is not None:
-        inline = _obj(inline, path + ".inlineData")
-        mime_type = _str(_get(inline, "mimeType"), path + ".inlineData.mimeType")
-        rate_hz = _audio_rate_hz(mime_type)
-        if rate_hz is None:
-            events.append(UnknownMessage((f"{path}.inlineData({mime_type or 'no mimeType'})",)))
-            return
-        pcm = _b64decode(_get(inline, "data"), path + ".inlineData.data")
-        if len(pcm) & 1:
-            raise _Bad(f"{path}.inlineData.data has {len(pcm)} bytes, not whole 16-bit samples")
-        events.append(AudioChunk(pcm, rate_hz))
+        _parse_audio(inline, index, events)
         return
     text = part.get("text")
     if text is not None:
+        path = _part_path(index)
         events.append(TextPart(_str(text, path + ".text"), _bool(part.get("thought"), path)))
         return
     content_keys = [k for k in part if k not in _PART_META_KEYS and part[k] is not None]
     if content_keys:
-        events.append(UnknownMessage(tuple(f"{path}.{k}" for k in content_keys)))
+        events.append(UnknownMessage(tuple(f"{_part_path(index)}.{k}" for k in content_keys)))
 
 
 _PART_META_KEYS = frozenset(
@@ -653,36 +690,66 @@ def _parse_transcription(value: object, path: str) -> tuple[str, bool]:
     return _str(obj.get("text"), path + ".text"), _bool(obj.get("finished"), path + ".finished")
 
 
+# serverContent fields in the order their events are emitted; both spellings map to one rank.
+_SERVER_CONTENT_ORDER = (
+    "inputTranscription",
+    "modelTurn",
+    "outputTranscription",
+    "groundingMetadata",
+    "interrupted",
+    "generationComplete",
+    "turnComplete",
+    "waitingForInput",
+)
+_SERVER_CONTENT_RANK = {
+    name: rank
+    for rank, camel in enumerate(_SERVER_CONTENT_ORDER)
+    for name in (camel, _snake(camel))
+}
+
+
 def _parse_server_content(value: object, events: list[ServerEvent]) -> None:
-    sc = _obj(value, "serverContent")
-    transcription = _get(sc, "inputTranscription")
-    if transcription is not None:
-        text, finished = _parse_transcription(transcription, "serverContent.inputTranscription")
-        events.append(InputTranscription(text, finished))
-    model_turn = _get(sc, "modelTurn")
-    if model_turn is not None:
-        parts = _obj(model_turn, "serverContent.modelTurn").get("parts")
-        if parts is not None:
-            if not isinstance(parts, list):
+    if type(value) is not dict:
+        raise _Bad(f"serverContent is {_kind(value)}, expected an object")
+    present: list[tuple[int, object]] = []
+    rank_of = _SERVER_CONTENT_RANK.get
+    for key, field_value in value.items():
+        rank = rank_of(key)
+        if rank is not None and field_value is not None:
+            present.append((rank, field_value))
+    if len(present) > 1:
+        present.sort(key=lambda item: item[0])
+    for rank, field_value in present:
+        if rank == 1:  # modelTurn: the audio hot path
+            if type(field_value) is not dict:
+                raise _Bad(f"serverContent.modelTurn is {_kind(field_value)}, expected an object")
+            parts = field_value.get("parts")
+            if parts is None:
+                continue
+            if type(parts) is not list:
                 raise _Bad(f"serverContent.modelTurn.parts is {_kind(parts)}, expected an array")
-            for i, part in enumerate(parts):
-                _parse_part(part, f"serverContent.modelTurn.parts[{i}]", events)
-    transcription = _get(sc, "outputTranscription")
-    if transcription is not None:
-        text, finished = _parse_transcription(transcription, "serverContent.outputTranscription")
-        events.append(OutputTranscription(text, finished))
-    grounding = _get(sc, "groundingMetadata")
-    if grounding is not None:
-        events.append(Grounding(_obj(grounding, "serverContent.groundingMetadata")))
-    if _bool(sc.get("interrupted"), "serverContent.interrupted"):
-        events.append(Interrupted())
-    if _bool(_get(sc, "generationComplete"), "serverContent.generationComplete"):
-        events.append(GenerationComplete())
-    if _bool(_get(sc, "turnComplete"), "serverContent.turnComplete"):
-        reason = _get(sc, "turnCompleteReason")
-        events.append(TurnComplete(_str(reason, "serverContent.turnCompleteReason") or None))
-    if _bool(_get(sc, "waitingForInput"), "serverContent.waitingForInput"):
-        events.append(WaitingForInput())
+            for index, part in enumerate(parts):
+                _parse_part(part, index, events)
+            continue
+        name = _SERVER_CONTENT_ORDER[rank]
+        path = "serverContent." + name
+        if rank == 0:
+            events.append(InputTranscription(*_parse_transcription(field_value, path)))
+        elif rank == 2:
+            events.append(OutputTranscription(*_parse_transcription(field_value, path)))
+        elif rank == 3:
+            events.append(Grounding(_obj(field_value, path)))
+        elif not _bool(field_value, path):
+            continue
+        elif rank == 4:
+            events.append(Interrupted())
+        elif rank == 5:
+            events.append(GenerationComplete())
+        elif rank == 6:
+            reason = _get(value, "turnCompleteReason")
+            events.append(TurnComplete(_str(reason, "serverContent.turnCompleteReason") or None))
+        else:
+            events.append(WaitingForInput())
 
 
 def _parse_setup_complete(value: object, events: list[ServerEvent]) -> None:
@@ -823,7 +890,11 @@ _TOP_LEVEL: tuple[tuple[str, str, _Handler], ...] = tuple(
         ("usageMetadata", _parse_usage),
     )
 )
-_KNOWN_TOP_LEVEL = frozenset(k for camel, snake, _ in _TOP_LEVEL for k in (camel, snake))
+_TOP_LEVEL_HANDLERS: dict[str, tuple[int, _Handler]] = {
+    name: (rank, handler)
+    for rank, (camel, snake, handler) in enumerate(_TOP_LEVEL)
+    for name in (camel, snake)
+}
 
 
 def _excerpt(data: str | bytes | bytearray) -> str:
@@ -853,16 +924,32 @@ def parse_server_message(data: str | bytes | bytearray) -> list[ServerEvent]:
             f"server frame is {_kind(message)}, expected a JSON object: {_excerpt(data)}"
         )
     events: list[ServerEvent] = []
+    if len(message) == 1:  # the usual case: one message type per frame
+        ((key, value),) = message.items()
+        known = _TOP_LEVEL_HANDLERS.get(key)
+        if known is None:
+            return [UnknownMessage((key,))]
+        if value is not None:
+            try:
+                known[1](value, events)
+            except _Bad as exc:
+                raise LiveProtocolError(f"{exc}: {_excerpt(data)}") from None
+        return events
+    handlers: list[tuple[int, _Handler, object]] = []
+    unknown: list[str] = []
+    for key, value in message.items():
+        known = _TOP_LEVEL_HANDLERS.get(key)
+        if known is None:
+            unknown.append(key)
+        elif value is not None:
+            handlers.append((known[0], known[1], value))
+    if len(handlers) > 1:
+        handlers.sort(key=lambda item: item[0])
     try:
-        for camel, snake, handler in _TOP_LEVEL:
-            value = message.get(camel)
-            if value is None:
-                value = message.get(snake)
-            if value is not None:
-                handler(value, events)
+        for _, handler, value in handlers:
+            handler(value, events)
     except _Bad as exc:
         raise LiveProtocolError(f"{exc}: {_excerpt(data)}") from None
-    unknown = [k for k in message if k not in _KNOWN_TOP_LEVEL]
     if unknown:
         events.append(UnknownMessage(tuple(unknown)))
     return events
