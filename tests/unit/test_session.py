@@ -6,6 +6,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pilive.live import wire
 from pilive.live.events import (
@@ -521,6 +523,19 @@ def test_hands_free_audio_flows_and_tail_is_replayed() -> None:
     assert ready(session, 5.0) == ["setup"]
 
 
+def test_hands_free_unsent_audio_at_drop_goes_out_once() -> None:
+    """Hands-free audio queued but never handed to I/O is sent once, not also as replay tail."""
+    session = LiveSession(OPTIONS, hands_free_tail_s=1.0)
+    ready(session)
+    session.send_audio(chunk(1))
+    session.data_to_send()
+    session.send_audio(chunk(2))
+    session.send_audio(chunk(3))
+    session.connection_lost(1.0)
+    assert ready(session, 2.0) == ["setup", "audio:1", "audio:2", "audio:3"]
+    assert session.replayed_frames == 1
+
+
 def test_hands_free_held_audio_is_bounded_and_reported_once() -> None:
     """Held hands-free audio keeps the newest window; the loss is reported once per outage."""
     session = LiveSession(OPTIONS, replay_window_s=0.1, hands_free_tail_s=0)
@@ -553,3 +568,39 @@ def test_events_keep_frame_order() -> None:
     session.receive_data(MODEL_AUDIO, 1.0)
     session.receive_data(TURN_COMPLETE, 2.0)
     assert session.events_received() == [AudioChunk(b"\x00" * 4, 24000), TurnComplete()]
+
+
+@given(
+    st.lists(st.sampled_from(["audio", "drain", "drop", "connect", "setup_complete"]), max_size=60)
+)
+def test_replay_delivers_each_frame_of_the_activity_exactly_once(actions: list[str]) -> None:
+    """Any interleaving of input, drains, drops and reconnects: the connection that finally
+    completes setup receives the whole activity (start, every chunk in order, end) exactly once.
+    """
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    sent_chunks = 0
+    wire_log: list[str] = []  # what the current connection has received, in order
+    for action in actions:
+        if action == "audio":
+            session.send_audio(chunk(sent_chunks))
+            sent_chunks += 1
+        elif action == "drain":
+            wire_log += describe(session.data_to_send())
+        elif action == "drop":
+            session.connection_lost(0.0)
+            wire_log = []
+        elif action == "connect" and session.state is SessionState.IDLE:
+            session.connect(0.0, "h")
+        elif action == "setup_complete" and session.state is SessionState.AWAITING_SETUP:
+            session.receive_data(SETUP_COMPLETE, 0.0)
+    session.send_activity_end()
+    if session.state is not SessionState.READY:
+        session.connection_lost(0.0)
+        wire_log = []
+        session.connect(0.0, "h")
+        session.receive_data(SETUP_COMPLETE, 0.0)
+    wire_log += describe(session.data_to_send())
+    expected = ["start", *(f"audio:{i}" for i in range(sent_chunks)), "end"]
+    assert [f for f in wire_log if not f.startswith("setup")] == expected

@@ -256,7 +256,12 @@ class LiveSession:
         self._stale_turn = False
         # Frames never handed to the I/O layer: activity frames are covered by the replay, the
         # rest go out on the next connection; the setup frame belongs to the dead connection.
-        self._held[:0] = [f for f in self._out if f.kind in (_Kind.MEDIA, _Kind.OTHER)]
+        unsent = [f for f in self._out if f.kind in (_Kind.MEDIA, _Kind.OTHER)]
+        if unsent and self._tail:  # never written, so not part of the tail to replay
+            unsent_ids = {id(f) for f in unsent}
+            self._tail = deque(f for f in self._tail if id(f) not in unsent_ids)
+            self._tail_bytes = sum(f.audio_bytes for f in self._tail)
+        self._held[:0] = unsent
         self._out = []
         self._held_media_lost = False
         act = self._activity
