@@ -1,4 +1,811 @@
+/*
+ * pilive.audio._ringbuf: the playback ring buffer.
+ *
+ * One producer (the thread that receives audio from the network) writes 24 kHz mono s16le PCM;
+ * one consumer (PortAudio's callback or a playback thread) reads it. The hot paths are lock-free:
+ * each side owns one monotonically increasing 64-bit byte index and publishes it with a release
+ * store; the other side reads it with an acquire load. A pthread mutex + condition variable exists
+ * only so wait_readable()/wait_writable() can sleep; it is touched on the hot path only when
+ * somebody is actually waiting.
+ *
+ * Barge-in (clear) is published by the producer through a tiny seqlock: clear_seq goes odd, the
+ * write index at that moment is stored in clear_idx, clear_seq goes even. The consumer notices the
+ * new sequence on its next read, fades out from the data at its read position and then jumps its
+ * read index to clear_idx. Until it does, the dropped bytes still occupy their space, so the
+ * producer can never overwrite data the consumer is about to fade from (no torn audio).
+ *
+ * end_stream() is a position too (end_idx): the stream ends exactly there, so an end mark followed
+ * at once by the next stream is still told apart by the consumer.
+ */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-static struct PyModuleDef m={PyModuleDef_HEAD_INIT,"_ringbuf",NULL,-1,NULL};
-PyMODINIT_FUNC PyInit__ringbuf(void){return PyModule_Create(&m);}
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_LINE_BYTES 64
+#define MAX_CAPACITY_BYTES ((uint64_t)1 << 30)
+#define MAX_FADE_SAMPLES 1000000
+#define MAX_GAIN 4.0
+/* Copies at least this large run without the GIL (as hashlib does for large inputs); the small
+ * chunks of a PortAudio callback keep it, because giving the GIL away there can cost the callback
+ * a whole switch interval to get it back. */
+#define GIL_RELEASE_MIN_BYTES 8192
+/* Waits sleep in slices this long so Ctrl-C in the main thread is noticed. */
+#define WAIT_SLICE_S 0.1
+
+typedef struct {
+    /* Written by the producer. */
+    alignas(CACHE_LINE_BYTES) _Atomic uint64_t write_idx;
+    _Atomic uint64_t end_idx;
+    _Atomic uint64_t clear_seq; /* odd while a clear is being published */
+    _Atomic uint64_t clear_idx;
+    _Atomic uint64_t overruns;
+    _Atomic uint64_t clears;
+    _Atomic int producer_busy;
+
+    /* Written by the consumer. */
+    alignas(CACHE_LINE_BYTES) _Atomic uint64_t read_idx;
+    _Atomic uint64_t bytes_read;
+    _Atomic uint64_t underruns;
+    _Atomic bool flowing;
+    _Atomic int consumer_busy;
+
+    /* Consumer-private state: never touched by the producer. */
+    alignas(CACHE_LINE_BYTES) uint64_t seen_clear_seq;
+    uint64_t end_done;     /* the last end mark the consumer has honoured */
+    uint64_t clear_target; /* where the read index jumps when the fade is over */
+    uint64_t fade_n;       /* fade length in samples; 0 when not fading */
+    uint64_t fade_i;       /* samples of the fade already played */
+
+    /* Settings, changeable from any thread. */
+    alignas(CACHE_LINE_BYTES) _Atomic uint64_t gain_bits; /* an IEEE double */
+    _Atomic uint64_t prebuffer_bytes;
+
+    /* Sleeping only. */
+    alignas(CACHE_LINE_BYTES) _Atomic uint32_t waiters;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+
+    uint64_t capacity;
+    uint64_t mask;
+    uint64_t fade_samples;
+    unsigned char *data;
+} rb_core;
+
+/* ---------------------------------------------------------------- the lock-free core (no Python) */
+
+static double gain_from_bits(uint64_t bits) {
+    double g;
+    memcpy(&g, &bits, sizeof g);
+    return g;
+}
+
+static uint64_t bits_from_gain(double g) {
+    uint64_t bits;
+    memcpy(&bits, &g, sizeof bits);
+    return bits;
+}
+
+static int16_t saturate(double v) {
+    if (v >= 32767.0) {
+        return 32767;
+    }
+    if (v <= -32768.0) {
+        return -32768;
+    }
+    return (int16_t)lrint(v); /* round half to even, as Python's round() */
+}
+
+/* Copies nbytes (even) of ring data starting at index idx to out, applying gain. */
+static void copy_out(const rb_core *c, unsigned char *out, uint64_t idx, uint64_t nbytes, double g) {
+    uint64_t off = idx & c->mask;
+    uint64_t first = c->capacity - off;
+    if (first > nbytes) {
+        first = nbytes;
+    }
+    if (g == 1.0) {
+        memcpy(out, c->data + off, first);
+        memcpy(out + first, c->data, nbytes - first);
+        return;
+    }
+    for (uint64_t i = 0; i < nbytes; i += 2) {
+        int16_t s;
+        memcpy(&s, c->data + ((idx + i) & c->mask), 2);
+        int16_t o = saturate((double)s * g);
+        memcpy(out + i, &o, 2);
+    }
+}
+
+static void wake_waiters(rb_core *c) {
+    /* Pairs with the fence in rb_wait: either we see the waiter, or it sees our index. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&c->waiters, memory_order_relaxed) != 0) {
+        pthread_mutex_lock(&c->mutex);
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->mutex);
+    }
+}
+
+static uint64_t rb_write(rb_core *c, const unsigned char *src, uint64_t len) {
+    uint64_t w = atomic_load_explicit(&c->write_idx, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(&c->read_idx, memory_order_acquire);
+    uint64_t room = c->capacity - (w - r);
+    uint64_t n = len < room ? len : room;
+    uint64_t off = w & c->mask;
+    uint64_t first = c->capacity - off;
+    if (first > n) {
+        first = n;
+    }
+    memcpy(c->data + off, src, first);
+    memcpy(c->data, src + first, n - first);
+    atomic_store_explicit(&c->write_idx, w + n, memory_order_release);
+    if (n < len) {
+        atomic_fetch_add_explicit(&c->overruns, 1, memory_order_relaxed);
+    }
+    wake_waiters(c);
+    return n;
+}
+
+static void rb_clear(rb_core *c) {
+    uint64_t seq = atomic_load_explicit(&c->clear_seq, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&c->write_idx, memory_order_relaxed);
+    atomic_store_explicit(&c->clear_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&c->clear_idx, w, memory_order_relaxed);
+    atomic_store_explicit(&c->clear_seq, seq + 2, memory_order_release);
+    atomic_fetch_add_explicit(&c->clears, 1, memory_order_relaxed);
+    wake_waiters(c);
+}
+
+static void rb_end_stream(rb_core *c) {
+    uint64_t w = atomic_load_explicit(&c->write_idx, memory_order_relaxed);
+    atomic_store_explicit(&c->end_idx, w, memory_order_release);
+    wake_waiters(c);
+}
+
+/* The consumer. Fills out[0:n] (n even) and returns the number of real audio bytes in it. */
+static uint64_t rb_read(rb_core *c, unsigned char *out, uint64_t n) {
+    uint64_t seq, seq2, clear_at = 0, e, w;
+    /* A consistent snapshot: no clear may complete between reading the clear record and the
+     * write index, or we could play audio written after a clear we have not seen yet. Retries
+     * only when the producer made progress (lock-free), never while it is mid-clear. */
+    for (;;) {
+        seq = atomic_load_explicit(&c->clear_seq, memory_order_acquire);
+        clear_at = atomic_load_explicit(&c->clear_idx, memory_order_relaxed);
+        e = atomic_load_explicit(&c->end_idx, memory_order_acquire);
+        w = atomic_load_explicit(&c->write_idx, memory_order_acquire);
+        atomic_thread_fence(memory_order_acquire);
+        seq2 = atomic_load_explicit(&c->clear_seq, memory_order_relaxed);
+        if (seq2 == seq) {
+            break;
+        }
+    }
+    uint64_t r = atomic_load_explicit(&c->read_idx, memory_order_relaxed);
+    bool flowing = atomic_load_explicit(&c->flowing, memory_order_relaxed);
+    double g = gain_from_bits(atomic_load_explicit(&c->gain_bits, memory_order_relaxed));
+    uint64_t prebuffer = atomic_load_explicit(&c->prebuffer_bytes, memory_order_relaxed);
+    uint64_t pos = 0, audio = 0, underruns = 0;
+
+    if ((seq & 1) == 0 && seq != c->seen_clear_seq) {
+        c->seen_clear_seq = seq;
+        if (clear_at > r) {
+            c->clear_target = clear_at;
+            if (c->fade_n == 0) {
+                uint64_t fade = (clear_at - r) / 2;
+                if (fade > c->fade_samples) {
+                    fade = c->fade_samples;
+                }
+                if (flowing && fade > 0) {
+                    c->fade_n = fade;
+                    c->fade_i = 0;
+                } else {
+                    r = clear_at;
+                }
+            }
+        }
+        flowing = false;
+    }
+
+    if (c->fade_n != 0) {
+        uint64_t k = c->fade_n - c->fade_i;
+        if (k > (n - pos) / 2) {
+            k = (n - pos) / 2;
+        }
+        for (uint64_t i = 0; i < k; i++) {
+            int16_t s;
+            memcpy(&s, c->data + (r & c->mask), 2);
+            double f = (double)(c->fade_n - c->fade_i) / (double)c->fade_n;
+            int16_t o = saturate((double)s * g * f);
+            memcpy(out + pos, &o, 2);
+            pos += 2;
+            r += 2;
+            c->fade_i++;
+        }
+        audio += 2 * k;
+        if (c->fade_i == c->fade_n) {
+            c->fade_n = 0;
+            c->fade_i = 0;
+            r = c->clear_target;
+        }
+    }
+
+    if (c->fade_n == 0) {
+        for (;;) {
+            bool ending = e > c->end_done;
+            if (ending && e <= r) {
+                c->end_done = e; /* drained up to the end mark: a clean stop, not an underrun */
+                flowing = false;
+                continue;
+            }
+            if (pos == n) {
+                break;
+            }
+            uint64_t avail = w - r;
+            if (!flowing) {
+                if (avail == 0 || (!ending && avail < prebuffer)) {
+                    break;
+                }
+                flowing = true;
+            }
+            uint64_t k = ending ? e - r : avail;
+            if (k > n - pos) {
+                k = n - pos;
+            }
+            copy_out(c, out + pos, r, k, g);
+            r += k;
+            pos += k;
+            audio += k;
+            if (ending && r == e) {
+                continue;
+            }
+            if (pos < n) {
+                underruns++;
+                flowing = false;
+            }
+            break;
+        }
+    }
+
+    memset(out + pos, 0, n - pos);
+    atomic_store_explicit(&c->flowing, flowing, memory_order_relaxed);
+    if (underruns) {
+        atomic_fetch_add_explicit(&c->underruns, underruns, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&c->bytes_read, audio, memory_order_relaxed);
+    if (r != atomic_load_explicit(&c->read_idx, memory_order_relaxed)) {
+        atomic_store_explicit(&c->read_idx, r, memory_order_release);
+        wake_waiters(c);
+    }
+    return audio;
+}
+
+/* Audio the consumer has yet to play: what was written after the newest clear. */
+static uint64_t rb_available(rb_core *c) {
+    uint64_t clear_at = atomic_load_explicit(&c->clear_idx, memory_order_acquire);
+    uint64_t r = atomic_load_explicit(&c->read_idx, memory_order_acquire);
+    uint64_t w = atomic_load_explicit(&c->write_idx, memory_order_acquire);
+    uint64_t from = r > clear_at ? r : clear_at;
+    return w > from ? w - from : 0;
+}
+
+/* Room for the producer: the dropped audio of a pending clear still occupies space until the
+ * consumer has faded out from it. */
+static uint64_t rb_free(rb_core *c) {
+    uint64_t w = atomic_load_explicit(&c->write_idx, memory_order_acquire);
+    uint64_t r = atomic_load_explicit(&c->read_idx, memory_order_acquire);
+    if (r >= w) {
+        return c->capacity;
+    }
+    return w - r >= c->capacity ? 0 : c->capacity - (w - r);
+}
+
+/* A stream end the consumer has not reached yet: its tail should play even if short. */
+static bool rb_end_pending(rb_core *c) {
+    uint64_t e = atomic_load_explicit(&c->end_idx, memory_order_acquire);
+    uint64_t clear_at = atomic_load_explicit(&c->clear_idx, memory_order_acquire);
+    uint64_t r = atomic_load_explicit(&c->read_idx, memory_order_acquire);
+    uint64_t from = r > clear_at ? r : clear_at;
+    return e > from;
+}
+
+static bool rb_ready(rb_core *c, bool readable, uint64_t nbytes) {
+    if (readable) {
+        return rb_available(c) >= nbytes || rb_end_pending(c);
+    }
+    return rb_free(c) >= nbytes;
+}
+
+/* Sleeps until the condition holds or the absolute CLOCK_MONOTONIC deadline passes. */
+static bool rb_wait(rb_core *c, bool readable, uint64_t nbytes, const struct timespec *deadline) {
+    if (rb_ready(c, readable, nbytes)) {
+        return true;
+    }
+    atomic_fetch_add_explicit(&c->waiters, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    pthread_mutex_lock(&c->mutex);
+    bool ok;
+    for (;;) {
+        ok = rb_ready(c, readable, nbytes);
+        if (ok) {
+            break;
+        }
+        if (pthread_cond_timedwait(&c->cond, &c->mutex, deadline) == ETIMEDOUT) {
+            ok = rb_ready(c, readable, nbytes);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mutex);
+    atomic_fetch_sub_explicit(&c->waiters, 1, memory_order_relaxed);
+    return ok;
+}
+
+static rb_core *rb_new(uint64_t capacity, uint64_t fade_samples, uint64_t prebuffer) {
+    void *mem = NULL;
+    if (posix_memalign(&mem, CACHE_LINE_BYTES, sizeof(rb_core)) != 0) {
+        return NULL;
+    }
+    rb_core *c = mem;
+    memset(c, 0, sizeof *c);
+    c->data = calloc(1, capacity);
+    if (c->data == NULL) {
+        free(c);
+        return NULL;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&c->mutex, NULL);
+    c->capacity = capacity;
+    c->mask = capacity - 1;
+    c->fade_samples = fade_samples;
+    atomic_store(&c->gain_bits, bits_from_gain(1.0));
+    atomic_store(&c->prebuffer_bytes, prebuffer);
+    return c;
+}
+
+static void rb_free_core(rb_core *c) {
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->mutex);
+    free(c->data);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------- the Python binding */
+
+typedef struct {
+    PyObject_HEAD rb_core *core;
+} RingBufferObject;
+
+/* A non-negative integer argument; anything else is a clear ValueError/TypeError naming it. */
+static int get_count(PyObject *obj, const char *what, uint64_t limit, uint64_t *out) {
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow > 0 || (overflow == 0 && v >= 0 && (uint64_t)v > limit)) {
+        PyErr_Format(PyExc_ValueError, "%s must be <= %llu, got %R", what, (unsigned long long)limit,
+                     obj);
+        return -1;
+    }
+    if (overflow < 0 || v < 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0, got %R", what, obj);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Formats whose bytes are s16le PCM as they stand: raw bytes, or native/little-endian int16. */
+static bool pcm_format_ok(const char *fmt) {
+    if (fmt == NULL) {
+        return true;
+    }
+    static const char *ok[] = {"B", "b", "c", "@B", "@b", "=B", "=b", "<B", "<b",
+#if PY_LITTLE_ENDIAN
+                               "h", "@h", "=h", "<h",
+#endif
+                               NULL};
+    for (int i = 0; ok[i] != NULL; i++) {
+        if (strcmp(fmt, ok[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Gets a C-contiguous buffer of PCM bytes; on failure sets an exception that names the problem. */
+static int get_pcm_buffer(PyObject *obj, Py_buffer *view, bool writable, const char *method) {
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() needs a bytes-like object (bytes, bytearray, memoryview, numpy array), "
+                     "not %.100s",
+                     method, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_FULL_RO) < 0) {
+        return -1;
+    }
+    const char *problem = NULL;
+    PyObject *exc = PyExc_BufferError;
+    if (writable && view->readonly) {
+        problem = "a writable buffer, got a read-only one";
+    } else if (!PyBuffer_IsContiguous(view, 'C')) {
+        problem = "a C-contiguous buffer, got a non-contiguous one (copy it first)";
+    } else if (!pcm_format_ok(view->format)) {
+        exc = PyExc_TypeError;
+        PyErr_Format(exc, "%s() needs s16le PCM bytes or an int16 array, got item format '%s'",
+                     method, view->format);
+        PyBuffer_Release(view);
+        return -1;
+    } else if (view->len % 2 != 0) {
+        exc = PyExc_ValueError;
+        PyErr_Format(exc, "%s() needs an even number of bytes (whole 16-bit samples), got %zd",
+                     method, view->len);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (problem != NULL) {
+        PyErr_Format(exc, "%s() needs %s (%.100s)", method, problem, Py_TYPE(obj)->tp_name);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *RingBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"capacity_bytes", "fade_samples", "prebuffer_bytes", NULL};
+    PyObject *cap_obj, *fade_obj = NULL, *pre_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:RingBuffer", kwlist, &cap_obj, &fade_obj,
+                                     &pre_obj)) {
+        return NULL;
+    }
+    uint64_t cap, fade = 96, pre = 0;
+    if (get_count(cap_obj, "capacity_bytes", MAX_CAPACITY_BYTES, &cap) < 0) {
+        return NULL;
+    }
+    if (cap == 0) {
+        PyErr_SetString(PyExc_ValueError, "capacity_bytes must be > 0, got 0");
+        return NULL;
+    }
+    if (fade_obj != NULL && get_count(fade_obj, "fade_samples", MAX_FADE_SAMPLES, &fade) < 0) {
+        return NULL;
+    }
+    uint64_t rounded = 2;
+    while (rounded < cap) {
+        rounded <<= 1;
+    }
+    if (pre_obj != NULL && get_count(pre_obj, "prebuffer_bytes", rounded, &pre) < 0) {
+        return NULL;
+    }
+    RingBufferObject *self = (RingBufferObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->core = rb_new(rounded, fade, pre);
+    if (self->core == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void RingBuffer_dealloc(RingBufferObject *self) {
+    if (self->core != NULL) {
+        rb_free_core(self->core);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int claim(_Atomic int *busy, const char *role) {
+    if (atomic_exchange_explicit(busy, 1, memory_order_acquire) != 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "RingBuffer has a single %s: called from two threads at once", role);
+        return -1;
+    }
+    return 0;
+}
+
+static void release_claim(_Atomic int *busy) {
+    atomic_store_explicit(busy, 0, memory_order_release);
+}
+
+static PyObject *RingBuffer_write(RingBufferObject *self, PyObject *data) {
+    Py_buffer view;
+    if (get_pcm_buffer(data, &view, false, "write") < 0) {
+        return NULL;
+    }
+    rb_core *c = self->core;
+    if (claim(&c->producer_busy, "producer") < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    uint64_t n;
+    if (view.len >= GIL_RELEASE_MIN_BYTES) {
+        Py_BEGIN_ALLOW_THREADS n = rb_write(c, view.buf, (uint64_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        n = rb_write(c, view.buf, (uint64_t)view.len);
+    }
+    release_claim(&c->producer_busy);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *RingBuffer_read_into(RingBufferObject *self, PyObject *out) {
+    Py_buffer view;
+    if (get_pcm_buffer(out, &view, true, "read_into") < 0) {
+        return NULL;
+    }
+    rb_core *c = self->core;
+    if (claim(&c->consumer_busy, "consumer") < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    uint64_t n;
+    if (view.len >= GIL_RELEASE_MIN_BYTES) {
+        Py_BEGIN_ALLOW_THREADS n = rb_read(c, view.buf, (uint64_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        n = rb_read(c, view.buf, (uint64_t)view.len);
+    }
+    release_claim(&c->consumer_busy);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *RingBuffer_clear(RingBufferObject *self, PyObject *Py_UNUSED(ignored)) {
+    rb_core *c = self->core;
+    if (claim(&c->producer_busy, "producer") < 0) {
+        return NULL;
+    }
+    rb_clear(c);
+    release_claim(&c->producer_busy);
+    Py_RETURN_NONE;
+}
+
+static PyObject *RingBuffer_end_stream(RingBufferObject *self, PyObject *Py_UNUSED(ignored)) {
+    rb_core *c = self->core;
+    if (claim(&c->producer_busy, "producer") < 0) {
+        return NULL;
+    }
+    rb_end_stream(c);
+    release_claim(&c->producer_busy);
+    Py_RETURN_NONE;
+}
+
+static struct timespec deadline_after(double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double whole = floor(seconds);
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static double monotonic_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static PyObject *wait_for(RingBufferObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          bool readable, const char *method) {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (nbytes, timeout_s), got %zd", method,
+                     nargs);
+        return NULL;
+    }
+    rb_core *c = self->core;
+    uint64_t nbytes;
+    if (get_count(args[0], "nbytes", c->capacity, &nbytes) < 0) {
+        return NULL;
+    }
+    if (nbytes % 2 != 0) {
+        PyErr_Format(PyExc_ValueError, "nbytes must be even (whole 16-bit samples), got %llu",
+                     (unsigned long long)nbytes);
+        return NULL;
+    }
+    double timeout_s = PyFloat_AsDouble(args[1]);
+    if (timeout_s == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (isnan(timeout_s) || timeout_s < 0.0) {
+        PyErr_Format(PyExc_ValueError, "timeout_s must be >= 0 seconds, got %R", args[1]);
+        return NULL;
+    }
+    double end_s = monotonic_s() + timeout_s; /* inf stays inf: wait until it holds */
+    for (;;) {
+        double left_s = end_s - monotonic_s();
+        double slice_s = left_s < WAIT_SLICE_S ? (left_s > 0.0 ? left_s : 0.0) : WAIT_SLICE_S;
+        struct timespec deadline = deadline_after(slice_s);
+        bool ok;
+        Py_BEGIN_ALLOW_THREADS ok = rb_wait(c, readable, nbytes, &deadline);
+        Py_END_ALLOW_THREADS
+        if (ok) {
+            Py_RETURN_TRUE;
+        }
+        if (monotonic_s() >= end_s) {
+            Py_RETURN_FALSE;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return NULL;
+        }
+    }
+}
+
+static PyObject *RingBuffer_wait_readable(RingBufferObject *self, PyObject *const *args,
+                                          Py_ssize_t nargs) {
+    return wait_for(self, args, nargs, true, "wait_readable");
+}
+
+static PyObject *RingBuffer_wait_writable(RingBufferObject *self, PyObject *const *args,
+                                          Py_ssize_t nargs) {
+    return wait_for(self, args, nargs, false, "wait_writable");
+}
+
+static PyObject *RingBuffer_repr(RingBufferObject *self) {
+    rb_core *c = self->core;
+    return PyUnicode_FromFormat("<RingBuffer capacity=%llu available=%llu flowing=%s>",
+                                (unsigned long long)c->capacity,
+                                (unsigned long long)rb_available(c),
+                                atomic_load(&c->flowing) ? "True" : "False");
+}
+
+#define U64_GETTER(name, expr)                                                                     \
+    static PyObject *get_##name(RingBufferObject *self, void *Py_UNUSED(closure)) {                \
+        rb_core *c = self->core;                                                                   \
+        return PyLong_FromUnsignedLongLong((unsigned long long)(expr));                            \
+    }
+
+U64_GETTER(capacity, c->capacity)
+U64_GETTER(fade_samples, c->fade_samples)
+U64_GETTER(available, rb_available(c))
+U64_GETTER(free, rb_free(c))
+U64_GETTER(bytes_written, atomic_load_explicit(&c->write_idx, memory_order_relaxed))
+U64_GETTER(bytes_read, atomic_load_explicit(&c->bytes_read, memory_order_relaxed))
+U64_GETTER(underruns, atomic_load_explicit(&c->underruns, memory_order_relaxed))
+U64_GETTER(overruns, atomic_load_explicit(&c->overruns, memory_order_relaxed))
+U64_GETTER(clears, atomic_load_explicit(&c->clears, memory_order_relaxed))
+U64_GETTER(prebuffer_bytes, atomic_load_explicit(&c->prebuffer_bytes, memory_order_relaxed))
+
+static PyObject *get_flowing(RingBufferObject *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(atomic_load_explicit(&self->core->flowing, memory_order_relaxed));
+}
+
+static PyObject *get_gain(RingBufferObject *self, void *Py_UNUSED(closure)) {
+    return PyFloat_FromDouble(
+        gain_from_bits(atomic_load_explicit(&self->core->gain_bits, memory_order_relaxed)));
+}
+
+static int set_gain(RingBufferObject *self, PyObject *value, void *Py_UNUSED(closure)) {
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "gain cannot be deleted");
+        return -1;
+    }
+    if (!PyFloat_Check(value) && !PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "gain must be a float, not %.100s", Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    double g = PyFloat_AsDouble(value);
+    if (g == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (!(g >= 0.0 && g <= MAX_GAIN)) {
+        PyErr_Format(PyExc_ValueError, "gain must be between 0.0 and 4.0, got %R", value);
+        return -1;
+    }
+    g += 0.0; /* -0.0 becomes 0.0 */
+    atomic_store_explicit(&self->core->gain_bits, bits_from_gain(g), memory_order_relaxed);
+    return 0;
+}
+
+static int set_prebuffer(RingBufferObject *self, PyObject *value, void *Py_UNUSED(closure)) {
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "prebuffer_bytes cannot be deleted");
+        return -1;
+    }
+    uint64_t pre;
+    if (get_count(value, "prebuffer_bytes", self->core->capacity, &pre) < 0) {
+        return -1;
+    }
+    atomic_store_explicit(&self->core->prebuffer_bytes, pre, memory_order_relaxed);
+    return 0;
+}
+
+static PyGetSetDef RingBuffer_getset[] = {
+    {"capacity", (getter)get_capacity, NULL, "Capacity in bytes (a power of two).", NULL},
+    {"fade_samples", (getter)get_fade_samples, NULL, "Length of the fade-out after clear().",
+     NULL},
+    {"available", (getter)get_available, NULL, "Bytes waiting to play (after any clear).", NULL},
+    {"free", (getter)get_free, NULL, "Bytes write() can accept now.", NULL},
+    {"bytes_written", (getter)get_bytes_written, NULL, "Total bytes accepted by write().", NULL},
+    {"bytes_read", (getter)get_bytes_read, NULL, "Total audio bytes returned by read_into().",
+     NULL},
+    {"underruns", (getter)get_underruns, NULL, "Reads that ran dry while audio was flowing.", NULL},
+    {"overruns", (getter)get_overruns, NULL, "Writes that did not fit completely.", NULL},
+    {"clears", (getter)get_clears, NULL, "Number of clear() calls.", NULL},
+    {"flowing", (getter)get_flowing, NULL, "True while audio is flowing to the consumer.", NULL},
+    {"gain", (getter)get_gain, (setter)set_gain, "Playback gain 0.0..4.0, saturating.", NULL},
+    {"prebuffer_bytes", (getter)get_prebuffer_bytes, (setter)set_prebuffer,
+     "Bytes that must be buffered before playback (re)starts.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef RingBuffer_methods[] = {
+    {"write", (PyCFunction)RingBuffer_write, METH_O,
+     "write($self, data, /)\n--\n\nCopy as much PCM as fits; return the bytes accepted."},
+    {"read_into", (PyCFunction)RingBuffer_read_into, METH_O,
+     "read_into($self, out, /)\n--\n\nFill out (silence where audio runs out); return audio "
+     "bytes."},
+    {"clear", (PyCFunction)RingBuffer_clear, METH_NOARGS,
+     "clear($self, /)\n--\n\nDrop everything written so far; playing audio fades out."},
+    {"end_stream", (PyCFunction)RingBuffer_end_stream, METH_NOARGS,
+     "end_stream($self, /)\n--\n\nNo more audio for now: play out the tail without an underrun."},
+    {"wait_readable", (PyCFunction)(void (*)(void))RingBuffer_wait_readable, METH_FASTCALL,
+     "wait_readable($self, nbytes, timeout_s, /)\n--\n\nSleep until nbytes are available."},
+    {"wait_writable", (PyCFunction)(void (*)(void))RingBuffer_wait_writable, METH_FASTCALL,
+     "wait_writable($self, nbytes, timeout_s, /)\n--\n\nSleep until nbytes are free."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RingBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pilive.audio._ringbuf.RingBuffer",
+    .tp_basicsize = sizeof(RingBufferObject),
+    .tp_dealloc = (destructor)RingBuffer_dealloc,
+    .tp_repr = (reprfunc)RingBuffer_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "RingBuffer(capacity_bytes, *, fade_samples=96, prebuffer_bytes=0)\n--\n\n"
+              "Single-producer single-consumer lock-free ring of s16le PCM for playback.",
+    .tp_methods = RingBuffer_methods,
+    .tp_getset = RingBuffer_getset,
+    .tp_new = RingBuffer_new,
+};
+
+static struct PyModuleDef ringbuf_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_ringbuf",
+    .m_doc = "Lock-free single-producer single-consumer playback ring buffer.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__ringbuf(void) {
+    if (PyType_Ready(&RingBufferType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&ringbuf_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "GIL_RELEASE_MIN_BYTES", GIL_RELEASE_MIN_BYTES) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_CAPACITY_BYTES", (long)MAX_CAPACITY_BYTES) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RingBufferType);
+    if (PyModule_AddObject(m, "RingBuffer", (PyObject *)&RingBufferType) < 0) {
+        Py_DECREF(&RingBufferType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
