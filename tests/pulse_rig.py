@@ -164,3 +164,44 @@ def pyaudio_backend(pulse_rig: PulseRig) -> Iterator[PyAudioBackend]:
     assert "pilive_spk" in names, f"PortAudio does not list the rig's ALSA devices (has {names})"
     yield backend
     backend.close()
+
+
+# --- signal analysis shared by the rig tests and the benchmark ---------------------------------
+
+
+def chirp(
+    seconds: float, rate_hz: int, *, low_hz: float = 200.0, high_hz: float = 3000.0
+) -> np.ndarray:
+    """A linear sweep at -8 dBFS: every position in it is unique, so alignment is unambiguous."""
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    phase = 2 * np.pi * (low_hz * t + (high_hz - low_hz) * t**2 / (2 * seconds))
+    return (13000 * np.sin(phase)).astype(np.int16)
+
+
+def align(recording: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
+    """(offset of `reference` inside `recording`, normalised correlation at that offset)."""
+    x = recording.astype(np.float64)
+    r = reference.astype(np.float64)
+    n = 1 << int(np.ceil(np.log2(len(x) + len(r))))
+    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n)), n)[: len(x)]
+    energy = np.concatenate(([0.0], np.cumsum(x * x)))
+    window = energy[np.minimum(np.arange(len(x)) + len(r), len(x))] - energy[: len(x)]
+    ncc = corr / (np.sqrt(np.maximum(window, 1e-9)) * np.sqrt(np.dot(r, r)))
+    offset = int(np.argmax(ncc))
+    return offset, float(ncc[offset])
+
+
+def glitches(recording: np.ndarray, reference: np.ndarray, window: int) -> tuple[int, list[int]]:
+    """Aligns the reference in the recording and returns (offset, windows whose residual is above
+    -20 dB of the reference). A gap, a repeat or a dropped block shifts everything after it, so it
+    shows up as a run of bad windows; a recording that stops early counts its missing windows."""
+    offset, _ = align(recording, reference)
+    seg = recording[offset : offset + len(reference)].astype(np.float64)
+    ref = reference.astype(np.float64)
+    bad = []
+    for start in range(0, len(ref) - window + 1, window):
+        r = ref[start : start + window]
+        s = seg[start : start + window]
+        if len(s) < window or np.sum((s - r) ** 2) > 0.01 * np.sum(r * r):
+            bad.append(start)
+    return offset, bad

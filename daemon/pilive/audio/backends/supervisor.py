@@ -121,12 +121,13 @@ class StreamSupervisor:
                 return None
             if not stream.is_active():
                 return f"{self.label} stream stopped by the device"
-            now_s = time.monotonic()
-            if self.heartbeat_s < opened_s:
-                if now_s - opened_s > self._start_grace_s:
-                    return f"{self.label} stream never started ({self._start_grace_s:g} s)"
-            elif now_s - self.heartbeat_s > self._stall_timeout_s:
-                return f"{self.label} stream stalled (no audio for {self._stall_timeout_s:g} s)"
+            # A new stream may pause after its first callbacks while the sound server starts it
+            # (PulseAudio takes a second or two): silence then is start-up, not failure.
+            last_s = max(self.heartbeat_s, opened_s)
+            starting = last_s - opened_s < self._start_grace_s
+            allowed_s = self._start_grace_s if starting else self._stall_timeout_s
+            if time.monotonic() - last_s > allowed_s:
+                return f"{self.label} stream stalled (no audio for {allowed_s:g} s)"
 
     async def _close(self, stream: AudioStream) -> None:
         # shielded: a cancelled daemon still closes its device; a hung close is abandoned.
