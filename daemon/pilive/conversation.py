@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from pilive.controls.events import ApplianceState as State
 from pilive.live.events import (
     AudioChunk,
     InputTranscription,
@@ -35,19 +36,6 @@ from pilive.live.events import (
     TurnLost,
     UsageMetadata,
 )
-
-
-class State(enum.Enum):
-    """What the appliance is doing; each has an LED pattern and a STATUS line."""
-
-    STARTING = "starting"
-    CONNECTING = "connecting"
-    IDLE = "idle"
-    LISTENING = "listening"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    OFFLINE = "offline"
-    CONFIG_FAULT = "config_fault"
 
 
 class Link(enum.Enum):

@@ -21,23 +21,16 @@ from gpiozero import Button, Device
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from pilive.controls import (
-    DEFAULT_PATTERNS,
+from pilive.controls.events import (
     ApplianceState,
     ButtonPressed,
     ButtonReleased,
     ControlEvent,
-    Controls,
-    ControlsConfig,
-    GpioButtons,
-    KeyboardPushToTalk,
-    LedConfig,
-    LedPattern,
     NewConversationPressed,
-    StatusLed,
-    make_pin_factory,
-    patterns_from_mapping,
 )
+from pilive.controls.gpio import Controls, ControlsConfig, GpioButtons, StatusLed, make_pin_factory
+from pilive.controls.keyboard import KeyboardPushToTalk
+from pilive.controls.patterns import DEFAULT_PATTERNS, LedConfig, LedPattern, patterns_from_mapping
 
 EVENT_TIMEOUT_S = 5.0
 
