@@ -39,8 +39,10 @@
  * chunks of a PortAudio callback keep it, because giving the GIL away there can cost the callback
  * a whole switch interval to get it back. */
 #define GIL_RELEASE_MIN_BYTES 8192
-/* Waits sleep in slices this long so Ctrl-C in the main thread is noticed. */
-#define WAIT_SLICE_S 0.1
+/* Waits in the main thread sleep in slices this long so Ctrl-C is noticed; Python runs signal
+ * handlers only there, so other threads sleep in one go and rely on the wake-up alone. */
+#define MAIN_THREAD_SLICE_S 0.1
+#define OTHER_THREAD_SLICE_S 3600.0
 
 typedef struct {
     /* Written by the producer. */
@@ -608,6 +610,33 @@ static double monotonic_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* 1 in the thread that runs Python's signal handlers, 0 elsewhere, -1 with an exception. */
+static int is_main_thread(void) {
+    static unsigned long main_ident = 0;
+    if (main_ident == 0) {
+        PyObject *threading = PyImport_ImportModule("threading");
+        if (threading == NULL) {
+            return -1;
+        }
+        PyObject *thread = PyObject_CallMethod(threading, "main_thread", NULL);
+        Py_DECREF(threading);
+        if (thread == NULL) {
+            return -1;
+        }
+        PyObject *ident = PyObject_GetAttrString(thread, "ident");
+        Py_DECREF(thread);
+        if (ident == NULL) {
+            return -1;
+        }
+        main_ident = PyLong_AsUnsignedLong(ident);
+        Py_DECREF(ident);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return PyThread_get_thread_ident() == main_ident;
+}
+
 static PyObject *wait_for(RingBufferObject *self, PyObject *const *args, Py_ssize_t nargs,
                           bool readable, const char *method) {
     if (nargs != 2) {
@@ -633,10 +662,15 @@ static PyObject *wait_for(RingBufferObject *self, PyObject *const *args, Py_ssiz
         PyErr_Format(PyExc_ValueError, "timeout_s must be >= 0 seconds, got %R", args[1]);
         return NULL;
     }
+    int on_main = is_main_thread();
+    if (on_main < 0) {
+        return NULL;
+    }
+    double max_slice_s = on_main ? MAIN_THREAD_SLICE_S : OTHER_THREAD_SLICE_S;
     double end_s = monotonic_s() + timeout_s; /* inf stays inf: wait until it holds */
     for (;;) {
         double left_s = end_s - monotonic_s();
-        double slice_s = left_s < WAIT_SLICE_S ? (left_s > 0.0 ? left_s : 0.0) : WAIT_SLICE_S;
+        double slice_s = left_s < max_slice_s ? (left_s > 0.0 ? left_s : 0.0) : max_slice_s;
         struct timespec deadline = deadline_after(slice_s);
         bool ok;
         Py_BEGIN_ALLOW_THREADS ok = rb_wait(c, readable, nbytes, &deadline);
