@@ -69,6 +69,24 @@ def test_devices_lists_the_rig_and_marks_the_choice(pyaudio_backend: PyAudioBack
     assert "no input device matches 'usb-headset'" in out.getvalue()
 
 
+def test_devices_command_run(
+    pyaudio_backend: PyAudioBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pilive devices --input mic --output nothing-like-this` through its own parser and run():
+    prints the table with the mic marked and exits 1 naming the output name that matched nothing."""
+    import argparse
+
+    from pilive.audio import devices
+
+    parser = argparse.ArgumentParser()
+    devices.configure_parser(parser)
+    status = devices.run(parser.parse_args(["--input", "mic", "--output", "nothing-like-this"]))
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "  * pilive_mic" in out
+    assert "no output device matches 'nothing-like-this'" in out
+
+
 def test_portaudio_probe_noise_is_silenced(pulse_rig: PulseRig) -> None:
     """Starting PortAudio in a fresh process (as `pilive devices` does) prints no ALSA or JACK
     probe noise on stderr: the ALSA error handler and the fd 2 redirect keep it away."""

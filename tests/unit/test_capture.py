@@ -223,6 +223,26 @@ async def test_unknown_device_is_an_error_state_naming_the_choices(tmp_path: Pat
     assert capture._supervisor.failures >= 2
 
 
+def test_a_wav_that_is_not_16_bit_is_refused_by_name(tmp_path: Path) -> None:
+    """An 8-bit WAV (or a file that is not a WAV) as the file microphone fails at once with an
+    error naming the file and what is wrong with it."""
+    import wave
+
+    from pilive.audio.backends import AudioDeviceError
+
+    path = tmp_path / "eight.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(800))
+    with pytest.raises(AudioDeviceError, match=r"eight\.wav: 8-bit samples"):
+        FileBackend(path)
+    (tmp_path / "text.wav").write_text("hello")
+    with pytest.raises(AudioDeviceError, match=r"text\.wav: not a PCM WAV"):
+        FileBackend(tmp_path / "text.wav")
+
+
 def test_bad_settings_are_rejected_with_the_value() -> None:
     """Nonsense chunk and pre-roll lengths fail at construction, naming the setting and value."""
     with pytest.raises(ValueError, match=r"chunk_ms.* 0"):

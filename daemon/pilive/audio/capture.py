@@ -62,7 +62,7 @@ class Capture:
         rate_hz: int | None = None,
         channels: int | None = None,
         overflow_log_interval_s: float = 30.0,
-        stall_timeout_s: float = 1.5,
+        stall_timeout_s: float = 3.0,
     ) -> None:
         if not 5 <= chunk_ms <= 1000:
             raise ValueError(f"chunk_ms must be between 5 and 1000, got {chunk_ms}")

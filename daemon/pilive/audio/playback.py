@@ -85,7 +85,7 @@ class Playback:
         volume_percent: float = 100.0,
         rate_hz: int | None = None,
         channels: int | None = None,
-        stall_timeout_s: float = 1.5,
+        stall_timeout_s: float = 3.0,
     ) -> None:
         if not 0 <= prebuffer_ms < ring_ms:
             raise ValueError(f"prebuffer_ms must be in 0..{ring_ms - 1}, got {prebuffer_ms}")
@@ -233,9 +233,10 @@ class Playback:
             self._play_pending_earcons()
 
     def _play_pending_earcons(self) -> None:
-        names, self._pending_earcons = self._pending_earcons, []
-        if self._format is None:
+        if self._format is None:  # no device yet: keep the latest few for when it opens
+            del self._pending_earcons[:-4]
             return
+        names, self._pending_earcons = self._pending_earcons, []
         for name in names:
             self._push(self._earcon_pcm(name, *self._format))
             self._push(_END)
