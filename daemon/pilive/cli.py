@@ -28,6 +28,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pilive.camera.cli",
         "Take a few frames through the camera pipeline and save them as JPEGs",
     ),
+    "devices": (
+        "pilive.audio.devices",
+        "List audio devices, the rates they accept, and which ones a name picks",
+    ),
 }
 
 
