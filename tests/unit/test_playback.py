@@ -182,3 +182,32 @@ def test_unknown_earcon_fails_at_the_call() -> None:
     playback = Playback(FileBackend(output_path=Path("unused.wav")))
     with pytest.raises(ValueError, match="'beep'"):
         playback.play_earcon("beep")
+
+
+async def test_drained_is_reported_once_after_the_answer_played_out(tmp_path: Path) -> None:
+    """on_drained fires on the loop exactly once per ended answer, only after the speaker has
+    taken every sample (so the "speaking" LED lasts as long as the voice), never after a flush."""
+    out = tmp_path / "out.wav"
+    drained_at: list[float] = []
+    playback = Playback(
+        FileBackend(output_path=out),
+        on_drained=lambda: drained_at.append(time.monotonic()),
+    )
+    await playback.start()
+    await playback.wait_open()
+    source = noise(0.5).tobytes()
+    started = time.monotonic()
+    for i in range(0, len(source), 1920):
+        playback.write(source[i : i + 1920])
+    playback.end_of_answer()
+    async with asyncio.timeout(5):
+        while not drained_at:
+            await asyncio.sleep(0.01)
+    assert drained_at[0] - started >= 0.5 - 0.05  # real-time paced: not before the audio played
+    playback.write(noise(0.5).tobytes())
+    playback.flush()
+    await asyncio.sleep(0.3)
+    await playback.aclose()
+    assert len(drained_at) == 1
+    samples, _ = read_wav(out)
+    assert len(trimmed(samples)) >= len(source) // 2 - 2

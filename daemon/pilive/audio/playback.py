@@ -24,10 +24,12 @@ into the speech.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from pilive.audio import tones
@@ -86,6 +88,7 @@ class Playback:
         rate_hz: int | None = None,
         channels: int | None = None,
         stall_timeout_s: float = 3.0,
+        on_drained: Callable[[], None] | None = None,
     ) -> None:
         if not 0 <= prebuffer_ms < ring_ms:
             raise ValueError(f"prebuffer_ms must be in 0..{ring_ms - 1}, got {prebuffer_ms}")
@@ -118,6 +121,10 @@ class Playback:
         self.answer_started_s = 0.0  # time.monotonic() of the first write() of an answer
         self.audio_started_s = 0.0  # ... and of the callback that first handed it to the device
         self._awaiting_audio = False
+        # Set by end_of_answer(): the callback reports (once, on the loop) when it played out.
+        self._on_drained = on_drained
+        self._drain_watch = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor = StreamSupervisor(
             f"output {device!r}", self._open_stream, stall_timeout_s=stall_timeout_s
         )
@@ -173,6 +180,7 @@ class Playback:
     async def start(self) -> None:
         """Starts the device; trouble shows in `ok`/`error_message`, never as a raise."""
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self._feeder = threading.Thread(target=self._feed, name="audio-feeder", daemon=True)
         self._feeder.start()
         self._supervisor.start()
@@ -209,6 +217,7 @@ class Playback:
             if self._converter is not None:
                 self._push(self._converter.flush())
             self._push(_END)
+            self._drain_watch = self._on_drained is not None
         self._play_pending_earcons()
 
     def flush(self) -> None:
@@ -223,6 +232,7 @@ class Playback:
             self._converter.reset()
         self._answer_active = False
         self._awaiting_audio = False
+        self._drain_watch = False
         self._play_pending_earcons()
 
     def play_earcon(self, name: str) -> None:
@@ -240,6 +250,13 @@ class Playback:
         for name in names:
             self._push(self._earcon_pcm(name, *self._format))
             self._push(_END)
+
+    def _report_drained(self) -> None:
+        """From the device thread: the finished answer has played out; tell the loop."""
+        loop, on_drained = self._loop, self._on_drained
+        if loop is not None and on_drained is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
+                loop.call_soon_threadsafe(on_drained)
 
     def _earcon_pcm(self, name: str, rate_hz: int, channels: int) -> bytes:
         key = (name, rate_hz, channels)
@@ -355,9 +372,13 @@ class Playback:
             beat()
             if len(out) != frame_count * frame_bytes:
                 out = bytearray(frame_count * frame_bytes)
-            if ring.read_into(out) and self._awaiting_audio:
+            played = ring.read_into(out)
+            if played and self._awaiting_audio:
                 self._awaiting_audio = False
                 self.audio_started_s = time.monotonic()
+            if self._drain_watch and not played and not ring.flowing and not self._backlog:
+                self._drain_watch = False
+                self._report_drained()
             if status & OUTPUT_UNDERFLOW:
                 self.device_underflows += 1
             return bytes(out), PA_CONTINUE
