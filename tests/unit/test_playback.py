@@ -211,3 +211,24 @@ async def test_drained_is_reported_once_after_the_answer_played_out(tmp_path: Pa
     assert len(drained_at) == 1
     samples, _ = read_wav(out)
     assert len(trimmed(samples)) >= len(source) // 2 - 2
+
+
+async def test_earcon_volume_scales_earcons_only(tmp_path: Path) -> None:
+    """earcon_volume_percent = 50 plays earcons at the cubic-curve gain (0.125) while answer audio
+    stays at full level."""
+    out_path = tmp_path / "out.wav"
+    playback = Playback(FileBackend(output_path=out_path), earcon_volume_percent=50)
+    await playback.start()
+    await playback.wait_open()
+    playback.play_earcon("press")
+    await asyncio.sleep(0.5)
+    playback.write(np.full(2400, 20000, np.int16).tobytes())
+    playback.end_of_answer()
+    await asyncio.sleep(0.5)
+    await playback.aclose()
+    out = read_wav(out_path)[0]
+    press = np.frombuffer(tones.earcon("press"), dtype="<i2")
+    heard = trimmed(out[: np.flatnonzero(out == 20000)[0]])
+    expected = trimmed((press * volume_to_gain(50)).astype("<i2"))
+    assert np.array_equal(heard, expected)
+    assert np.count_nonzero(out == 20000) == 2400

@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
+
 from pilive.audio import tones
 from pilive.audio.backends import (
     OUTPUT_UNDERFLOW,
@@ -89,6 +91,7 @@ class Playback:
         channels: int | None = None,
         stall_timeout_s: float = 3.0,
         on_drained: Callable[[], None] | None = None,
+        earcon_volume_percent: float = 100.0,
     ) -> None:
         if not 0 <= prebuffer_ms < ring_ms:
             raise ValueError(f"prebuffer_ms must be in 0..{ring_ms - 1}, got {prebuffer_ms}")
@@ -114,6 +117,8 @@ class Playback:
         self._closing = False
         self._answer_active = False
         self._pending_earcons: list[str] = []
+        # Earcons sit below the voice: scaled once when synthesised, then the volume applies.
+        self._earcon_gain = volume_to_gain(earcon_volume_percent)
         self._earcon_cache: dict[tuple[str, int, int], bytes] = {}
         self.device_name: str | None = None
         self.device_underflows = 0
@@ -263,6 +268,9 @@ class Playback:
         pcm = self._earcon_cache.get(key)
         if pcm is None:
             pcm = tones.earcon(name)
+            if self._earcon_gain != 1.0:
+                scaled = np.frombuffer(pcm, dtype="<i2") * self._earcon_gain
+                pcm = scaled.astype("<i2").tobytes()
             if (rate_hz, channels) != (RATE_HZ, 1):
                 converter = PcmConverter(RATE_HZ, 1, rate_hz, channels)
                 pcm = converter.convert(pcm) + converter.flush()

@@ -115,7 +115,9 @@ class ConnectionConfig:
     # 1007/1008 (bad key, model or field) will not fix itself; retry slowly.
     config_fault_retry_s: float = setting(300.0, ge=1.0, le=86_400)
     replay_window_s: float = setting(15.0, ge=0, le=300)
-    send_queue_max_messages: int = setting(512, ge=1, le=100_000)
+    # When the network carries less than real time, a frame that cannot be written for this long
+    # marks the link broken: it is resumed and the user's current turn replayed from its start.
+    send_stall_s: float = setting(5.0, ge=0.5, le=120)
 
 
 @dataclass(frozen=True, slots=True)
