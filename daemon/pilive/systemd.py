@@ -128,6 +128,14 @@ class Heartbeats:
         self._lock = threading.Lock()
         self._max_age_s: dict[str, float] = {}
         self._last: dict[str, float | None] = {}
+        self._sources: dict[str, Callable[[], float | None]] = {}
+
+    def watch(self, name: str, max_age_s: float, last_beat_s: Callable[[], float | None]) -> None:
+        """Watch a part that keeps its own heartbeat time (a device thread stamps it): read at
+        each check; None from the getter means "not expected to beat now" (counts as fresh)."""
+        self.register(name, max_age_s)
+        with self._lock:
+            self._sources[name] = last_beat_s
 
     def register(self, name: str, max_age_s: float, now: float | None = None) -> None:
         """Watch `name`: it must beat at least every max_age_s seconds."""
@@ -142,6 +150,7 @@ class Heartbeats:
         with self._lock:
             self._max_age_s.pop(name, None)
             self._last.pop(name, None)
+            self._sources.pop(name, None)
 
     def beat(self, name: str, now: float) -> None:
         """`name` is alive at `now`."""
@@ -155,6 +164,10 @@ class Heartbeats:
         stale = []
         with self._lock:
             for name, max_age_s in self._max_age_s.items():
+                source = self._sources.get(name)
+                if source is not None:
+                    beat = source()
+                    self._last[name] = now if beat is None else max(beat, self._last[name] or 0)
                 last = self._last[name]
                 if last is None:
                     self._last[name] = now  # first check: the grace period starts here

@@ -173,6 +173,23 @@ def test_heartbeat_never_started_goes_stale() -> None:
     assert beats.all_fresh(53.1) == (False, ("capture",))
 
 
+def test_watched_source_is_read_at_each_check() -> None:
+    """A watched part (a device thread stamping its own time) is fresh while its stamp is recent,
+    stale once it stops, and None ("not expected to beat now", e.g. the device is being
+    reopened) counts as fresh."""
+    stamp: list[float | None] = [10.0]
+    beats = Heartbeats()
+    beats.watch("capture", 3.0, lambda: stamp[0])
+    assert beats.all_fresh(12.0) == (True, ())
+    assert beats.all_fresh(13.5) == (False, ("capture",))
+    stamp[0] = 13.4
+    assert beats.all_fresh(14.0) == (True, ())
+    stamp[0] = None
+    assert beats.all_fresh(100.0) == (True, ())
+    beats.unregister("capture")
+    assert beats.all_fresh(200.0) == (True, ())
+
+
 def test_heartbeat_errors() -> None:
     """Beating an unregistered name or a non-positive limit is a programming error, named."""
     beats = Heartbeats()
