@@ -1,1 +1,4 @@
-"""Sans-I/O Live API core: wire format, session state, retry policy. No asyncio, sockets or clocks."""
+"""Sans-I/O Live API core: wire format, session state and retry policy.
+
+No asyncio, sockets or clocks here: callers pass `now` and move the bytes.
+"""

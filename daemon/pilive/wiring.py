@@ -1,0 +1,164 @@
+"""Configuration -> the options each part takes. Pure mapping, no I/O, tested on its own.
+
+The config speaks the user's words (`media_resolution = "low"`, `led = "rgb"`); each part takes
+its own small options type in its own words (`MEDIA_RESOLUTION_LOW`, `"rgbled"`). Keeping the
+translation here means neither side knows the other's vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from pilive.config import Config
+from pilive.config.model import LedPattern as ConfigLedPattern
+from pilive.controls.events import ApplianceState
+from pilive.controls.gpio import ControlsConfig
+from pilive.controls.patterns import LedConfig, LedPattern
+from pilive.conversation import Timing
+from pilive.live import wire
+from pilive.net.connection import LinkOptions
+from pilive.tools.base import Tool, ToolDeclaration
+from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
+from pilive.tools.command import CommandTool
+
+_LED_KINDS = {"none": "none", "led": "led", "pwm": "pwmled", "rgb": "rgbled"}
+
+
+def _enum(prefix: str, value: str) -> str:
+    """ "start-of-activity-interrupts" -> "START_OF_ACTIVITY_INTERRUPTS" (with a prefix)."""
+    return prefix + value.upper().replace("-", "_")
+
+
+def setup_options(
+    config: Config, declarations: Sequence[ToolDeclaration] = ()
+) -> wire.SetupOptions:
+    """The `setup` message: push-to-talk disables the server's VAD, hands-free tunes it."""
+    live = config.live
+    hands_free = config.conversation.mode == "hands-free"
+    vad = (
+        wire.VadOptions(
+            disabled=False,
+            start_of_speech_sensitivity=_enum("START_SENSITIVITY_", live.vad.start_sensitivity),
+            end_of_speech_sensitivity=_enum("END_SENSITIVITY_", live.vad.end_sensitivity),
+            prefix_padding_ms=live.vad.prefix_padding_ms,
+            silence_duration_ms=live.vad.silence_duration_ms,
+        )
+        if hands_free
+        else wire.VadOptions(disabled=True)
+    )
+    functions = tuple(
+        wire.FunctionDeclaration(d.name, d.description, d.parameters_openapi())
+        for d in declarations
+    )
+    return wire.SetupOptions(
+        model=live.model,
+        response_modalities=(live.response_modality.upper(),),
+        voice_name=live.voice,
+        language_code=live.language_code,
+        media_resolution=_enum("MEDIA_RESOLUTION_", live.media_resolution),
+        system_instruction=live.system_instruction,
+        function_declarations=functions,
+        google_search=config.tools.google_search,
+        vad=vad,
+        activity_handling=_enum("", live.activity_handling),
+        turn_coverage=_enum("", live.turn_coverage),
+        session_resumption=live.session_resumption,
+        context_window_compression=True,
+        compression_trigger_tokens=live.compression_trigger_tokens,
+        compression_target_tokens=live.compression_target_tokens,
+        input_audio_transcription=live.input_transcription,
+        output_audio_transcription=live.output_transcription,
+    )
+
+
+def link_options(config: Config) -> LinkOptions:
+    c = config.connection
+    return LinkOptions(
+        endpoint=config.live.endpoint,
+        api_version=config.live.api_version,
+        connect_timeout_s=c.connect_timeout_s,
+        ping_interval_s=c.ping_interval_s,
+        ping_timeout_s=c.ping_timeout_s,
+        backoff_initial_s=c.backoff_initial_s,
+        backoff_max_s=c.backoff_max_s,
+        backoff_factor=c.backoff_factor,
+        config_fault_retry_s=c.config_fault_retry_s,
+        send_stall_s=c.send_stall_s,
+        handle_max_age_s=config.state.handle_max_age_s,
+    )
+
+
+def timing(config: Config) -> Timing:
+    return Timing(
+        min_press_s=config.conversation.min_press_ms / 1000,
+        max_press_s=config.conversation.max_press_s,
+        preroll_s=config.audio.input.preroll_ms / 1000,
+    )
+
+
+def capture_preroll_ms(config: Config) -> int:
+    """The capture keeps the pre-roll plus the minimum press: the turn starts only once the
+    press lasted `min_press_ms`, and nothing said since the press may be lost."""
+    return config.audio.input.preroll_ms + config.conversation.min_press_ms
+
+
+def controls_config(config: Config) -> ControlsConfig:
+    gpio = config.gpio
+    patterns = {
+        ApplianceState(f.name): _pattern(getattr(gpio.patterns, f.name))
+        for f in dataclasses.fields(gpio.patterns)
+    }
+    return ControlsConfig(
+        pin_factory=gpio.pin_factory,
+        button_pin=gpio.button_pin,
+        pull_up=gpio.pull_up,
+        bounce_ms=gpio.bounce_ms or None,
+        new_conversation_pin=gpio.new_conversation_pin,
+        led=LedConfig(
+            kind=_LED_KINDS[gpio.led],  # type: ignore[arg-type]
+            pins=gpio.led_pins,
+            active_high=gpio.led_active_high,
+            patterns=patterns,
+        ),
+    )
+
+
+def _pattern(p: ConfigLedPattern) -> LedPattern:
+    return LedPattern(
+        kind=p.kind,
+        on_time_s=p.on_time_s,
+        off_time_s=p.off_time_s,
+        fade_in_time_s=p.fade_in_s,
+        fade_out_time_s=p.fade_out_s,
+        colour=p.color,
+        brightness=p.brightness,
+    )
+
+
+def tools(
+    config: Config,
+    *,
+    get_volume_percent: Callable[[], int],
+    set_volume_percent: Callable[[int], None],
+    start_new_conversation: Callable[[], None],
+) -> list[Tool]:
+    """The tools declared to the model: enabled built-ins, then the configured commands."""
+    builtin: dict[str, Tool] = {
+        "device_status": DeviceStatusTool(get_volume_percent=get_volume_percent),
+        "set_volume": SetVolumeTool(set_volume_percent=set_volume_percent),
+        "new_conversation": NewConversationTool(start_new_conversation=start_new_conversation),
+    }
+    chosen: list[Tool] = [builtin[name] for name in config.tools.builtin]
+    for command in config.tools.command:
+        chosen.append(
+            CommandTool(
+                name=command.name,
+                description=command.description,
+                argv=command.argv,
+                parameters=command.parameters or {"type": "object", "properties": {}},
+                timeout_s=command.timeout_s,
+                max_output_bytes=command.max_output_bytes,
+            )
+        )
+    return chosen
