@@ -16,6 +16,11 @@ from pilive import __version__
 
 # name -> (module, one-line help); the module has configure_parser(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("pilive.runner", "Run the daemon (as the systemd service does)"),
+    "demo": (
+        "pilive.demo",
+        "Run the whole daemon on simulated hardware against a local emulator, with a timeline",
+    ),
     "check": (
         "pilive.check",
         "Check a configuration file and show the settings it resolves to (API key masked)",

@@ -182,6 +182,7 @@ class Conversation:
         self._activity_since: float | None = None  # activityStart sent, not yet ended
         self._ignore_release = False  # the turn ended by itself (max hold)
         self._discarding = False  # drop audio of an answer the user interrupted
+        self._server_turn_open = False  # model content arrived, its turnComplete not yet
         self._playing = False  # answer audio handed to the speaker, not yet drained
         self._answer_done = False  # turnComplete seen for the audio being played
         self._tools: set[str] = set()
@@ -307,6 +308,7 @@ class Conversation:
             return self._turn_complete()
         if isinstance(event, Interrupted):
             self._discarding = False
+            self._server_turn_open = False
             actions: list[Action] = [FlushPlayback()] if self._playing else []
             self._playing = False
             self._answer_done = False
@@ -314,6 +316,7 @@ class Conversation:
                 actions += self._enter(State.IDLE)
             return actions
         if isinstance(event, ToolCall):
+            self._server_turn_open = True
             runs: list[Action] = []
             for call in event.calls:
                 self._tools.add(call.id)
@@ -380,9 +383,10 @@ class Conversation:
         ]
 
     def _barge_in(self) -> list[Action]:
-        """Silence the answer now; its remaining audio is dropped until the turn ends."""
+        """Silence the answer now; if the server is still sending it, drop the rest of it until
+        that turn ends (it may already be complete: the server sends faster than real time)."""
         actions: list[Action] = []
-        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+        if self._server_turn_open:
             self._discarding = True
         if self._playing:
             actions.append(FlushPlayback())
@@ -391,6 +395,10 @@ class Conversation:
         return actions
 
     def _answer_audio(self, pcm: bytes) -> list[Action]:
+        self._server_turn_open = True
+        if self._state is State.LISTENING and not self.hands_free:
+            # The model cannot answer an activity that is still open: this is an older answer.
+            self._discarding = True
         if self._discarding:
             return []
         self._playing = True
@@ -400,6 +408,7 @@ class Conversation:
         return actions
 
     def _turn_complete(self) -> list[Action]:
+        self._server_turn_open = False
         if self._discarding:
             self._discarding = False
             return []

@@ -334,3 +334,37 @@ def test_activities_always_pair_up(inputs: list[tuple[str, object]]) -> None:
                 assert action.active == open_activity
         assert conv.mic_open == open_activity
         assert kinds(actions).count(ShowState) <= 1
+
+
+def test_barge_in_after_the_server_finished_sending_keeps_the_next_answer() -> None:
+    """The server sends faster than real time: its turn can be complete while the answer still
+    plays. A press then flushes the speaker, and the next answer must play, not be dropped as
+    the tail of the interrupted one."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.session_event(TurnComplete()) == [EndOfAnswer()]
+    assert conv.button_pressed(2.0) == [FlushPlayback()]
+    conv.tick(2.2)
+    conv.button_released(3.0)
+    assert conv.session_event(AudioChunk(PCM, 24000)) == [
+        PlayAudio(PCM),
+        ShowState(State.SPEAKING),
+    ]
+
+
+def test_old_answer_arriving_while_the_user_talks_is_not_played() -> None:
+    """Pressed while thinking, before any answer audio: audio arriving while the button is held
+    belongs to the old answer (the model cannot answer an activity still open) and is dropped
+    until that turn ends; the next answer plays."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    assert conv.button_pressed(1.5) == []
+    conv.tick(1.7)
+    assert conv.state is State.LISTENING
+    assert conv.session_event(AudioChunk(PCM, 24000)) == []
+    assert conv.session_event(TurnComplete()) == []
+    conv.button_released(3.0)
+    assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)

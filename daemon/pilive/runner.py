@@ -1,0 +1,56 @@
+"""`pilive run`: the daemon, as systemd (or a terminal) starts it.
+
+Exit status: 0 after a clean stop (SIGTERM/SIGINT, or a timeline "stop"), 2 for an unusable
+configuration or key (named in the message, key never shown), 1 when systemd expects notifications
+that cannot be sent (NOTIFY_SOCKET set, systemd-python missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from pilive.config import DEFAULT_CONFIG_PATH, ConfigError, load_api_key, load_config
+
+EXIT_CONFIG = 2
+EXIT_ENVIRONMENT = 1
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        metavar="FILE",
+        help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, os.environ)
+        api_key = load_api_key(config, os.environ)
+    except ConfigError as exc:
+        print(f"pilive: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    from pilive.app import App, install_signal_handlers  # noqa: PLC0415 - heavy imports
+    from pilive.systemd import Notifier, SystemdUnavailable, setup_logging  # noqa: PLC0415
+
+    setup_logging(config.log.level.upper())
+    try:
+        notifier = Notifier()
+    except SystemdUnavailable as exc:
+        print(f"pilive: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    app = App(config, api_key, notifier=notifier)
+
+    async def main() -> None:
+        install_signal_handlers(app)
+        await app.run()
+
+    asyncio.run(main())
+    return 0
