@@ -1,0 +1,472 @@
+"""Every benchmark in one run, one table, one JSON file.
+
+    python -m tests.bench [--quick] [--json FILE] [--only NAME,...] [--verbose]
+
+Each bench module's `main()` runs in this process, one after another (the CPU-time benches
+first, before anything has warmed up other threads). Its own printed table is kept (shown with
+`--verbose`, always saved in the JSON); the harness reads the figures it returns and prints one
+row per measure: the pilive figure, the alternative measured in the same run beside it, the goal
+from the issue, and whether it was met. A missed goal says MISSED; a bench that fails says ERROR
+and the others still run. Exit status: 0 when every bench ran, 1 when one failed, 2 for bad
+arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import functools
+import importlib
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+Figures = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a pilive figure beside its same-run alternative, against a goal."""
+
+    measure: str
+    value: str
+    beside: str = ""
+    goal: str = ""
+    met: bool | None = None
+    """None: the issue sets no goal for this measure (it is shown for comparison)."""
+
+    @property
+    def verdict(self) -> str:
+        return {None: "-", True: "met", False: "MISSED"}[self.met]
+
+
+@dataclass
+class BenchResult:
+    name: str
+    seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    output: str = ""
+    skipped: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """How the harness runs one bench module and reads what its `main()` returned."""
+
+    name: str
+    module: str
+    run: Callable[[ModuleType, bool], Figures]
+    """(module, quick) -> the figures main() returned."""
+    rows: Callable[[Figures], list[Row]]
+    needs: tuple[str, ...] = ()
+    """Programs that must be on PATH (else the bench is skipped, saying which)."""
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def num(value: object, digits: int = 1) -> str:
+    """A float for the table; NaN (no samples) as "n/a"."""
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def dist(
+    stats: Mapping[str, Any], unit: str, lo: str = "median", hi: str = "p99", digits: int = 1
+) -> str:
+    """ "p50 1.2 / p99 3.4 ms (n=200)" from a stats dict with median/p99/n (or given keys)."""
+    n = stats.get("n")
+    count = f" (n={n})" if n is not None else ""
+    lo_name = "p50" if lo in ("median", "p50") else lo
+    low, high = num(stats.get(lo), digits), num(stats.get(hi), digits)
+    return f"{lo_name} {low} / {hi} {high} {unit}{count}"
+
+
+def at_most(value: object, limit: float) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value) and value <= limit
+
+
+# --- row builders, one per bench --------------------------------------------------------------
+
+
+def wire_rows(f: Figures) -> list[Row]:
+    rows = []
+    for side, what in (("build", "build 20 ms mic message"), ("parse", "parse 40 ms answer")):
+        vs_floor = f[f"{side}_pilive_vs_floor"]
+        sdk_vs = f[f"{side}_sdk_vs_pilive"]
+        rows.append(
+            Row(
+                f"wire CPU: {what}",
+                f"{num(f[f'{side}_pilive_us'], 2)} µs = {vs_floor:.2f}x floor",
+                f"floor {num(f[f'{side}_floor_us'], 2)} µs; SDK {num(f[f'{side}_sdk_us'], 2)} µs"
+                f" = {sdk_vs:.1f}x pilive",
+                "<= 1.3x floor, SDK >= 3.5x",
+                vs_floor <= 1.3 and sdk_vs >= 3.5,
+            )
+        )
+    return rows
+
+
+def ringbuf_rows(f: Figures) -> list[Row]:
+    c, c_gain = f["C RingBuffer, gain 1.0"], f["C RingBuffer, gain 0.8"]
+    py, q = f["Python bytearray ring (model)"], f["queue.Queue of bytes"]
+    n = f.get("samples")
+    return [
+        Row(
+            "ring buffer write+read 40 ms (C, gain 1)",
+            dist({"median": c["median_us"], "p99": c["p99_us"], "n": n}, "µs", digits=2),
+            f"gain 0.8 p50 {num(c_gain['median_us'], 2)}; Python ring p50"
+            f" {num(py['median_us'], 2)}; queue p50 {num(q['median_us'], 2)} µs",
+        )
+    ]
+
+
+def audio_rows(f: Figures) -> list[Row]:
+    n = f.get("samples", {})
+    mic16 = {**f["mic_to_loop_ms_16k"], "n": n.get("mic_to_loop_ms_16k")}
+    mic48 = f["mic_to_loop_ms_48k_resampled"]
+    first60 = {**f["first_audio_ms_prebuffer_60"], "n": n.get("first_audio_ms_prebuffer_60")}
+    first0 = f["first_audio_ms_prebuffer_0"]
+    stale24 = {**f["barge_in_stale_ms_24k"], "n": n.get("barge_in_stale_ms_24k")}
+    stale48 = f["barge_in_stale_ms_48k"]
+    busy, idle = f["underruns_busy"], f["underruns_idle"]
+    return [
+        Row(
+            "mic block -> loop, 16 kHz device (rig)",
+            dist(mic16, "ms", "p50"),
+            f"48 kHz stereo, resampled: p50 {num(mic48['p50'])} / p99 {num(mic48['p99'])} ms",
+        ),
+        Row(
+            "first answer byte -> device, prebuffer 60 ms",
+            dist(first60, "ms", "p50"),
+            f"prebuffer 0: p50 {num(first0['p50'])} / p99 {num(first0['p99'])} ms",
+        ),
+        Row(
+            "barge-in stale audio, 24 kHz device (rig)",
+            dist(stale24, "ms", "median", "max"),
+            f"48 kHz device: median {num(stale48['median'])} / max {num(stale48['max'])} ms",
+            "<= 30 ms (max)",
+            at_most(stale24["max"], 30),
+        ),
+        Row(
+            f"ring underruns, {num(busy['seconds'], 0)} s answers, other core busy",
+            f"{busy['underruns']} (device underflows {busy['device_underflows']},"
+            f" longest callback gap {busy['max_callback_gap_ms']} ms)",
+            f"idle {num(idle['seconds'], 0)} s: {idle['underruns']} (underflows"
+            f" {idle['device_underflows']}, gap {idle['max_callback_gap_ms']} ms)",
+            "0",
+            busy["underruns"] == 0 and idle["underruns"] == 0,
+        ),
+    ]
+
+
+def camera_rows(f: Figures) -> list[Row]:
+    return [
+        Row(
+            "camera: synthetic capture+scale+JPEG 768",
+            f"p50 {num(f['synthetic_capture_encode_ms'])} / p95"
+            f" {num(f['synthetic_capture_encode_p95_ms'])} ms",
+            f"JPEG encode alone p50 {num(f['encode_only_768_ms'])} ms",
+        ),
+        Row(
+            "camera: CPU share streaming at 1 fps",
+            f"{num(f['cpu_share_1fps_pct'], 2)} % ({num(f['frames_sent_1fps'], 0)} frames)",
+            f"camera off {num(f['cpu_share_camera_off_pct'], 2)} %",
+        ),
+        Row(
+            "camera: 20 ms task p99 lateness at 1 fps",
+            f"{num(f['audio_task_p99_late_1fps_ms'], 2)} ms",
+            f"camera off {num(f['audio_task_p99_late_off_ms'], 2)} ms",
+        ),
+    ]
+
+
+def handover_rows(f: Figures) -> list[Row]:
+    return [
+        Row(
+            "goAway handover gap (talking, loopback)",
+            f"median {num(f['gap_ms_median'])} / max {num(f['gap_ms_max'])} ms"
+            f" (n={f['handovers']})",
+            f"min {num(f['gap_ms_min'])} ms",
+            "<= 250 ms (max)",
+            at_most(f["gap_ms_max"], 250),
+        ),
+        Row(
+            "goAway handover: input bytes lost",
+            f"{f['input_bytes_lost']} over {f['rounds']} rounds",
+            f"server-side sessions {f['sessions_on_server']} (1 = every resume continued)",
+            "0",
+            f["input_bytes_lost"] == 0,
+        ),
+    ]
+
+
+# --- how each bench is called -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def patched(module: ModuleType, **values: Any) -> Iterator[None]:
+    """Set module-level sizes (iterations, samples) for one run and put them back after."""
+    saved = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
+def run_wire(module: ModuleType, quick: bool) -> Figures:
+    with patched(module, REPEATS=2 if quick else module.REPEATS):
+        result: Figures = module.main()
+    return result
+
+
+def run_ringbuf(module: ModuleType, quick: bool) -> Figures:
+    samples = 2_000 if quick else module.SAMPLES
+    with patched(module, SAMPLES=samples, WARMUP=200 if quick else module.WARMUP):
+        result = dict(module.main())
+    result["samples"] = samples
+    return result
+
+
+def run_audio(module: ModuleType, quick: bool) -> Figures:
+    """bench_audio returns percentiles without sample counts; the harness counts the lists its
+    measuring functions return (in the order `run()` calls them) to give n beside each."""
+    counts: dict[str, list[int]] = {}
+
+    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = await fn(*args, **kwargs)
+            counts.setdefault(name, []).append(len(result))
+            return result
+
+        return wrapper
+
+    names = ("mic_latency_ms", "first_audio_ms", "barge_in_stale_ms")
+    wrapped = {name: counting(name, getattr(module, name)) for name in names}
+    with patched(module, **wrapped):
+        result = dict(module.main(10.0 if quick else 60.0))
+
+    def first(name: str) -> int | None:
+        return counts.get(name, [None])[0]
+
+    result["samples"] = {
+        "mic_to_loop_ms_16k": first("mic_latency_ms"),
+        "first_audio_ms_prebuffer_60": first("first_audio_ms"),
+        "barge_in_stale_ms_24k": first("barge_in_stale_ms"),
+    }
+    return result
+
+
+def run_camera(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(["3" if quick else "10"])
+    return result
+
+
+def run_handover(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(5 if quick else 20)
+    return result
+
+
+def run_daemon(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(quick=quick)
+    return result
+
+
+def daemon_rows(f: Figures) -> list[Row]:
+    rows: Callable[[Figures], list[Row]] = importlib.import_module("tests.bench.bench_daemon").rows
+    return rows(f)
+
+
+PULSE = ("pulseaudio", "pactl", "parec")
+
+BENCHES: dict[str, Bench] = {
+    b.name: b
+    for b in (
+        Bench("wire", "tests.bench.bench_wire", run_wire, wire_rows),
+        Bench("ringbuf", "tests.bench.bench_ringbuf", run_ringbuf, ringbuf_rows),
+        Bench("handover", "tests.bench.bench_handover", run_handover, handover_rows),
+        Bench("camera", "tests.bench.bench_camera", run_camera, camera_rows),
+        Bench("daemon", "tests.bench.bench_daemon", run_daemon, daemon_rows),
+        Bench("audio", "tests.bench.bench_audio", run_audio, audio_rows, needs=PULSE),
+    )
+}
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip().lower(), value.strip())
+    # x86 says "model name"; a Raspberry Pi says "Model" (the board) and has no "model name".
+    model = next(
+        (fields[k] for k in ("model name", "hardware", "model") if fields.get(k)),
+        platform.processor() or platform.machine(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "kernel": platform.release(),
+    }
+
+
+def run_one(bench: Bench, quick: bool) -> BenchResult:
+    """Run a bench in this process; its printed table is captured, environment restored."""
+    result = BenchResult(bench.name)
+    missing = [p for p in bench.needs if shutil.which(p) is None]
+    if missing:
+        result.skipped = f"needs {', '.join(missing)} on PATH"
+        return result
+    saved_env = dict(os.environ)
+    captured = io.StringIO()
+    start = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(captured):
+            module = importlib.import_module(bench.module)
+            figures = bench.run(module, quick)
+        result.figures = dict(figures)
+        result.rows = bench.rows(result.figures)
+    except Exception as exc:  # a failed bench is reported; the others still run
+        result.error = f"{type(exc).__name__}: {exc}"
+        captured.write(traceback.format_exc())
+    finally:
+        os.environ.clear()  # benches point HOME at their rigs; the next one gets ours back
+        os.environ.update(saved_env)
+        result.seconds = time.monotonic() - start
+        result.output = captured.getvalue()
+    return result
+
+
+COLUMNS = (("measure", 44), ("pilive", 40), ("beside it, same run", 60), ("goal", 26))
+
+
+def render(info: Mapping[str, Any], results: Sequence[BenchResult], quick: bool) -> str:
+    lines = [
+        f"pilive benchmarks{' (quick sizes)' if quick else ''}: {info['date']}",
+        f"{info['cores']} cores, {info['cpu']}, {info['implementation']} {info['python']},"
+        f" Linux {info['kernel']}",
+        "",
+        "".join(f"{title:<{width}}" for title, width in COLUMNS) + "verdict",
+    ]
+    lines.append("-" * (sum(w for _, w in COLUMNS) + 7))
+    for result in results:
+        if result.skipped or result.error:
+            word = "SKIPPED" if result.skipped else "ERROR"
+            lines.append(f"{result.name + ' bench':<44}{word}: {result.skipped or result.error}")
+            continue
+        for row in result.rows:
+            cells = (row.measure, row.value, row.beside, row.goal)
+            line = ""
+            for (_, width), text in zip(COLUMNS, cells, strict=True):
+                line += f"{text:<{width - 1}} " if len(text) < width else f"{text} "
+            lines.append(line + row.verdict)
+    missed = [r.measure for res in results for r in res.rows if r.met is False]
+    lines.append("")
+    lines.append(
+        f"MISSED goals: {len(missed)} ({'; '.join(missed)})" if missed else "goals missed: 0"
+    )
+    lines.append(f"bench time: {', '.join(f'{r.name} {r.seconds:.0f} s' for r in results)}")
+    return "\n".join(lines)
+
+
+def finite(value: Any) -> Any:
+    """NaN (a percentile of no samples) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def report(info: Mapping[str, Any], results: Sequence[BenchResult], quick: bool) -> dict[str, Any]:
+    """The JSON document: the same rows as the table plus every figure each bench returned."""
+    return {
+        "machine": dict(info),
+        "quick": quick,
+        "benches": {
+            r.name: {
+                "seconds": round(r.seconds, 2),
+                "status": "skipped" if r.skipped else "error" if r.error else "ok",
+                "reason": r.skipped or r.error,
+                "figures": finite(r.figures),
+                "rows": [{**asdict(row), "verdict": row.verdict} for row in r.rows],
+                "output": r.output,
+            }
+            for r in results
+        },
+        "goals_missed": [row.measure for r in results for row in r.rows if row.met is False],
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures here")
+    parser.add_argument(
+        "--only", metavar="NAME,...", help=f"run only these, of: {', '.join(BENCHES)}"
+    )
+    parser.add_argument("--verbose", action="store_true", help="also show each bench's own table")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown or not names:
+        parser.error(
+            f"--only: no bench named {', '.join(map(repr, unknown)) or '(none given)'};"
+            f" choose from {', '.join(BENCHES)}"
+        )
+    args.names = names
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run, print the table, write the JSON; returns the JSON document."""
+    args = parse_args(argv)
+    info = machine()
+    results = []
+    for name in args.names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        result = run_one(BENCHES[name], args.quick)
+        results.append(result)
+        if args.verbose or result.error:
+            print(result.output, file=sys.stderr)
+    print(render(info, results, args.quick))
+    document = report(info, results, args.quick)
+    if args.json is not None:
+        args.json.write_text(json.dumps(document, indent=2, default=str, allow_nan=False) + "\n")
+        print(f"figures written to {args.json}")
+    return document
+
+
+if __name__ == "__main__":
+    doc = main()
+    sys.exit(1 if any(b["status"] == "error" for b in doc["benches"].values()) else 0)
