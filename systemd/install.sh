@@ -1,0 +1,403 @@
+#!/bin/sh
+# Install (or remove) pilive as a systemd service on Raspberry Pi OS Bookworm or Trixie.
+#
+#   sudo systemd/install.sh --key-stdin < key.txt    # install, enable and start
+#   sudo systemd/install.sh --uninstall [--purge]     # remove unit, venv and user
+#
+# Run it from a checkout: the package is built from the checkout this script lives in. What it sets
+# up (see pilive.service for why each piece is there):
+#   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer), and
+#                     the hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
+#                     python3-picamera2 (the last two only exist in Raspberry Pi OS's archive)
+#   PREFIX/venv       a venv with --system-site-packages, so it sees those apt bindings; pilive is
+#                     pip-installed into it (not editable: the checkout may be deleted afterwards)
+#   the unit          /etc/systemd/system/pilive.service (ExecStart follows --prefix)
+#   the user          /usr/lib/sysusers.d/pilive.conf, applied with systemd-sysusers
+#   directories       /usr/lib/tmpfiles.d/pilive.conf, applied with systemd-tmpfiles
+#   the config        /etc/pilive/pilive.toml, copied only when absent (never overwritten)
+#   the key           /etc/pilive/gemini-api-key, root:root 0600. The service never reads it as
+#                     its own user: systemd hands it over with LoadCredential=. It comes from stdin
+#                     or from a file, never from the command line (argv is visible to all users).
+# Running it again updates the package and the files it owns and keeps config, key and state.
+# The service is started (or restarted, to run the new code) only when the key file is not empty.
+set -eu
+
+PROG=pilive-install
+UNIT=pilive.service
+DEFAULT_PREFIX=/opt/pilive
+# Debian packages the install cannot do without; --print-packages lists them for image builders.
+REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev python3-pyaudio python3-systemd"
+# Raspberry Pi OS only: the camera (libcamera) and the GPIO library gpiozero uses on a Pi.
+PI_PACKAGES="python3-lgpio python3-picamera2"
+
+usage() {
+    cat <<EOF
+usage: install.sh [options]
+       install.sh --uninstall [--purge] [--prefix DIR] [--root DIR]
+
+Install pilive as a systemd service: apt packages, a venv at PREFIX/venv, the unit, its user and
+directories, /etc/pilive/pilive.toml (when absent) and the API key file; then enable and start it.
+
+  --key-stdin       read the Gemini API key from standard input (one line)
+  --key-file FILE   read the Gemini API key from FILE
+                    (without either, an existing key is kept, or an empty key file is created)
+  --prefix DIR      install the venv under DIR (default: $DEFAULT_PREFIX)
+  --root DIR        install the files into the tree at DIR (an image being built) and apply users
+                    and directories there; builds no venv and starts nothing
+  --no-apt          do not install Debian packages (they are already there)
+  --no-start        enable the service but do not start it
+  --uninstall       stop and disable the service, remove the unit, the venv and the user;
+                    keep /etc/pilive (config and key) and /var/lib/pilive (conversation state)
+  --purge           with --uninstall: remove /etc/pilive and /var/lib/pilive too
+  --print-packages  print the Debian packages this system would get, one per line, and exit
+  -h, --help        show this help
+EOF
+}
+
+say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+    printf '%s: error: %s\n' "$PROG" "$*" >&2
+    exit 1
+}
+usage_error() {
+    printf '%s: error: %s (see --help)\n' "$PROG" "$*" >&2
+    exit 2
+}
+
+# --- options -------------------------------------------------------------------------------------
+
+action=install
+purge=no
+prefix=$DEFAULT_PREFIX
+root=
+use_apt=yes
+start=yes
+key_source=
+key_file=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --key-stdin) key_source=stdin ;;
+        --key-file)
+            [ $# -ge 2 ] || usage_error "--key-file needs a file name"
+            key_source=path
+            key_file=$2
+            shift
+            ;;
+        --key-file=*) key_source=path key_file=${1#--key-file=} ;;
+        --prefix)
+            [ $# -ge 2 ] || usage_error "--prefix needs a directory"
+            prefix=$2
+            shift
+            ;;
+        --prefix=*) prefix=${1#--prefix=} ;;
+        --root)
+            [ $# -ge 2 ] || usage_error "--root needs a directory"
+            root=$2
+            shift
+            ;;
+        --root=*) root=${1#--root=} ;;
+        --no-apt) use_apt=no ;;
+        --no-start) start=no ;;
+        --uninstall) action=uninstall ;;
+        --purge) purge=yes ;;
+        --print-packages) action=print-packages ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *) usage_error "unknown option '${1%%=*}'" ;;
+    esac
+    shift
+done
+
+case $prefix in
+    /*) ;;
+    *) usage_error "--prefix must be an absolute path, not '$prefix'" ;;
+esac
+prefix=$(printf '%s' "$prefix" | sed 's:/*$::')
+[ -n "$prefix" ] || usage_error "--prefix must not be /"
+case $prefix in
+    *[!A-Za-z0-9/._+-]*) usage_error "--prefix may only use letters, digits and / . _ + -" ;;
+esac
+if [ -n "$root" ]; then
+    case $root in
+        /*) ;;
+        *) usage_error "--root must be an absolute path, not '$root'" ;;
+    esac
+    root=$(printf '%s' "$root" | sed 's:/*$::')
+    [ -n "$root" ] || root=
+    if [ -n "$root" ] && [ ! -d "$root" ]; then
+        usage_error "--root $root is not a directory"
+    fi
+fi
+if [ "$purge" = yes ] && [ "$action" != uninstall ]; then
+    usage_error "--purge only goes with --uninstall"
+fi
+if [ "$action" = uninstall ] && [ -n "$key_source" ]; then
+    usage_error "--uninstall takes no key"
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+checkout=$(dirname "$here")
+venv=$prefix/venv
+
+# --- helpers -------------------------------------------------------------------------------------
+
+# True when a Debian package can be installed from the configured archives.
+apt_has() {
+    candidate=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+    [ -n "$candidate" ] && [ "$candidate" != "(none)" ]
+}
+
+# systemd is the running init here (not a chroot or an image being built).
+systemd_running() {
+    [ -z "$root" ] && [ -d /run/systemd/system ]
+}
+
+systemctl_here() {
+    if [ -n "$root" ]; then
+        systemctl --root="$root" "$@"
+    else
+        systemctl "$@"
+    fi
+}
+
+# Install a file owned by root with a mode; say so only when it changed.
+put_file() { # SOURCE DEST MODE
+    if [ -f "$2" ] && cmp -s "$1" "$2"; then
+        chown root:root "$2"
+        chmod "$3" "$2"
+        return 0
+    fi
+    mkdir -p "$(dirname "$2")"
+    install -o root -g root -m "$3" "$1" "$2.pilive-new"
+    mv -f "$2.pilive-new" "$2"
+    say "installed ${2#"$root"}"
+}
+
+# The key, read without it ever being a process argument; echoed nowhere.
+read_key() {
+    case $key_source in
+        stdin)
+            IFS= read -r key || [ -n "${key:-}" ] || die "no API key on standard input: nothing was changed"
+            ;;
+        path)
+            [ -f "$key_file" ] || die "--key-file $key_file is not a readable file: nothing was changed"
+            IFS= read -r key <"$key_file" || [ -n "${key:-}" ] || die "--key-file $key_file is empty: nothing was changed"
+            ;;
+    esac
+    # Surrounding blanks (a pasted newline or a CR) are not part of a key.
+    key=$(printf '%s' "$key" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+    [ -n "$key" ] || die "the API key given is empty: nothing was changed"
+    # Printable ASCII without spaces, as an HTTP header value needs (pilive checks the same).
+    if [ -n "$(printf '%s' "$key" | LC_ALL=C tr -d '!-~')" ]; then
+        die "the API key given contains spaces, control or non-ASCII characters: nothing was changed"
+    fi
+}
+
+# --- install -------------------------------------------------------------------------------------
+
+install_apt_packages() {
+    want=$REQUIRED_PACKAGES
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    for pkg in $PI_PACKAGES; do
+        if apt_has "$pkg"; then
+            want="$want $pkg"
+        else
+            say "note: $pkg is not in this system's archives (it comes with Raspberry Pi OS);" \
+                "camera source \"picamera2\" or pin factory \"lgpio\" will not work without it"
+        fi
+    done
+    say "apt-get install $want"
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $want >&2
+}
+
+print_packages() {
+    for pkg in $REQUIRED_PACKAGES; do echo "$pkg"; done
+    for pkg in $PI_PACKAGES; do
+        if apt_has "$pkg"; then echo "$pkg"; fi
+    done
+}
+
+apply_sysusers_and_tmpfiles() {
+    put_file "$here/pilive.sysusers" "$root/usr/lib/sysusers.d/pilive.conf" 0644
+    put_file "$here/pilive.tmpfiles" "$root/usr/lib/tmpfiles.d/pilive.conf" 0644
+    if [ -n "$root" ]; then
+        mkdir -p "$root/etc"
+        systemd-sysusers --root="$root" pilive.conf
+        systemd-tmpfiles --create --root="$root" pilive.conf
+    else
+        systemd-sysusers pilive.conf
+        systemd-tmpfiles --create pilive.conf
+    fi
+}
+
+install_config() {
+    dest=$root/etc/pilive/pilive.toml
+    if [ -e "$dest" ]; then
+        say "kept /etc/pilive/pilive.toml (it is never overwritten; compare with $checkout/config/pilive.toml)"
+    else
+        put_file "$checkout/config/pilive.toml" "$dest" 0644
+    fi
+}
+
+install_key() {
+    dest=$root/etc/pilive/gemini-api-key
+    if [ -n "$key_source" ]; then
+        # Written root-only from the start, then renamed into place: never briefly readable.
+        (
+            umask 077
+            printf '%s\n' "$key" >"$dest.pilive-new"
+        )
+        chown root:root "$dest.pilive-new"
+        chmod 0600 "$dest.pilive-new"
+        mv -f "$dest.pilive-new" "$dest"
+        say "wrote the API key to /etc/pilive/gemini-api-key (root only)"
+    elif [ ! -e "$dest" ]; then
+        (
+            umask 077
+            : >"$dest"
+        )
+        say "created an empty /etc/pilive/gemini-api-key: put your key there (see --key-stdin)"
+    fi
+    chown root:root "$dest"
+    chmod 0600 "$dest"
+}
+
+install_venv() {
+    command -v python3 >/dev/null || die "python3 is missing (drop --no-apt, or apt-get install python3-venv)"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "" 2>/dev/null &&
+        grep -qx 'include-system-site-packages = true' "$venv/pyvenv.cfg"; then
+        say "reusing the venv at $venv"
+    else
+        if [ -e "$venv" ]; then
+            [ -f "$venv/pyvenv.cfg" ] || die "$venv exists and is not a venv: move it away first"
+            say "replacing the broken or outdated venv at $venv"
+            rm -rf "$venv"
+        fi
+        say "creating a venv at $venv (with system site packages)"
+        mkdir -p "$prefix"
+        python3 -m venv --system-site-packages "$venv"
+    fi
+    # Build from a copy: the checkout stays untouched (no root-owned build/ or egg-info in it) and
+    # may be read-only.
+    src=$(mktemp -d "${TMPDIR:-/tmp}/pilive-src.XXXXXX")
+    trap 'rm -rf "$src"' EXIT
+    (cd "$checkout" && tar -cf - --exclude=__pycache__ --exclude='*.so' --exclude='*.egg-info' \
+        pyproject.toml README.md daemon) | (cd "$src" && tar -xf -)
+    for extra in LICENSE LICENSE.txt COPYING; do
+        if [ -f "$checkout/$extra" ]; then cp "$checkout/$extra" "$src/"; fi
+    done
+    say "pip install pilive from $checkout (builds the audio ring buffer)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+        "$src" >&2
+    rm -rf "$src"
+    trap - EXIT
+    version=$("$venv/bin/pilive" --version) || die "$venv/bin/pilive does not run"
+    say "installed $version"
+}
+
+install_unit() {
+    tmp_unit=$(mktemp)
+    sed "s:^ExecStart=$DEFAULT_PREFIX/venv/bin/pilive :ExecStart=$venv/bin/pilive :" \
+        "$here/$UNIT" >"$tmp_unit"
+    put_file "$tmp_unit" "$root/etc/systemd/system/$UNIT" 0644
+    rm -f "$tmp_unit"
+}
+
+enable_and_start() {
+    if ! systemd_running; then
+        # An image or a chroot: enable offline; systemd starts it on the next boot.
+        systemctl_here enable "$UNIT" >&2
+        say "enabled $UNIT (not started: systemd is not running here)"
+        return 0
+    fi
+    systemctl daemon-reload
+    systemctl enable "$UNIT" >&2
+    if [ "$start" = no ]; then
+        say "enabled $UNIT; start it with: systemctl start $UNIT"
+    elif [ ! -s /etc/pilive/gemini-api-key ]; then
+        say "enabled $UNIT but did not start it: /etc/pilive/gemini-api-key is empty. Add the key" \
+            "(sudo $0 --key-stdin, then paste it and press Ctrl-D) and it starts."
+    else
+        # restart: a running service picks up the package just installed.
+        systemctl restart "$UNIT"
+        say "started $UNIT; follow it with: journalctl -u $UNIT -f"
+    fi
+}
+
+do_install() {
+    if [ -n "$key_source" ]; then read_key; fi
+    if [ "$use_apt" = yes ] && [ -z "$root" ]; then
+        install_apt_packages
+    fi
+    apply_sysusers_and_tmpfiles
+    install_config
+    install_key
+    if [ -z "$root" ]; then
+        install_venv
+    else
+        say "not building a venv under --root: run this script inside the image to build it"
+    fi
+    install_unit
+    enable_and_start
+}
+
+# --- uninstall -----------------------------------------------------------------------------------
+
+has_user() {
+    grep -q '^pilive:' "$root/etc/passwd" 2>/dev/null
+}
+
+do_uninstall() {
+    if systemd_running; then
+        systemctl disable --now "$UNIT" >&2 2>/dev/null || true
+    elif [ -e "$root/etc/systemd/system/$UNIT" ]; then
+        systemctl_here disable "$UNIT" >&2 || true
+    fi
+    if [ -e "$root/etc/systemd/system/$UNIT" ]; then
+        rm -f "$root/etc/systemd/system/$UNIT"
+        say "removed /etc/systemd/system/$UNIT"
+    fi
+    if systemd_running; then
+        systemctl daemon-reload
+        systemctl reset-failed "$UNIT" 2>/dev/null || true
+    fi
+    target=$root$venv
+    if [ -e "$target" ]; then
+        # Only ever delete something that is a venv.
+        [ -f "$target/pyvenv.cfg" ] || die "$target is not a venv: not removing it"
+        rm -rf "$target"
+        rmdir "$root$prefix" 2>/dev/null || true
+        say "removed the venv at $venv"
+    fi
+    if has_user; then
+        if [ -n "$root" ]; then userdel --root "$root" pilive; else userdel pilive; fi
+        say "removed the user pilive"
+    fi
+    if grep -q '^pilive:' "$root/etc/group" 2>/dev/null; then
+        if [ -n "$root" ]; then groupdel --root "$root" pilive; else groupdel pilive; fi
+    fi
+    rm -f "$root/usr/lib/sysusers.d/pilive.conf" "$root/usr/lib/tmpfiles.d/pilive.conf"
+    if [ "$purge" = yes ]; then
+        rm -rf "$root/etc/pilive" "$root/var/lib/pilive"
+        say "purged /etc/pilive and /var/lib/pilive"
+    else
+        say "kept /etc/pilive (config and key) and /var/lib/pilive (state): --purge removes them"
+    fi
+}
+
+# --- main ----------------------------------------------------------------------------------------
+
+if [ "$action" = print-packages ]; then
+    print_packages
+    exit 0
+fi
+[ "$(id -u)" = 0 ] || die "run as root (sudo $0 ...)"
+umask 022
+case $action in
+    install) do_install ;;
+    uninstall) do_uninstall ;;
+esac
