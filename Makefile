@@ -10,9 +10,10 @@ APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-
                 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd
 STAMP       := $(VENV)/.installed
 
-.PHONY: help deps venv test test-slow lint bench clean
+.PHONY: help deps venv demo test test-slow lint bench clean
 
 help:
+	@echo "make demo    set up, then run the whole daemon on simulated hardware against the emulator"
 	@echo "make test    set up (apt packages, venv, package) and run the test suite"
 	@echo "make lint    ruff + mypy --strict"
 	@echo "make bench   print the benchmark tables"
@@ -38,6 +39,9 @@ $(STAMP): pyproject.toml daemon/pilive/audio/_ringbuf.c
 venv: $(STAMP)
 
 # pytest exits 5 when it collected nothing: for this project that is a broken suite, said plainly.
+demo: $(STAMP)
+	$(VENV)/bin/pilive demo
+
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
