@@ -291,9 +291,88 @@ def run_daemon(module: ModuleType, quick: bool) -> Figures:
     return result
 
 
+def _ms(stats: Mapping[str, float], key: str = "p99") -> str:
+    return f"{stats['median']:.1f} / {stats[key]:.1f} ms (n={stats['n']})"
+
+
 def daemon_rows(f: Figures) -> list[Row]:
-    rows: Callable[[Figures], list[Row]] = importlib.import_module("tests.bench.bench_daemon").rows
-    return rows(f)
+    duplex, idle_run = f["daemon_duplex"], f["daemon_idle"]
+    accepted = f["accepted_press_to_activity_start_ms"]
+    return [
+        Row(
+            "accepted press -> activityStart on wire",
+            "p50/p99 " + _ms(accepted),
+            f"plain websockets client, same loop {_ms(f['floor_activity_ms'])}",
+            "p99 <= 5 ms",
+            at_most(accepted["p99"], 5.0),
+        ),
+        Row(
+            "press -> activityStart on wire",
+            "p50/p99 " + _ms(f["press_to_activity_start_ms"]),
+            f"by design: a turn starts after min_press_ms = {f['min_press_ms']:.0f} ms",
+        ),
+        Row(
+            "release -> activityEnd on wire",
+            "p50/p99 " + _ms(f["release_to_activity_end_ms"]),
+            f"floor {_ms(f['floor_activity_ms'])}; waits for a 20 ms mic chunk",
+        ),
+        Row(
+            "mic chunk on loop -> on wire",
+            "p50/p99 " + _ms(f["mic_chunk_to_wire_ms"]),
+            f"plain websockets client, same loop {_ms(f['floor_audio_ms'])}",
+        ),
+        Row(
+            "first answer byte (emulator) -> device",
+            "p50/p99 " + _ms(f["first_answer_byte_to_device_ms"]),
+            f"to Playback.write {_ms(f['first_answer_byte_to_write_ms'])};"
+            f" prebuffer {f['prebuffer_ms']} ms",
+        ),
+        Row(
+            "barge-in: answer audio after the press",
+            "p50/max " + _ms(f["barge_in_stale_ms"], "max"),
+            f"queued then (no flush would play it) p50"
+            f" {f['barge_in_queued_at_press_ms']['median']:.0f} ms; file device",
+            "<= 30 ms (max)",
+            at_most(f["barge_in_stale_ms"]["max"], 30.0),
+        ),
+        Row(
+            "daemon goAway handover gap (talking)",
+            "p50/max " + _ms(f["handover_gap_ms"], "max"),
+            f"input bytes lost in those turns: {f['input_bytes_lost_in_handovers']}",
+            "<= 250 ms, 0 bytes lost",
+            at_most(f["handover_gap_ms"]["max"], 250.0) and f["input_bytes_lost"] == 0,
+        ),
+        Row(
+            "daemon: mic bytes lost in all turns",
+            f"{f['input_bytes_lost']} of {f['mic_bytes_in_turns']} over {f['turns']} turns",
+            "each chunk sent in a turn, found in the model's turn",
+            "0",
+            f["input_bytes_lost"] == 0,
+        ),
+        Row(
+            "daemon CPU, duplex audio + camera 1 fps",
+            f"{duplex['cpu_pct']:.2f} % of a core over {duplex['seconds']:.0f} s"
+            f" (n={duplex['samples']}, {duplex['turns']} turns)",
+            f"idle (connected, camera off): {idle_run['cpu_pct']:.2f} %",
+            "<= 4 % of one core",
+            at_most(duplex["cpu_pct"], 4.0),
+        ),
+        Row(
+            "daemon RSS, same run",
+            f"median {duplex['rss_mb_median']:.1f} / max {duplex['rss_mb_max']:.1f} MB",
+            f"idle: max {idle_run['rss_mb_max']:.1f} MB",
+            "<= 45 MB",
+            at_most(duplex["rss_mb_max"], 45.0),
+        ),
+        Row(
+            "process start -> READY=1",
+            "p50/p99 " + _ms(f["ready_ms"]),
+            f"python -c pass {f['python_pass_ms']['median']:.0f} ms; import pilive.app"
+            f" {f['python_import_app_ms']['median']:.0f} ms (p50, to exit)",
+            "<= 800 ms",
+            at_most(f["ready_ms"]["p99"], 800.0),
+        ),
+    ]
 
 
 PULSE = ("pulseaudio", "pactl", "parec")
@@ -363,7 +442,7 @@ def run_one(bench: Bench, quick: bool) -> BenchResult:
     return result
 
 
-COLUMNS = (("measure", 44), ("pilive", 40), ("beside it, same run", 60), ("goal", 26))
+COLUMNS = (("measure", 46), ("pilive", 46), ("beside it, same run", 64), ("goal", 24))
 
 
 def render(info: Mapping[str, Any], results: Sequence[BenchResult], quick: bool) -> str:
@@ -378,7 +457,7 @@ def render(info: Mapping[str, Any], results: Sequence[BenchResult], quick: bool)
     for result in results:
         if result.skipped or result.error:
             word = "SKIPPED" if result.skipped else "ERROR"
-            lines.append(f"{result.name + ' bench':<44}{word}: {result.skipped or result.error}")
+            lines.append(f"{result.name + ' bench':<46}{word}: {result.skipped or result.error}")
             continue
         for row in result.rows:
             cells = (row.measure, row.value, row.beside, row.goal)
