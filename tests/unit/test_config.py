@@ -335,6 +335,10 @@ def test_command_tool_loads_with_json_schema_parameters() -> None:
         (tool().replace('type = "object"', 'type = "array"'), 'must be "object"'),
         (tool().replace('["mount"]', '["mnt"]'), 'required[0] = "mnt": is not in'),
         (tool() + tool(), "is already used by tools.command[0]"),
+        (
+            tool().replace('required = [', 'minProperties = 1\nrequired = ['),
+            "tools.command[0].parameters: unsupported keyword",
+        ),
         (tool().replace('name = "disk_free"\n', ""), "tools.command[0].name: is req"),
         (
             tool("parameters2 = 1"),

@@ -18,20 +18,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pilive.tools import (
-    ArgumentError,
-    CommandTool,
+from pilive.tools.base import ToolResult, ToolRunner
+from pilive.tools.builtin import (
     DeviceStatusTool,
     NewConversationTool,
-    SchemaError,
     SetVolumeTool,
-    ToolResult,
-    ToolRunner,
-    check_schema,
-    validate,
+    read_cpu_temperature_c,
+    read_wifi,
 )
-from pilive.tools.builtin import read_cpu_temperature_c, read_wifi
-from pilive.tools.command import parse_template
+from pilive.tools.command import CommandTool, parse_template
+from pilive.tools.schema import ArgumentError, SchemaError, check_schema, validate
 
 LONG_TIMEOUT_S = 60.0  # generous: only a broken kill path would ever come near it
 ONE_STRING = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}

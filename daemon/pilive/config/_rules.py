@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pilive.config._reader import Problem, show_value
 from pilive.config.model import CommandTool, Config, GpioConfig, TimelineStep
+from pilive.tools.schema import check_schema
 
 _LED_PIN_COUNT = {"none": 0, "led": 1, "pwm": 1, "rgb": 3}
 
@@ -215,13 +216,12 @@ def _check_command(tool: CommandTool, prefix: str, rules: _Rules) -> None:
 
 
 def _check_parameters(parameters: Mapping[str, object] | None, key: str, rules: _Rules) -> set[str]:
-    """The declared parameter names, after checking the schema's outer shape.
-
-    The tools module checks the keywords it supports when it builds the tool; here only what a
-    placeholder check needs: an object schema whose properties are tables.
-    """
+    """The declared parameter names, after checking the schema: its outer shape here, then every
+    keyword against the subset the tools module supports, so `pilive check` and the daemon's
+    start both name a bad schema as a config problem instead of failing later."""
     if parameters is None:
         return set()
+    before = len(rules.problems)
     if parameters.get("type") != "object":
         rules.problem(f"{key}.type", parameters.get("type"), 'must be "object"')
     properties = parameters.get("properties", {})
@@ -238,6 +238,11 @@ def _check_parameters(parameters: Mapping[str, object] | None, key: str, rules: 
         for index, name in enumerate(required):
             if name not in properties:
                 rules.problem(f"{key}.required[{index}]", name, "is not in properties")
+    if len(rules.problems) == before:
+        try:
+            check_schema(parameters, key)
+        except ValueError as exc:
+            rules.problem(key, "(the schema)", str(exc))
     return set(properties)
 
 
