@@ -336,7 +336,7 @@ def test_command_tool_loads_with_json_schema_parameters() -> None:
         (tool().replace('["mount"]', '["mnt"]'), 'required[0] = "mnt": is not in'),
         (tool() + tool(), "is already used by tools.command[0]"),
         (
-            tool().replace('required = [', 'minProperties = 1\nrequired = ['),
+            tool().replace("required = [", "minProperties = 1\nrequired = ["),
             "tools.command[0].parameters: unsupported keyword",
         ),
         (tool().replace('name = "disk_free"\n', ""), "tools.command[0].name: is req"),
