@@ -10,13 +10,14 @@ APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-
                 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd
 STAMP       := $(VENV)/.installed
 
-.PHONY: help deps venv demo test test-slow lint bench clean
+.PHONY: help deps venv demo test test-slow lint bench soak clean
 
 help:
 	@echo "make demo    set up, then run the whole daemon on simulated hardware against the emulator"
 	@echo "make test    set up (apt packages, venv, package) and run the test suite"
 	@echo "make lint    ruff + mypy --strict"
-	@echo "make bench   print the benchmark tables"
+	@echo "make bench   run every benchmark: one table, figures in bench.json"
+	@echo "make soak    the whole daemon under faults for SOAK_MINUTES (default 10)"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -55,7 +56,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --strict daemon/pilive
 
 bench: $(STAMP)
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench --json bench.json
+
+SOAK_MINUTES ?= 10
+soak: $(STAMP)
+	$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) build daemon/*.egg-info daemon/pilive/audio/*.so
