@@ -23,7 +23,8 @@ from pilive.config import (
 EXIT_INVALID = 2
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, the same for every subcommand that reads the configuration."""
     parser.add_argument(
         "--config",
         type=Path,
@@ -31,6 +32,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
     )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,22 +11,16 @@ import argparse
 import asyncio
 import os
 import sys
-from pathlib import Path
 
-from pilive.config import DEFAULT_CONFIG_PATH, ConfigError, load_api_key, load_config
+from pilive.check import add_config_argument
+from pilive.config import ConfigError, load_api_key, load_config
 
 EXIT_CONFIG = 2
 EXIT_ENVIRONMENT = 1
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG_PATH,
-        metavar="FILE",
-        help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
-    )
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

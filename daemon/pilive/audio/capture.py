@@ -28,7 +28,7 @@ from pilive.audio.backends import (
     choose_format,
     find_device,
 )
-from pilive.audio.backends.supervisor import StreamSupervisor
+from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
 from pilive.audio.resample import PcmConverter
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class _Generation:
         self.pending = bytearray()
 
 
-class Capture:
+class Capture(SupervisedDevice):
     """Delivers `on_chunk(pcm16k)` on the event loop, every `chunk_ms`, while the device works.
 
     `device` is "default" or a case-insensitive substring of the device name. `rate_hz` and
@@ -94,23 +94,6 @@ class Capture:
     # --- state for LEDs, STATUS and the watchdog --------------------------------------------
 
     @property
-    def ok(self) -> bool:
-        return self._supervisor.ok
-
-    @property
-    def error_message(self) -> str | None:
-        return self._supervisor.error_message
-
-    @property
-    def heartbeat_s(self) -> float:
-        """time.monotonic() of the latest device callback."""
-        return self._supervisor.heartbeat_s
-
-    @property
-    def reopens(self) -> int:
-        return self._supervisor.reopens
-
-    @property
     def ended(self) -> bool:
         """The input finished normally (a non-looping WAV file ran out)."""
         return self._supervisor.ended
@@ -121,9 +104,6 @@ class Capture:
         """Starts capturing; device trouble shows in `ok`/`error_message`, never as a raise."""
         self._loop = asyncio.get_running_loop()
         self._supervisor.start()
-
-    async def wait_open(self) -> None:
-        await self._supervisor.opened_event.wait()
 
     async def aclose(self) -> None:
         await self._supervisor.aclose()

@@ -45,7 +45,7 @@ from pilive.audio.backends import (
     choose_format,
     find_device,
 )
-from pilive.audio.backends.supervisor import StreamSupervisor
+from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
 from pilive.audio.resample import PcmConverter
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def volume_to_gain(volume_percent: float) -> float:
     return float((volume_percent / 100) ** 3)
 
 
-class Playback:
+class Playback(SupervisedDevice):
     """Plays answer audio and earcons on one output device; survives the device going away.
 
     `device` is "default" or a case-insensitive substring of the device name; `rate_hz` and
@@ -137,23 +137,6 @@ class Playback:
     # --- state ------------------------------------------------------------------------------
 
     @property
-    def ok(self) -> bool:
-        return self._supervisor.ok
-
-    @property
-    def error_message(self) -> str | None:
-        return self._supervisor.error_message
-
-    @property
-    def heartbeat_s(self) -> float:
-        """time.monotonic() of the latest device callback."""
-        return self._supervisor.heartbeat_s
-
-    @property
-    def reopens(self) -> int:
-        return self._supervisor.reopens
-
-    @property
     def ring(self) -> RingBuffer | None:
         """The ring buffer (counters: underruns, overruns, bytes_read...), once a device opened."""
         return self._ring
@@ -189,9 +172,6 @@ class Playback:
         self._feeder = threading.Thread(target=self._feed, name="audio-feeder", daemon=True)
         self._feeder.start()
         self._supervisor.start()
-
-    async def wait_open(self) -> None:
-        await self._supervisor.opened_event.wait()
 
     async def aclose(self) -> None:
         await self._supervisor.aclose()

@@ -144,3 +144,30 @@ class StreamSupervisor:
             log.warning("%s: %s; reopening", self.label, reason)
         self.ok = False
         self.error_message = reason
+
+
+class SupervisedDevice:
+    """What capture and playback show of their supervised stream: for LEDs, STATUS and the
+    watchdog. Subclasses set `_supervisor` in their constructor."""
+
+    _supervisor: StreamSupervisor
+
+    @property
+    def ok(self) -> bool:
+        return self._supervisor.ok
+
+    @property
+    def error_message(self) -> str | None:
+        return self._supervisor.error_message
+
+    @property
+    def heartbeat_s(self) -> float:
+        """time.monotonic() of the latest device callback."""
+        return self._supervisor.heartbeat_s
+
+    @property
+    def reopens(self) -> int:
+        return self._supervisor.reopens
+
+    async def wait_open(self) -> None:
+        await self._supervisor.opened_event.wait()
