@@ -220,6 +220,11 @@ class Conversation:
     def link_changed(self, link: Link) -> list[Action]:
         previous, self._link = self._link, link
         actions: list[Action] = []
+        if link is not Link.CONNECTED:
+            # A server turn cannot continue on another connection: no turnComplete will come
+            # for it, so nothing may wait for one (or the next answer would be dropped).
+            self._server_turn_open = False
+            self._discarding = False
         if link is Link.CONNECTED:
             if previous in (Link.OFFLINE, Link.CONFIG_FAULT):
                 actions.append(PlayEarcon(Earcon.CONNECTED))

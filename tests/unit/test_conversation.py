@@ -368,3 +368,24 @@ def test_old_answer_arriving_while_the_user_talks_is_not_played() -> None:
     assert conv.session_event(TurnComplete()) == []
     conv.button_released(3.0)
     assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)
+
+
+@pytest.mark.parametrize("barge_in_first", [False, True])
+def test_an_answer_cut_by_a_dropped_link_does_not_swallow_the_next_one(
+    barge_in_first: bool,
+) -> None:
+    """The link drops mid-answer (no turnComplete will ever come for it): after the reconnect
+    the next turn's answer plays, whether or not the user had already interrupted the old one."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    if barge_in_first:
+        conv.button_pressed(1.5)
+        conv.button_released(1.55)
+    conv.link_changed(Link.RECONNECTING)
+    conv.link_changed(Link.CONNECTED)
+    conv.button_pressed(2.0)  # flushes whatever of the cut answer still plays
+    assert StartActivity(0.3) in conv.tick(2.2)
+    conv.button_released(3.0)
+    assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)
