@@ -179,11 +179,15 @@ put_file() { # SOURCE DEST MODE
 read_key() {
     case $key_source in
         stdin)
-            IFS= read -r key || [ -n "${key:-}" ] || die "no API key on standard input: nothing was changed"
+            IFS= read -r key || [ -n "${key:-}" ] ||
+                die "no API key on standard input: nothing was changed"
             ;;
         path)
-            [ -f "$key_file" ] || die "--key-file $key_file is not a readable file: nothing was changed"
-            IFS= read -r key <"$key_file" || [ -n "${key:-}" ] || die "--key-file $key_file is empty: nothing was changed"
+            if [ ! -f "$key_file" ] || [ ! -r "$key_file" ]; then
+                die "--key-file $key_file is not a readable file: nothing was changed"
+            fi
+            IFS= read -r key <"$key_file" || [ -n "${key:-}" ] ||
+                die "--key-file $key_file is empty: nothing was changed"
             ;;
     esac
     # Surrounding blanks (a pasted newline or a CR) are not part of a key.
@@ -191,7 +195,8 @@ read_key() {
     [ -n "$key" ] || die "the API key given is empty: nothing was changed"
     # Printable ASCII without spaces, as an HTTP header value needs (pilive checks the same).
     if [ -n "$(printf '%s' "$key" | LC_ALL=C tr -d '!-~')" ]; then
-        die "the API key given contains spaces, control or non-ASCII characters: nothing was changed"
+        die "the API key given contains spaces, control or non-ASCII characters:" \
+            "nothing was changed"
     fi
 }
 
@@ -237,7 +242,8 @@ apply_sysusers_and_tmpfiles() {
 install_config() {
     dest=$root/etc/pilive/pilive.toml
     if [ -e "$dest" ]; then
-        say "kept /etc/pilive/pilive.toml (it is never overwritten; compare with $checkout/config/pilive.toml)"
+        say "kept /etc/pilive/pilive.toml (it is never overwritten;" \
+            "compare with $checkout/config/pilive.toml)"
     else
         put_file "$checkout/config/pilive.toml" "$dest" 0644
     fi
@@ -267,7 +273,8 @@ install_key() {
 }
 
 install_venv() {
-    command -v python3 >/dev/null || die "python3 is missing (drop --no-apt, or apt-get install python3-venv)"
+    command -v python3 >/dev/null ||
+        die "python3 is missing (drop --no-apt, or apt-get install python3-venv)"
     if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "" 2>/dev/null &&
         grep -qx 'include-system-site-packages = true' "$venv/pyvenv.cfg"; then
         say "reusing the venv at $venv"
@@ -291,8 +298,8 @@ install_venv() {
         if [ -f "$checkout/$extra" ]; then cp "$checkout/$extra" "$src/"; fi
     done
     say "pip install pilive from $checkout (builds the audio ring buffer)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
-        "$src" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-warn-script-location "$src" >&2
     rm -rf "$src"
     trap - EXIT
     version=$("$venv/bin/pilive" --version) || die "$venv/bin/pilive does not run"

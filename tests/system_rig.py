@@ -277,12 +277,15 @@ class Container:
         """Power off (falling back to killing nspawn), then drop the overlay."""
         try:
             if self._nspawn is not None and self._nspawn.poll() is None:
-                with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                    self.run("systemctl", "poweroff", "--no-block", timeout_s=30)
+                if self.leader_pid:
+                    with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                        self.run("systemctl", "poweroff", "--no-block", timeout_s=30)
+                else:  # never finished starting: nspawn turns SIGTERM into a poweroff
+                    self._nspawn.terminate()
                 try:
                     self._nspawn.wait(timeout=60)
                 except subprocess.TimeoutExpired:
-                    self._nspawn.send_signal(signal.SIGKILL)
+                    self._nspawn.kill()
                     self._nspawn.wait(timeout=30)
         finally:
             if self._mounted:

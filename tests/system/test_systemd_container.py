@@ -73,14 +73,22 @@ source = "synthetic"
 [gpio]
 pin_factory = "mock"
 
-# One push-to-talk turn a while after each start (by then the emulator is up): its transcripts
-# go to the journal as structured fields.
+# Push-to-talk turns a while after each start (by then the emulator is up; the second one in
+# case a slow machine was not connected yet): transcripts go to the journal as structured fields.
 [[timeline]]
 at_s = 8.0
 action = "press"
 
 [[timeline]]
 at_s = 10.0
+action = "release"
+
+[[timeline]]
+at_s = 25.0
+action = "press"
+
+[[timeline]]
+at_s = 27.0
 action = "release"
 """
 
