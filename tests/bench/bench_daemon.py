@@ -97,29 +97,17 @@ class WireFrame:
 
 
 class WireLog:
-    """The emulator's received frames on one clock: its recording keeps times relative to each
-    connection's opening, so the opening times are noted while the connections are live."""
+    """The emulator's received frames on one clock: the recording keeps each frame's time from
+    its connection's opening, and the connection's opening time on the loop's clock."""
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.opened_at_s: dict[str, float] = {}
-
-    def note_open_connections(self) -> None:
-        for cid in self.emu.live_connections:
-            live = self.emu._live.get(cid)  # the recording has no absolute opening time
-            if live is not None:
-                self.opened_at_s.setdefault(cid, live.model.opened_at_s)
-
-    async def watch(self) -> None:
-        while True:
-            self.note_open_connections()
-            await asyncio.sleep(0.01)
 
     def frames(self, connections: Callable[[str], bool] = lambda cid: True) -> list[WireFrame]:
         out = []
         for record in self.emu.recording.connections:
-            opened = self.opened_at_s.get(record.connection_id)
-            if opened is None or not connections(record.connection_id):
+            opened = record.opened_at_s
+            if not connections(record.connection_id):
                 continue
             for frame in record.received:
                 message = frame.message or {}
@@ -137,9 +125,7 @@ class WireLog:
         """When the emulator sent each model audio chunk (monotonic)."""
         out = []
         for record in self.emu.recording.connections:
-            opened = self.opened_at_s.get(record.connection_id)
-            if opened is None:
-                continue
+            opened = record.opened_at_s
             for sent in record.sent:
                 parts = (sent.message or {}).get("serverContent", {}).get("modelTurn", {})
                 if any("inlineData" in p for p in parts.get("parts", [])):
@@ -222,7 +208,6 @@ async def in_process(tmp: Path, rounds: int, barge_ins: int, handovers: int) -> 
             timeline=(),
         )
         wire = WireLog(emu)
-        watcher = asyncio.create_task(wire.watch())
         app = TimedApp(config, Secret(emu.api_key, "bench"))
         runner = asyncio.create_task(app.run())
         try:
@@ -236,8 +221,6 @@ async def in_process(tmp: Path, rounds: int, barge_ins: int, handovers: int) -> 
         finally:
             app.request_stop()
             await runner
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def _barge_in(app: App, finger: Finger) -> tuple[float, float]:
@@ -310,11 +293,9 @@ async def _measure(
     async with RawClient.connect(emu) as client:
         await client.setup()
         await asyncio.sleep(0.1)
-        wire.note_open_connections()
         for _ in range(max(3, rounds // 2)):
             floor_sends += await floor_round(client, 10)
         floor_id = emu.recording.connections[-1].connection_id
-    wire.note_open_connections()
 
     # Pairing: each press/release with the first activityStart/End after it on the App's
     # connections; each mic chunk with the first time its bytes arrived.

@@ -33,6 +33,9 @@ class ConnectionRecord:
     api_version: str
     constrained: bool
     headers: dict[str, str]  # with credentials redacted
+    opened_at_s: float = (
+        0.0  # the server loop's time.monotonic() at accept; frames' at_s count from it
+    )
     received: list[ReceivedFrame] = field(default_factory=list)
     sent: list[SentFrame] = field(default_factory=list)
     audio_chunks: list[bytes] = field(default_factory=list)  # decoded, in arrival order

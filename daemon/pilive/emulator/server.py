@@ -247,14 +247,19 @@ class Emulator:
         loop = asyncio.get_running_loop()
         number = next(self._numbers)
         record = ConnectionRecord(
-            f"c{number}", shake.path, shake.version, shake.constrained, shake.headers
+            f"c{number}",
+            shake.path,
+            shake.version,
+            shake.constrained,
+            shake.headers,
+            opened_at_s=loop.time(),
         )
         self.recording.connections.append(record)
         model = ConnectionModel(
             self.options,
             self.registry,
             record,
-            loop.time(),
+            record.opened_at_s,
             auth_error=shake.auth_error,
             ephemeral_token=shake.token,
         )
