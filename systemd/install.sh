@@ -329,8 +329,12 @@ enable_and_start() {
         say "enabled $UNIT but did not start it: /etc/pilive/gemini-api-key is empty. Add the key" \
             "(sudo $0 --key-stdin, then paste it and press Ctrl-D) and it starts."
     else
-        # restart: a running service picks up the package just installed.
-        systemctl restart "$UNIT"
+        # restart: a running service picks up the package just installed. It returns once the
+        # daemon has sent READY=1 (Type=notify), or failed.
+        if ! systemctl restart "$UNIT"; then
+            die "$UNIT did not start. See: journalctl -u $UNIT -n 50; check the config with:" \
+                "$venv/bin/pilive check --config /etc/pilive/pilive.toml"
+        fi
         say "started $UNIT; follow it with: journalctl -u $UNIT -f"
     fi
 }

@@ -419,3 +419,24 @@ def test_uninstall_removes_service_venv_and_user_and_keeps_config_and_state(
     assert (root / "etc/pilive/gemini-api-key").read_text() == system.key + "\n"
     assert (root / "etc/pilive/pilive.toml").exists()
     assert (root / "var/lib/pilive/resumption.json").exists()
+
+
+def test_install_with_a_broken_config_fails_and_names_the_problem(system: System) -> None:
+    """Reinstalling after the uninstall, with a config value the daemon rejects: the service
+    cannot start, install.sh exits 1 pointing at the journal and `pilive check`, and the journal
+    has the daemon's message naming the key and the bad value (exit status 2)."""
+    config = system.container.root / "etc/pilive/pilive.toml"
+    config.write_text(config.read_text().replace('backend = "null"', 'backend = "bogus"', 1))
+    result = system.container.run(
+        f"{SRC_MOUNT}/systemd/install.sh",
+        "--no-apt",
+        env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS_MOUNT, "TMPDIR": "/var/tmp"},
+        timeout_s=600,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "pilive.service did not start" in result.stderr
+    assert "pilive check --config /etc/pilive/pilive.toml" in result.stderr
+    said = messages(system.container.journal(UNIT))
+    assert any("audio.input.backend" in m and "bogus" in m for m in said), said[-10:]
+    assert any("status=2/INVALIDARGUMENT" in m for m in said), said[-10:]
+    system.container.run("systemctl", "stop", UNIT)
