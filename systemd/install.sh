@@ -141,7 +141,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(dirname "$here")
 venv=$prefix/venv
 
-# --- helpers -------------------------------------------------------------------------------------
+# --- building blocks -----------------------------------------------------------------------------
 
 # True when a Debian package can be installed from the configured archives.
 apt_has() {

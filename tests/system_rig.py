@@ -13,7 +13,8 @@
 - `EmulatorThread` runs the project's Live API emulator in-process on its own event loop thread,
   so a test can read its recording.
 
-systemd never runs as PID 1 of the host: it boots only inside its own root (see test-rigs notes).
+systemd never runs as PID 1 of the host: it boots only inside its own root (its boot-time
+tmpfiles clean-up would empty the host's /tmp).
 """
 
 from __future__ import annotations
