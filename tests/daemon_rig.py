@@ -66,6 +66,7 @@ def daemon_toml(
     presses: Sequence[Press] = (),
     stop_at_s: float | None = None,
     log_level: str = "info",
+    health_interval_s: float = 600.0,
     extra: str = "",
 ) -> str:
     """A `pilive run` config for loopback: inline key (allowed only to loopback), short retries."""
@@ -96,6 +97,7 @@ def daemon_toml(
         f'directory = "{state_dir}"',
         "[log]",
         f'level = "{log_level}"',
+        f"health_interval_s = {health_interval_s}",
     ]
     steps = [(p.at_s, "press") for p in presses] + [(p.at_s + p.hold_s, "release") for p in presses]
     if stop_at_s is not None:

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -95,6 +96,8 @@ class SoakReport:
     fds_max_late: int = 0
     threads_start: int = 0
     threads_max_late: int = 0
+    tasks_start: int = 0
+    tasks_max_late: int = 0
     underruns_outside_faults: list[float] = field(default_factory=list)
     underruns_near_faults: int = 0
     answers_missing: list[int] = field(default_factory=list)
@@ -206,6 +209,19 @@ def check_process(report: SoakReport, samples: Sequence[ProcSample], warmup_s: f
     report.threads_max_late = max(s.threads for s in late)
 
 
+HEALTH_INTERVAL_S = 5.0
+_HEALTH = re.compile(r"health tasks=(\d+) ")
+
+
+def check_tasks(report: SoakReport, log_text: str, warmup_s: float) -> None:
+    """asyncio tasks from the daemon's health lines (one every HEALTH_INTERVAL_S)."""
+    counts = [int(m.group(1)) for m in _HEALTH.finditer(log_text)]
+    skip = int(warmup_s // HEALTH_INTERVAL_S)
+    if len(counts) > skip:
+        report.tasks_start = counts[skip]
+        report.tasks_max_late = max(counts[skip:])
+
+
 def verdicts(report: SoakReport, rss_limit_kb: int) -> list[str]:
     failures = []
     if report.exit_code != 0 or report.tracebacks:
@@ -220,6 +236,10 @@ def verdicts(report: SoakReport, rss_limit_kb: int) -> list[str]:
         failures.append(f"RSS grew {report.rss_growth_kb} kB after warm-up (>{rss_limit_kb})")
     if report.fds_max_late > report.fds_start + 2:
         failures.append(f"open fds grew from {report.fds_start} to {report.fds_max_late}")
+    if report.tasks_start == 0:
+        failures.append("the daemon logged no health lines: asyncio tasks unchecked")
+    elif report.tasks_max_late > report.tasks_start + 3:
+        failures.append(f"asyncio tasks grew from {report.tasks_start} to {report.tasks_max_late}")
     if report.threads_max_late > report.threads_start + 2:
         failures.append(f"threads grew from {report.threads_start} to {report.threads_max_late}")
     if report.answers_missing:
@@ -265,6 +285,7 @@ async def soak(
                 output_path=tmp / "speaker.wav",
                 camera_mode="on-activity",
                 presses=presses,
+                health_interval_s=HEALTH_INTERVAL_S,
             )
         )
         _no_earcons(config)
@@ -300,6 +321,7 @@ async def soak(
         report.exit_code = report.exit_code if report.exit_code else -1
     log_text = daemon.log_text()
     report.tracebacks = log_text.count("Traceback (most recent call last)")
+    check_tasks(report, log_text, warmup_s)
     check_process(report, samples, warmup_s)
     audio_origin_s = (notify.first("READY=1") or start_s) - start_s
     for at_s, length_s in silent_runs_s(tmp / "speaker.wav"):
@@ -342,7 +364,8 @@ def print_report(report: SoakReport) -> None:
     )
     print(
         f"  fds {report.fds_start} -> max {report.fds_max_late} late;"
-        f" threads {report.threads_start} -> max {report.threads_max_late} late"
+        f" threads {report.threads_start} -> max {report.threads_max_late} late;"
+        f" asyncio tasks {report.tasks_start} -> max {report.tasks_max_late} late"
     )
     print(
         f"  underruns outside faults {len(report.underruns_outside_faults)},"

@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -152,6 +154,7 @@ class App:
                 self._spawn(self._watchdog(interval_s), "watchdog")
             if self.config.timeline:
                 self._spawn(self._run_timeline(), "timeline")
+            self._spawn(self._report_health(self.config.log.health_interval_s), "health")
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -494,6 +497,24 @@ class App:
             self._update_status()
             await asyncio.sleep(interval_s)
 
+    async def _report_health(self, interval_s: float) -> None:
+        """One line per interval with what would grow if something leaked or stalled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            ring = self.playback.ring
+            figures = {
+                "tasks": len(asyncio.all_tasks()),
+                "threads": threading.active_count(),
+                "fds": _open_fds(),
+                "rss_kb": _rss_kb(),
+                "underruns": ring.underruns if ring is not None else 0,
+                "overflows": self.capture.overflows,
+                "reconnects": sum(self.link.counters.reconnects_by_cause.values()),
+                "turns": self.stats.turns,
+            }
+            text = " ".join(f"{k}={v}" for k, v in figures.items())
+            log.info("health %s", text, extra=event_fields("health", **figures))
+
     # -- the scripted timeline -------------------------------------------------------------------
 
     async def _run_timeline(self) -> None:
@@ -534,6 +555,21 @@ class App:
             self.on_timeline(time.monotonic() - self.stats.started_s, text)
         else:
             log.debug("%s", text)
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _file_options(backend: str, **options: Any) -> dict[str, Any]:

@@ -303,6 +303,9 @@ class LogConfig:
     level: LogLevel = "info"
     # Input and output transcripts in the journal; turn off for privacy.
     transcripts: bool = True
+    # A "health" line (tasks, threads, fds, RSS, underruns, reconnects) this often: months-long
+    # runs show in the journal whether anything grows.
+    health_interval_s: float = setting(600.0, ge=1.0, le=86_400)
 
 
 @dataclass(frozen=True, slots=True)
