@@ -7,10 +7,10 @@ PY          := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Build tools for the C ring buffer and the pi extras; the audio rig the tests run against.
 APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-dev libsystemd-dev \
-                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd
+                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck
 STAMP       := $(VENV)/.installed
 
-.PHONY: help deps venv demo test test-slow lint bench soak clean
+.PHONY: help deps venv demo test test-slow test-system lint bench soak clean
 
 help:
 	@echo "make demo    set up, then run the whole daemon on simulated hardware against the emulator"
@@ -47,6 +47,11 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
+# Boots systemd 252 in a container (debootstrap + systemd-nspawn) and installs the unit there.
+test-system: $(STAMP)
+	$(MAKE) deps APT_PACKAGES="debootstrap systemd-container"
+	$(PY) -m pytest -m system tests/system $(PYTEST_ARGS)
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
@@ -54,6 +59,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon tests
 	$(VENV)/bin/ruff format --check daemon tests
 	$(VENV)/bin/mypy --strict daemon/pilive
+	shellcheck -s sh systemd/install.sh
 
 bench: $(STAMP)
 	$(PY) -m tests.bench --json bench.json
