@@ -1,7 +1,8 @@
 """`pilive check`: is this configuration usable? Shows what the daemon would run with.
 
 Exit status 0 when the config and the API key are usable (the key shown only as its length),
-2 with every problem on stderr otherwise.
+2 with every problem on stderr otherwise; with --online, 3 when the server refused the setup or
+could not be reached (the cause on stderr).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pilive.config import (
 )
 
 EXIT_INVALID = 2
+EXIT_OFFLINE = 3
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,11 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="also do a real setup handshake with the endpoint to test the key and model",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,4 +63,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"# API key: {key!r} from {key.origin}")
     print()
     print(render_toml(config), end="")
+    if getattr(args, "online", False):
+        import asyncio  # noqa: PLC0415 - only the online check needs the network stack
+
+        from pilive.probe import probe  # noqa: PLC0415
+
+        result = asyncio.run(probe(config, key))
+        print()
+        if not result.ok:
+            print(f"pilive check: online check failed: {result.detail}", file=sys.stderr)
+            return EXIT_OFFLINE
+        print(f"# online check: {result.detail}")
     return 0
