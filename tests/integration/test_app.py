@@ -63,6 +63,7 @@ def app_config(
     *,
     key: str | None = None,
     audio: str = FILE_AUDIO,
+    conversation: str = "min_press_ms = 100",
 ) -> Config:
     text = f"""
 [live]
@@ -81,7 +82,7 @@ button_pin = {BUTTON}
 led = "rgb"
 led_pins = [5, 6, {BLUE}]
 [conversation]
-min_press_ms = 100
+{conversation}
 [state]
 directory = "state"
 {extra}
@@ -349,3 +350,30 @@ async def test_sigterm_under_systemd_notify(tmp_path: Path) -> None:
                 proc.kill()
                 await proc.wait()
             sock.close()
+
+
+async def test_hands_free_turn_needs_no_button(tmp_path: Path) -> None:
+    """Hands-free mode: the mic streams whenever connected, the server's VAD finds the utterance
+    (speech, then silence longer than silence_duration_ms) and the answer plays; no press."""
+    t = np.arange(int(1.2 * MIC_RATE_HZ)) / MIC_RATE_HZ
+    speech = (np.sin(2 * math.pi * 300 * t) * 8000).astype("<i2")
+    track = np.concatenate([np.zeros(MIC_RATE_HZ, "<i2"), speech, np.zeros(4 * MIC_RATE_HZ, "<i2")])
+    with wave.open(str(tmp_path / "mic.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(MIC_RATE_HZ)
+        wav.writeframes(track.tobytes())
+    async with running(emulator_options()) as emu:
+        config = app_config(
+            tmp_path,
+            emu,
+            "[live.vad]\nsilence_duration_ms = 500\n",
+            conversation='mode = "hands-free"',
+        )
+        async with start(config, emu.api_key) as r:
+            await r.until(lambda: emu.recording.counters["turns"] >= 1, timeout_s=15)
+            turn = emu.recording.turn(None, 1)
+            assert turn.source == "vad"
+            await r.until(lambda: r.state is ApplianceState.SPEAKING, timeout_s=10)
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+            assert r.app.stats.presses == 0
