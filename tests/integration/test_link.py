@@ -519,3 +519,57 @@ async def test_tls_endpoint_is_verified(tmp_path: Path) -> None:
         async with Harness(endpoint, emu.api_key) as h:
             await h.until(lambda: h.link.status.state is LinkState.RECONNECTING)
             assert "TLS" in h.link.status.detail
+
+
+_WEATHER = wire.FunctionDeclaration(
+    "get_weather",
+    "Weather for a city",
+    {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+)
+
+
+@pytest.mark.parametrize("phase", [Phase.IDLE, Phase.USER_TURN, Phase.MODEL_AUDIO, Phase.TOOL_WAIT])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (1000, ""),
+        (1001, ""),
+        (1011, "The service is currently unavailable."),
+        (1011, "Deadline expired before operation could complete."),
+        (None, "abort"),  # the TCP connection dropped without a close frame (1006)
+    ],
+)
+async def test_every_close_at_every_phase_keeps_the_conversation(
+    phase: Phase, code: int | None, reason: str
+) -> None:
+    """Whatever way the connection ends, in whatever phase, the link resumes the same session
+    and the next turn reaches the model byte for byte."""
+    from pilive.emulator.faults import Abort, Close
+
+    action = Abort() if code is None else Close(code, reason)
+    tools = frozenset({2}) if phase is Phase.TOOL_WAIT else frozenset()
+    options = emulator_options(tool_trigger=ToolTrigger(turns=tools))
+    async with (
+        running(options) as emu,
+        Harness(emu.url, emu.api_key, functions=(_WEATHER,)) as h,
+    ):
+        await h.connected()
+        h.link.send_activity_start()
+        await h.speak(speech(0.2, 20))
+        h.link.send_activity_end()
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.session.resumption_handle is not None)
+        emu.faults.on(phase, action, turn=None if phase is Phase.IDLE else 2)
+        if phase is Phase.IDLE:
+            emu.faults.now(action)
+        else:
+            h.link.send_activity_start()
+            await h.speak(speech(0.3, 21))
+            h.link.send_activity_end()
+        await h.until(lambda: h.link.counters.resumes >= 1)
+        last = speech(0.2, 22)
+        h.link.send_activity_start()
+        await h.speak(last)
+        h.link.send_activity_end()
+        await h.until(lambda: emu.recording.session().turns[-1].audio == last)
+        assert emu.recording.counters["sessions"] == 1
