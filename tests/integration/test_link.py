@@ -106,6 +106,10 @@ class Harness:
     def turn_completes(self) -> int:
         return sum(isinstance(e, TurnComplete) for e in self.events)
 
+    async def say(self, pcm: bytes) -> None:
+        """One whole push-to-talk turn: activityStart, the audio, activityEnd."""
+        await self.say(pcm)
+
     async def speak(self, pcm: bytes, *, pace_s: float = 0.002) -> None:
         """Send `pcm` as 20 ms chunks, yielding to the loop between them like the mic does."""
         for i in range(0, len(pcm), CHUNK_BYTES):
@@ -123,9 +127,7 @@ async def test_push_to_talk_turn_round_trip() -> None:
     async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
         await h.connected()
         sent = speech(0.6, 1)
-        h.link.send_activity_start()
-        await h.speak(sent)
-        h.link.send_activity_end()
+        await h.say(sent)
         await h.until(lambda: h.turn_completes() == 1)
         assert emu.recording.turn(None, 1).audio == sent
         assert sum(len(e.pcm) for e in h.events if isinstance(e, AudioChunk)) > 0
@@ -155,18 +157,14 @@ async def test_go_away_while_model_speaks_waits_for_the_turn_boundary() -> None:
     next turn continues the same conversation (turn 2 of one session)."""
     async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
         await h.connected()
-        h.link.send_activity_start()
-        await h.speak(speech(1.0, 3))
-        h.link.send_activity_end()
+        await h.say(speech(1.0, 3))
         await h.until(lambda: any(isinstance(e, AudioChunk) for e in h.events))
         emu.faults.go_away(20.0)
         await h.until(lambda: h.turn_completes() == 1)
         await h.until(lambda: h.link.counters.resumes == 1)
         assert h.link.counters.handovers == 1
         second = speech(0.4, 4)
-        h.link.send_activity_start()
-        await h.speak(second)
-        h.link.send_activity_end()
+        await h.say(second)
         await h.until(lambda: h.turn_completes() == 2)
         assert emu.recording.counters["sessions"] == 1
         assert emu.recording.turn(None, 2).audio == second
@@ -176,9 +174,7 @@ async def test_go_away_at_idle_hands_over_at_once() -> None:
     """At idle the handover starts immediately; the gap with no usable session is recorded."""
     async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
         await h.connected()
-        h.link.send_activity_start()
-        await h.speak(speech(0.2, 5))
-        h.link.send_activity_end()
+        await h.say(speech(0.2, 5))
         await h.until(lambda: h.turn_completes() == 1)
         await h.until(lambda: h.session.resumption_handle is not None)
         emu.faults.go_away(30.0)
@@ -203,9 +199,7 @@ async def test_go_away_during_tool_call_answers_then_hands_over() -> None:
     options = emulator_options(tool_trigger=ToolTrigger(turns=frozenset({1})))
     async with running(options) as emu, Harness(emu.url, emu.api_key, functions=(weather,)) as h:
         await h.connected()
-        h.link.send_activity_start()
-        await h.speak(speech(0.3, 6))
-        h.link.send_activity_end()
+        await h.say(speech(0.3, 6))
         await h.until(lambda: any(isinstance(e, ToolCall) for e in h.events))
         emu.faults.go_away(20.0)
         await asyncio.sleep(0.1)
@@ -257,22 +251,16 @@ async def test_transient_close_codes_resume_the_conversation(
     the same conversation (the emulator's session count stays 1)."""
     async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
         await h.connected()
-        h.link.send_activity_start()
-        await h.speak(speech(0.3, 8))
-        h.link.send_activity_end()
+        await h.say(speech(0.3, 8))
         await h.until(lambda: h.turn_completes() == 1)
         await h.until(lambda: h.session.resumption_handle is not None)
         emu.faults.on(phase, _close(code, reason))
         if phase is Phase.IDLE:
             emu.faults.close(code, reason)
         else:
-            h.link.send_activity_start()
-            await h.speak(speech(0.3, 9))
-            h.link.send_activity_end()
+            await h.say(speech(0.3, 9))
         await h.until(lambda: h.link.counters.resumes >= 1)
-        h.link.send_activity_start()
-        await h.speak(speech(0.2, 10))
-        h.link.send_activity_end()
+        await h.say(speech(0.2, 10))
         await h.until(lambda: emu.recording.session().turns[-1].audio == speech(0.2, 10))
         assert emu.recording.counters["sessions"] == 1
 
@@ -410,9 +398,7 @@ async def test_malformed_server_frame_is_logged_and_survived() -> None:
         emu.faults.send_malformed("json")
         emu.faults.send_malformed("unknown_message")
         await h.until(lambda: h.link.counters.protocol_errors >= 1)
-        h.link.send_activity_start()
-        await h.speak(speech(0.2, 11))
-        h.link.send_activity_end()
+        await h.say(speech(0.2, 11))
         await h.until(lambda: h.turn_completes() == 1)
         assert h.link.counters.attempts == 1
 
@@ -424,17 +410,13 @@ async def test_restart_resumes_the_conversation_from_the_stored_handle(tmp_path:
     async with running(emulator_options()) as emu:
         async with Harness(emu.url, emu.api_key, store=store) as h:
             await h.connected()
-            h.link.send_activity_start()
-            await h.speak(speech(0.3, 12))
-            h.link.send_activity_end()
+            await h.say(speech(0.3, 12))
             await h.until(lambda: h.turn_completes() == 1)
             await h.until(lambda: store.load(1e12, 1e12).stored is not None)
         async with Harness(emu.url, emu.api_key, store=store) as h2:
             await h2.connected()
             assert h2.link.counters.resumes == 1
-            h2.link.send_activity_start()
-            await h2.speak(speech(0.3, 13))
-            h2.link.send_activity_end()
+            await h2.say(speech(0.3, 13))
             await h2.until(lambda: h2.turn_completes() == 1)
         assert emu.recording.counters["sessions"] == 1
         assert emu.recording.session().turn_count == 2
@@ -449,9 +431,7 @@ async def test_rejected_stored_handle_starts_a_fresh_conversation(
     async with running(emulator_options()) as emu:
         async with Harness(emu.url, emu.api_key, store=store) as h:
             await h.connected()
-            h.link.send_activity_start()
-            await h.speak(speech(0.2, 14))
-            h.link.send_activity_end()
+            await h.say(speech(0.2, 14))
             await h.until(lambda: h.turn_completes() == 1)
             await h.until(lambda: store.load(1e12, 1e12).stored is not None)
         emu.expire_handles()
@@ -469,9 +449,7 @@ async def test_new_conversation_drops_the_handle(tmp_path: Path) -> None:
     async with running(emulator_options()) as emu:
         async with Harness(emu.url, emu.api_key, store=store) as h:
             await h.connected()
-            h.link.send_activity_start()
-            await h.speak(speech(0.2, 15))
-            h.link.send_activity_end()
+            await h.say(speech(0.2, 15))
             await h.until(lambda: h.turn_completes() == 1)
             h.link.new_conversation()
             await h.until(lambda: h.link.counters.fresh_sessions == 2)
@@ -554,22 +532,16 @@ async def test_every_close_at_every_phase_keeps_the_conversation(
         Harness(emu.url, emu.api_key, functions=(_WEATHER,)) as h,
     ):
         await h.connected()
-        h.link.send_activity_start()
-        await h.speak(speech(0.2, 20))
-        h.link.send_activity_end()
+        await h.say(speech(0.2, 20))
         await h.until(lambda: h.turn_completes() == 1)
         await h.until(lambda: h.session.resumption_handle is not None)
         emu.faults.on(phase, action, turn=None if phase is Phase.IDLE else 2)
         if phase is Phase.IDLE:
             emu.faults.now(action)
         else:
-            h.link.send_activity_start()
-            await h.speak(speech(0.3, 21))
-            h.link.send_activity_end()
+            await h.say(speech(0.3, 21))
         await h.until(lambda: h.link.counters.resumes >= 1)
         last = speech(0.2, 22)
-        h.link.send_activity_start()
-        await h.speak(last)
-        h.link.send_activity_end()
+        await h.say(last)
         await h.until(lambda: emu.recording.session().turns[-1].audio == last)
         assert emu.recording.counters["sessions"] == 1
