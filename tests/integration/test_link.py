@@ -108,7 +108,9 @@ class Harness:
 
     async def say(self, pcm: bytes) -> None:
         """One whole push-to-talk turn: activityStart, the audio, activityEnd."""
-        await self.say(pcm)
+        self.link.send_activity_start()
+        await self.speak(pcm)
+        self.link.send_activity_end()
 
     async def speak(self, pcm: bytes, *, pace_s: float = 0.002) -> None:
         """Send `pcm` as 20 ms chunks, yielding to the loop between them like the mic does."""
