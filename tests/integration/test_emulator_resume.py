@@ -50,6 +50,28 @@ async def test_resume_with_an_issued_handle_continues_the_turn_count() -> None:
         assert emu.recording.audio_bytes() == tone(0.3) + tone(0.5)
 
 
+async def test_resume_with_an_older_handle_rolls_back_later_turns() -> None:
+    """A handle restores the conversation as it was when issued: a turn taken in after it (whose
+    connection dropped before a newer handle came) is rolled back, so a client replaying that
+    turn is heard once, and the next turn number continues from the checkpoint."""
+    async with running() as emu:
+        async with RawClient.connect(emu) as client:
+            await client.setup()
+            await client.recv()
+            first = await _one_turn(client)
+            await _one_turn(client, 0.4)
+        older = handles(first)[-1]["newHandle"]
+        async with RawClient.connect(emu) as client:
+            await client.setup(handle=older)
+            await client.recv()
+            replayed = await _one_turn(client, 0.4)
+        assert output_text(replayed) == "turn 2: heard 0.4 s of audio"
+        session = emu.recording.session()
+        assert session.turn_count == 2
+        assert [t.number for t in session.rolled_back] == [2]
+        assert bytes(session.turns[1].audio) == tone(0.4)
+
+
 async def test_unknown_handle_is_refused_with_1008() -> None:
     """A handle the emulator never issued is rejected (1008, documented in sessions.py)."""
     async with running() as emu, RawClient.connect(emu) as client:

@@ -309,6 +309,25 @@ def test_replay_of_ended_activity_not_yet_answered() -> None:
     assert session.replayed_frames == 6
 
 
+def test_resumable_handle_after_activity_end_takes_it_in() -> None:
+    """A resumable handle issued after activityEnd went out is a checkpoint that holds the
+    activity: resuming with it must not replay the activity (the model would hear it twice).
+    A handle from before activityEnd does not hold it, so that one keeps the replay."""
+    update = '{"sessionResumptionUpdate":{"newHandle":"%s","resumable":true}}'
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.receive_data(update % "h-before", 1.0)
+    assert session.replay_pending
+    session.send_activity_end()
+    session.data_to_send()
+    session.receive_data(update % "h-after", 2.0)
+    assert not session.replay_pending
+    session.connection_lost(3.0)
+    assert ready(session, 4.0, session.resumption_handle) == ["setup:h-after"]
+
+
 def test_drop_during_setup_of_replay_connection() -> None:
     """A replay that never got out (drop before setupComplete) is replayed on the next one."""
     session = LiveSession(OPTIONS)

@@ -239,6 +239,7 @@ class ConnectionModel:
             if session.attached_connection is not None:
                 self.busy_session = session.session_id
                 raise ProtocolViolation(1011, SESSION_BUSY, "session attached to another socket")
+            self.registry.restore(setup.resume_handle, session)
             session.resumes += 1
             record.resumed = True
         else:

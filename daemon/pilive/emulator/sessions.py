@@ -11,6 +11,9 @@ Decisions where the real service is undocumented (see live-api-protocol.md, "Unc
   duration limit invalidates all its handles.
 - A resume while another socket of the same session is open closes with 1011 (as reported for
   the real service), after a short grace period for the old socket's closing handshake.
+- A handle restores the conversation as it was when the handle was issued: turns taken in after
+  that (on a connection that then dropped before a newer handle came) are rolled back, so a
+  client that replays them is heard once, as on a service that resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class SessionState:
     turns: list[TurnRecord] = field(default_factory=list)
     has_video: bool = False
     connection_ids: list[str] = field(default_factory=list)
+    rolled_back: list[TurnRecord] = field(default_factory=list)  # undone by an older handle
     attached_connection: str | None = None
     resumes: int = 0
     ended: bool = False
@@ -65,6 +69,7 @@ class SessionState:
 class _Handle:
     session_id: str
     issued_at_s: float
+    turns: int  # the session's turn count when the handle was issued: its checkpoint
 
 
 @dataclass
@@ -90,7 +95,7 @@ class SessionRegistry:
 
     def issue_handle(self, session: SessionState, now: float) -> str:
         handle = "h-" + secrets.token_urlsafe(18)
-        self._handles[handle] = _Handle(session.session_id, now)
+        self._handles[handle] = _Handle(session.session_id, now, session.turn_count)
         return handle
 
     def resolve(self, handle: str, now: float) -> SessionState:
@@ -102,6 +107,13 @@ class SessionRegistry:
         if session.ended:
             raise ProtocolViolation(1008, HANDLE_REJECTED, "the session has ended")
         return session
+
+    def restore(self, handle: str, session: SessionState) -> None:
+        """Roll `session` back to `handle`'s checkpoint (call once the resume is accepted)."""
+        checkpoint = self._handles[handle].turns
+        if session.turn_count > checkpoint:
+            session.rolled_back.extend(session.turns[checkpoint:])
+            del session.turns[checkpoint:]
 
     def expire_handles(self, session_id: str | None = None) -> int:
         """Forget handles (of one session, or all): a test's way to age them out at once."""
