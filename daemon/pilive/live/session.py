@@ -9,10 +9,9 @@ What it keeps across connections:
 - the newest resumable `sessionResumptionUpdate.newHandle` (and when it came);
 - input given while no connection is usable (held, sent after the next `setupComplete`);
 - push-to-talk replay: every frame of the user's current activity (activityStart, audio, video,
-  activityEnd) until the server shows it took the activity in (model content, turnComplete, or a
-  resumable handle after activityEnd: a handle restores the session as it was when issued). If
-  the link drops first, the activity is replayed from its start after the resumed setup
-  completes, each frame exactly once. The record is bounded by the replay window (default
+  activityEnd) until the server shows it took the activity in (model content or turnComplete after
+  activityEnd). If the link drops first, the activity is replayed from its start after the resumed
+  setup completes, each frame exactly once. The record is bounded by the replay window (default
   15 s of 16 kHz s16le audio); beyond it the turn cannot be kept, and a `TurnLost` event says so;
 - hands-free replay tail: there is no explicit activity, so the last `hands_free_tail_s` (default
   3 s) of audio sent since the model last answered is replayed after a reconnect. An utterance cut
@@ -314,11 +313,8 @@ class LiveSession:
         elif isinstance(event, SessionResumptionUpdate) and event.resumable and event.new_handle:
             self._handle = event.new_handle
             self._handle_received_s = now
-            act = self._activity
-            if act is not None and act.end_on_wire:
-                # A checkpoint issued after activityEnd holds the activity: resuming with it
-                # must not replay it (the model would hear the user twice).
-                self._activity = None
+            # A handle does not take the activity in: it may have been issued before the server
+            # read activityEnd (it arrives after it here, but crossed it on the wire).
 
     def _model_content(self) -> None:
         """Model output arrived: the user's finished activity (or hands-free tail) is taken in."""
