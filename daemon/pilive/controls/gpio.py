@@ -9,6 +9,7 @@ used (hence the PLC0415 waivers), never at module import.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,17 +32,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PIN_FACTORIES: tuple[str, ...] = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+MOCK_PIN_HISTORY = 64
+"""State changes a mock pin keeps in `states` (at most twice this many; the newest are kept).
+
+gpiozero's MockPin records every change for ever: a pulsing RGB LED writes 25 levels a second to
+each channel, so a daemon on mock pins would grow by about 10 MB an hour while it answers.
+"""
 
 
 def make_pin_factory(name: str) -> Factory:
     """Create the gpiozero pin factory called `name`.
 
-    "mock" is MockFactory with PWM-capable pins so PWMLED and RGBLED work in the demo and tests.
+    "mock" is MockFactory with PWM-capable pins so PWMLED and RGBLED work in the demo and tests;
+    each pin remembers only its last `MOCK_PIN_HISTORY` or so state changes.
     """
     if name == "mock":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: PLC0415
+        from gpiozero.pins.mock import MockFactory  # noqa: PLC0415
 
-        return MockFactory(pin_class=MockPWMPin)
+        return MockFactory(pin_class=_bounded_mock_pwm_pin())
     if name == "lgpio":
         from gpiozero.pins.lgpio import LGPIOFactory  # noqa: PLC0415
 
@@ -59,6 +67,22 @@ def make_pin_factory(name: str) -> Factory:
 
         return NativeFactory()
     raise ValueError(f"unknown GPIO pin factory {name!r}; choose one of {PIN_FACTORIES}")
+
+
+@functools.cache
+def _bounded_mock_pwm_pin() -> type[Any]:
+    """MockPWMPin whose `states` history is trimmed to the newest `MOCK_PIN_HISTORY` entries."""
+    from gpiozero.pins.mock import MockPWMPin  # noqa: PLC0415
+
+    class BoundedMockPWMPin(MockPWMPin):  # type: ignore[misc]  # gpiozero is untyped
+        def _change_state(self, value: float) -> bool:
+            changed: bool = super()._change_state(value)
+            # Trimmed in batches: amortised O(1), and len(states) still moves on every change.
+            if len(self.states) > 2 * MOCK_PIN_HISTORY:
+                del self.states[:-MOCK_PIN_HISTORY]
+            return changed
+
+    return BoundedMockPWMPin
 
 
 class GpioButtons:
