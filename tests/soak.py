@@ -85,6 +85,9 @@ class SoakReport:
     presses: int = 0
     turns_taken: int = 0
     turns_short_or_broken: list[int] = field(default_factory=list)
+    utterances_heard: int = 0
+    turns_rolled_back: int = 0
+    turns_repeated: int = 0
     faults: list[Fault] = field(default_factory=list)
     connections: int = 0
     exit_code: int | None = None
@@ -183,14 +186,35 @@ def check_answers(
 
 
 def check_turns(report: SoakReport, emu: Emulator, mic_pcm: bytes) -> None:
-    """Each turn the model took in is one unbroken piece of the mic signal, long enough."""
+    """Each turn the model took in is one unbroken piece of the mic signal, long enough; every
+    press was heard at least once.
+
+    An utterance is known by where its audio starts in the mic signal. Resuming from a handle
+    restores the conversation as of that handle, so a turn taken in after it is rolled back: if
+    its answer had not arrived, the daemon replays it (a repeat); if it had, the exchange was
+    heard and answered, and only the restored checkpoint forgets it. Both are counted, neither
+    loses the user's words; an utterance never heard at all is input lost.
+    """
     min_bytes = int((HOLD_S + PREROLL_S - 0.1) * 32000)
-    turns = [t for s in emu.recording.sessions.values() for t in s.turns]
+    sessions = emu.recording.sessions.values()
+    turns = [t for s in sessions for t in s.turns]
+    rolled_back = [t for s in sessions for t in s.rolled_back]
     report.turns_taken = len(turns)
-    for n, turn in enumerate(turns, 1):
+    report.turns_rolled_back = len(rolled_back)
+    starts: list[int] = []
+    for n, turn in enumerate(turns + rolled_back, 1):
         audio = bytes(turn.audio)
-        if len(audio) < min_bytes or mic_pcm.find(audio) < 0:
+        offset = mic_pcm.find(audio) if len(audio) >= min_bytes else -1
+        if offset < 0:
             report.turns_short_or_broken.append(n)
+        else:
+            starts.append(offset)
+    distinct: list[int] = []
+    for offset in sorted(starts):
+        if not distinct or offset - distinct[-1] > 32000:  # more than 1 s apart: another press
+            distinct.append(offset)
+    report.utterances_heard = len(distinct)
+    report.turns_repeated = len(starts) - len(distinct)
 
 
 def check_process(report: SoakReport, samples: Sequence[ProcSample], warmup_s: float) -> None:
@@ -228,8 +252,10 @@ def verdicts(report: SoakReport, rss_limit_kb: int) -> list[str]:
         failures.append(
             f"crash: exit code {report.exit_code}, {report.tracebacks} tracebacks in the log"
         )
-    if report.turns_taken != report.presses:
-        failures.append(f"{report.presses} presses but the model took {report.turns_taken} turns")
+    if report.utterances_heard != report.presses:
+        failures.append(
+            f"{report.presses} presses but the model heard {report.utterances_heard} utterances"
+        )
     if report.turns_short_or_broken:
         failures.append(f"input lost: turns {report.turns_short_or_broken} short or broken")
     if report.rss_growth_kb > rss_limit_kb:
@@ -354,7 +380,9 @@ def print_report(report: SoakReport) -> None:
         kinds[fault.kind] = kinds.get(fault.kind, 0) + 1
     print(f"soak: {report.minutes:g} min, seed {report.seed}")
     print(
-        f"  presses {report.presses}, turns taken {report.turns_taken},"
+        f"  presses {report.presses}, utterances heard {report.utterances_heard},"
+        f" turns in the conversation {report.turns_taken}, rolled back to a checkpoint"
+        f" {report.turns_rolled_back}, repeated {report.turns_repeated},"
         f" short/broken {report.turns_short_or_broken}"
     )
     print(f"  faults injected: {kinds}; connections {report.connections}")
