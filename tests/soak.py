@@ -296,6 +296,11 @@ async def soak(
     presses = presses_every(PRESS_PERIOD_S, HOLD_S, total_s - 4.0, 2.0)
     report.presses = len(presses)
     report.faults = fault_plan(rng, total_s, min(8.0, warmup_s / 2 + 3), fault_every_s)
+    if len(report.faults) >= len(FAULT_KINDS):
+        # Each kind of outage sets a one-time high-water mark of buffered input: the warm-up
+        # lasts until every kind has happened once (within the first two thirds of the run).
+        last = report.faults[len(FAULT_KINDS) - 1]
+        warmup_s = max(warmup_s, min(last.at_s + last.duration_s + FAULT_MARGIN_S, total_s * 2 / 3))
     async with (
         running(emulator_options(time_scale=1.0, reply_delay_s=0.3)) as emu,
         FaultProxy(emu.port) as proxy,

@@ -14,6 +14,7 @@ Every decision is in the pure `Conversation`; this module only carries its actio
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -90,7 +91,10 @@ class Stats:
     last_activity_start_s: float = 0.0
     last_release_s: float = 0.0
     last_activity_end_s: float = 0.0
-    answer_latencies_s: list[float] = dataclasses.field(default_factory=list)
+    # The newest answers only: a daemon that runs for months must not grow with every answer.
+    answer_latencies_s: collections.deque[float] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=1000)
+    )
     tool_calls: int = 0
 
 
