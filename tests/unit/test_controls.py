@@ -30,7 +30,7 @@ from pilive.controls.events import (
 )
 from pilive.controls.gpio import Controls, ControlsConfig, GpioButtons, StatusLed, make_pin_factory
 from pilive.controls.keyboard import KeyboardPushToTalk
-from pilive.controls.patterns import DEFAULT_PATTERNS, LedConfig, LedPattern, patterns_from_mapping
+from pilive.controls.patterns import DEFAULT_PATTERNS, LedConfig, LedPattern
 
 EVENT_TIMEOUT_S = 5.0
 
@@ -400,21 +400,6 @@ def test_led_config_errors() -> None:
         LedConfig("rgbled", (1, 2))
     with pytest.raises(ValueError, match="'neon'"):
         LedConfig("neon", ())  # type: ignore[arg-type]
-
-
-def test_patterns_from_toml_tables() -> None:
-    """TOML tables become patterns; errors name the TOML path and the bad key or state."""
-    got = patterns_from_mapping(
-        {"listening": {"kind": "solid", "color": [0, 1, 0]}, "idle": {"kind": "off"}}
-    )
-    assert got[ApplianceState.LISTENING].colour == (0, 1, 0)
-    assert got[ApplianceState.IDLE].kind == "off"
-    with pytest.raises(ValueError, match=r"leds\.patterns: unknown state 'sleeping'"):
-        patterns_from_mapping({"sleeping": {"kind": "off"}})
-    with pytest.raises(ValueError, match=r"leds\.patterns\.idle: unknown key.*'speed'"):
-        patterns_from_mapping({"idle": {"kind": "off", "speed": 3}})
-    with pytest.raises(ValueError, match=r"leds\.patterns\.thinking: .*brightness.*7"):
-        patterns_from_mapping({"thinking": {"brightness": 7}})
 
 
 # --- the whole adapter -----------------------------------------------------------------------

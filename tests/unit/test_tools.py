@@ -226,21 +226,6 @@ def test_bad_command_definition_named(kwargs: dict[str, Any], message: str) -> N
         CommandTool(**spec)
 
 
-def test_command_from_toml_table() -> None:
-    """A TOML table becomes a tool; unknown or missing keys are named with their place."""
-    tool = CommandTool.from_mapping(
-        {"name": "uptime", "description": "How long the system has run.", "argv": ["/bin/echo"]}
-    )
-    assert tool.render({}) == ["/bin/echo"]
-    with pytest.raises(ValueError, match=r"tools\.commands\[0\]: unknown key\(s\) \['shell'\]"):
-        CommandTool.from_mapping(
-            {"name": "x", "description": "d", "argv": ["/bin/true"], "shell": True},
-            "tools.commands[0]",
-        )
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['argv'\]"):
-        CommandTool.from_mapping({"name": "x", "description": "d"})
-
-
 # --- command tools: running ------------------------------------------------------------------
 
 

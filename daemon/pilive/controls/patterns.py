@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from pilive.controls.events import ApplianceState
 
@@ -74,23 +74,6 @@ class LedPattern:
         """The colour at this pattern's brightness, what an RGB LED is driven with."""
         r, g, b = self.colour
         return (r * self.brightness, g * self.brightness, b * self.brightness)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], where: str = "pattern") -> LedPattern:
-        """Build from a TOML table; errors name `where` and the offending key."""
-        known = {f for f in cls.__dataclass_fields__ if f != "colour"} | {"colour", "color"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-        kwargs = dict(values)
-        if "color" in kwargs:
-            kwargs["colour"] = kwargs.pop("color")
-        if "colour" in kwargs and isinstance(kwargs["colour"], list):
-            kwargs["colour"] = tuple(kwargs["colour"])
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from None
 
 
 def _is_number(value: object) -> bool:
@@ -160,21 +143,3 @@ class LedConfig:
     def pattern_for(self, state: ApplianceState) -> LedPattern:
         """The configured pattern for `state`, or the default one."""
         return self.patterns.get(state) or DEFAULT_PATTERNS[state]
-
-
-def patterns_from_mapping(
-    values: Mapping[str, Mapping[str, Any]], where: str = "leds.patterns"
-) -> dict[ApplianceState, LedPattern]:
-    """Turn a TOML table of tables ({state: {kind: ...}}) into LedConfig.patterns."""
-    result: dict[ApplianceState, LedPattern] = {}
-    for name, table in values.items():
-        try:
-            state = ApplianceState(name)
-        except ValueError:
-            raise ValueError(
-                f"{where}: unknown state {name!r}; known: {[s.value for s in ApplianceState]}"
-            ) from None
-        if not isinstance(table, Mapping):
-            raise ValueError(f"{where}.{name}: expected a table, got {table!r}")
-        result[state] = LedPattern.from_mapping(table, f"{where}.{name}")
-    return result

@@ -146,28 +146,6 @@ class CommandTool:
                 f"{where}: max_output_bytes must be an integer > 0, got {self.max_output_bytes!r}"
             )
 
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], where: str = "tools.commands") -> CommandTool:
-        """Build from a TOML table; every error starts with `where`."""
-        known = {"name", "description", "argv", "parameters", "timeout_s", "max_output_bytes"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-        missing = sorted({"name", "description", "argv"} - set(table))
-        if missing:
-            raise ValueError(f"{where}: missing key(s) {missing}")
-        try:
-            return cls(
-                name=table["name"],
-                description=table["description"],
-                argv=table["argv"],
-                parameters=table.get("parameters", {"type": "object", "properties": {}}),
-                timeout_s=table.get("timeout_s", DEFAULT_TIMEOUT_S),
-                max_output_bytes=table.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES),
-            )
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-
     def render(self, args: Mapping[str, Any]) -> list[str]:
         """The argv for validated `args`: one element per template element, never re-split."""
         argv: list[str] = []
