@@ -534,6 +534,7 @@ async def test_cancellation_kills_the_process_and_reports_nothing(tmp_path: Path
     sink = Collector()
     runner = ToolRunner([tool], on_result=sink)
     task = runner.start("fc-7", "wait", {"text": str(fifo.path)})
+    assert task is not None
     try:
         pids = await fifo.read_pids()
     finally:
@@ -557,6 +558,66 @@ async def test_aclose_cancels_everything(tmp_path: Path) -> None:
     await asyncio.sleep(0.1)
     await runner.aclose()
     assert all(t.cancelled() for t in tasks)
+
+
+class GateTool:
+    """A tool that runs until the test opens its gate."""
+
+    name = "gate"
+    description = "Waits."
+
+    def __init__(self) -> None:
+        self.parameters: dict[str, Any] = {"type": "object"}
+        self.opened = asyncio.Event()
+        self.calls = 0
+
+    async def call(self, args: Any) -> dict[str, Any]:
+        self.calls += 1
+        await self.opened.wait()
+        return {"result": "open"}
+
+
+async def test_repeated_or_missing_call_ids_are_ignored_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A toolCall repeating an id (in one message or while the call runs) and a call without an
+    id are ignored: start() returns None and never raises, the running call answers once, and the
+    warnings are rate-limited (one line per kind, however often the server repeats itself)."""
+    gate = GateTool()
+    sink = Collector()
+    runner = ToolRunner([gate], on_result=sink)
+    with caplog.at_level(logging.WARNING, logger="pilive.tools.base"):
+        assert runner.start("fc-1", "gate", {}) is not None
+        for _ in range(50):
+            assert runner.start("fc-1", "gate", {}) is None
+            assert runner.start("", "gate", {}) is None
+        await asyncio.sleep(0)
+        gate.opened.set()
+        result = await sink.next()
+    assert (result.call_id, result.response) == ("fc-1", {"result": "open"})
+    assert gate.calls == 1 and runner.ignored_calls == 100
+    assert sink.results.empty() and runner.running == frozenset()
+    assert caplog.text.count("ignored a repeated function call id 'fc-1'") == 1
+    assert caplog.text.count("without an id") == 1
+    assert runner.start("fc-1", "gate", {}) is not None  # finished: the id may come again
+    await sink.next()
+
+
+async def test_unknown_function_and_unknown_cancellation_are_answered_or_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A call of an undeclared function gets an error response naming it (the model waits for
+    one) and a warning; a cancellation of an id that never ran cancels nothing and raises
+    nothing."""
+    sink = Collector()
+    runner = ToolRunner([GateTool()], on_result=sink)
+    with caplog.at_level(logging.WARNING, logger="pilive.tools.base"):
+        runner.start("fc-2", "weather", {"city": "Oslo"})
+        result = await sink.next()
+    assert result.call_id == "fc-2"
+    assert result.response["error"].startswith("unknown function 'weather'")
+    assert "'weather', which is not declared" in caplog.text
+    assert runner.cancel(["fc-never-ran", ""]) == []
 
 
 def test_duplicate_and_invalid_names_refused() -> None:

@@ -4,6 +4,11 @@ A tool call must never take the daemon down: whatever a tool does (bad arguments
 slow command) the model gets a `response` object, `{"result": ...}` or `{"error": "..."}`, as the
 Live API's toolResponse.functionResponses[].response. Cancellation (toolCallCancellation) is the
 one outcome without a response: the server has already abandoned those ids.
+
+Nor may the server's messages take it down: a call whose id is missing or already running (a
+repeated id in one toolCall, or across two) is logged and ignored, a call of an unknown function
+is answered with an error, and a cancellation of an id that is not running is a no-op. Those logs
+are rate-limited, since a server can repeat the same contradiction in every message.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pilive.ratelimit import LogLimiter
 from pilive.tools.schema import ArgumentError, validate
 
 log = logging.getLogger(__name__)
@@ -110,6 +116,8 @@ class ToolRunner:
             self._tools[tool.name] = tool
         self._on_result = on_result
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._log_limiter = LogLimiter()
+        self.ignored_calls = 0  # calls refused as contradictory (no id, id already running)
 
     def declarations(self) -> list[ToolDeclaration]:
         """Declarations of every enabled tool, for setup.tools[].functionDeclarations."""
@@ -124,6 +132,7 @@ class ToolRunner:
         """Validate and run one call; every failure becomes {"error": ...}, except cancellation."""
         tool = self._tools.get(name)
         if tool is None:
+            self._warn("unknown", "the model called %r, which is not declared", name)
             return {"error": f"unknown function {name!r}; available: {sorted(self._tools)}"}
         try:
             checked = validate(tool.parameters, {} if args is None else args)
@@ -135,10 +144,28 @@ class ToolRunner:
             log.exception("tool %s failed", name)
             return {"error": f"{name} failed: {type(exc).__name__}: {exc}"}
 
-    def start(self, call_id: str, name: str, args: Mapping[str, Any] | None) -> asyncio.Task[None]:
-        """Start toolCall.functionCalls[] entry (id, name, args) in the background."""
+    def start(
+        self, call_id: str, name: str, args: Mapping[str, Any] | None
+    ) -> asyncio.Task[None] | None:
+        """Start toolCall.functionCalls[] entry (id, name, args) in the background.
+
+        None when the call is ignored: without an id it cannot be answered (a toolResponse must
+        name the id), and an id already running is the server repeating itself (the running
+        call's response answers it). Never raises for what the server sent.
+        """
+        if not isinstance(call_id, str) or not call_id:
+            self.ignored_calls += 1
+            self._warn("no-id", "ignored a call of %r without an id: it cannot be answered", name)
+            return None
         if call_id in self._running:
-            raise ValueError(f"function call id {call_id!r} is already running")
+            self.ignored_calls += 1
+            self._warn(
+                "repeated-id",
+                "ignored a repeated function call id %r (%s): that call is still running",
+                call_id,
+                name,
+            )
+            return None
         task = asyncio.create_task(self._run(call_id, name, args), name=f"tool {name} {call_id}")
         self._running[call_id] = task
         task.add_done_callback(lambda t: self._finished(call_id, t))
@@ -158,9 +185,15 @@ class ToolRunner:
         cancelled = []
         for call_id in call_ids:
             task = self._running.get(call_id)
-            if task is not None and task.cancel():
+            if task is None:
+                log.debug("cancellation of call %r, which is not running: nothing to do", call_id)
+            elif task.cancel():
                 cancelled.append(call_id)
         return cancelled
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        if self._log_limiter.allow(kind):
+            log.warning(message + "%s", *args, self._log_limiter.suffix(kind))
 
     async def aclose(self) -> None:
         """Cancel every running call and wait for them (their processes are killed)."""
