@@ -1,9 +1,17 @@
-"""`Secret`: a string that never shows itself by accident."""
+"""`Secret`: a string that never shows itself by accident, and `mask_secrets` for text that
+came from elsewhere (an exception quoting a header a server echoed back)."""
 
 from __future__ import annotations
 
 import hmac
+import re
 from typing import NoReturn
+
+MASK = "<redacted>"
+# A run of characters a key or token may be made of (and its neighbours in a header or a query
+# string); one holding a piece of a secret at least _MIN_PIECE_CHARS long is masked whole.
+_SECRET_RUN = re.compile(r"[A-Za-z0-9_\-./+=%]{12,}")
+_MIN_PIECE_CHARS = 12
 
 
 class Secret:
@@ -28,6 +36,10 @@ class Secret:
     def reveal(self) -> str:
         """The plain value, for the one place that must send it (the connection header)."""
         return self._value
+
+    def redact(self, text: str) -> str:
+        """`text` with this secret masked (see `mask_secrets`)."""
+        return mask_secrets(text, self)
 
     def __len__(self) -> int:
         return len(self._value)
@@ -59,3 +71,35 @@ class Secret:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret cannot be pickled")
+
+
+def mask_secrets(text: str, *secrets: Secret | str) -> str:
+    """`text` with every secret replaced by MASK, for any text that did not come from us.
+
+    An exception from the handshake can quote what a server sent back (a header echoing the
+    request's `x-goog-api-key`), so its text may hold the key however carefully we format our
+    own. Besides every whole occurrence, a run of key-like characters that holds 12 or more
+    consecutive characters of a secret (an echo cut short) is masked whole. Empty secrets are
+    ignored; the cost is linear in the text.
+    """
+    values = {s.reveal() if isinstance(s, Secret) else s for s in secrets} - {""}
+    if not values or not text:
+        return text
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    pieces = {
+        value[i : i + _MIN_PIECE_CHARS]
+        for value in values
+        for i in range(len(value) - _MIN_PIECE_CHARS + 1)
+    }
+    if not pieces:
+        return text
+
+    def masked(match: re.Match[str]) -> str:
+        run = match.group(0)
+        for i in range(len(run) - _MIN_PIECE_CHARS + 1):
+            if run[i : i + _MIN_PIECE_CHARS] in pieces:
+                return MASK
+        return run
+
+    return _SECRET_RUN.sub(masked, text)
