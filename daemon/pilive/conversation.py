@@ -15,6 +15,13 @@ Timing rules a user notices:
   turn by itself; the later release is then ignored.
 - A press while offline (or with a configuration fault) gets the matching earcon and LED at once.
 - Audio of an answer the user interrupted is dropped until the server ends that turn.
+- No press ends in silence: a turn the server ends without any answer (turnComplete alone, with
+  or without `turnCompleteReason` / `waitingForInput`), a turn given up, and a conversation the
+  server would not resume each get the error earcon and a journal line saying why.
+- In push-to-talk the only barge-in is the button: an `interrupted` the server sends on its own
+  (it does, with automatic activity detection off) does not cut the answer being played.
+- Tool calls do not survive a lost connection (the resumed session predates them): they are
+  cancelled, and the replayed question asks for them again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 from pilive.controls.events import ApplianceState as State
 from pilive.live.events import (
     AudioChunk,
+    ConversationReset,
     InputTranscription,
     Interrupted,
     OutputTranscription,
@@ -182,9 +190,11 @@ class Conversation:
         self._activity_since: float | None = None  # activityStart sent, not yet ended
         self._ignore_release = False  # the turn ended by itself (max hold)
         self._discarding = False  # drop audio of an answer the user interrupted
+        self._interrupted_seen = False  # its `interrupted` came: only its turnComplete is left
         self._server_turn_open = False  # model content arrived, its turnComplete not yet
         self._playing = False  # answer audio handed to the speaker, not yet drained
         self._answer_done = False  # turnComplete seen for the audio being played
+        self._awaiting_answer = False  # the user's turn ended; no answer of any kind yet
         self._tools: set[str] = set()
         self.turns_started = 0
         self.taps_ignored = 0
@@ -224,7 +234,10 @@ class Conversation:
             # A server turn cannot continue on another connection: no turnComplete will come
             # for it, so nothing may wait for one (or the next answer would be dropped).
             self._server_turn_open = False
-            self._discarding = False
+            self._discarding = self._interrupted_seen = False
+            if self._tools:
+                actions.append(CancelTools(tuple(sorted(self._tools))))
+                self._tools.clear()
         if link is Link.CONNECTED:
             if previous in (Link.OFFLINE, Link.CONFIG_FAULT):
                 actions.append(PlayEarcon(Earcon.CONNECTED))
@@ -310,7 +323,16 @@ class Conversation:
         if isinstance(event, AudioChunk):
             return self._answer_audio(event.pcm)
         if isinstance(event, TurnComplete):
-            return self._turn_complete()
+            return self._turn_complete(event.reason)
+        if isinstance(event, Interrupted) and not self.hands_free:
+            if self._discarding:
+                # Our barge-in, already flushed. Its turnComplete comes next ([proto]: interrupted,
+                # then turnComplete) and is the old turn's, however late it arrives.
+                self._interrupted_seen = True
+                return []
+            # Not our barge-in: the server's own voice detection, which it reports even when it
+            # is off (pipecat PR #4131). The answer plays on.
+            return [Journal("interrupted_ignored", "server sent interrupted; answer kept")]
         if isinstance(event, Interrupted):
             self._discarding = False
             self._server_turn_open = False
@@ -322,6 +344,7 @@ class Conversation:
             return actions
         if isinstance(event, ToolCall):
             self._server_turn_open = True
+            self._awaiting_answer = False
             runs: list[Action] = []
             for call in event.calls:
                 self._tools.add(call.id)
@@ -333,7 +356,13 @@ class Conversation:
             cancelled = tuple(i for i in event.ids if i in self._tools)
             self._tools.difference_update(cancelled)
             return [CancelTools(cancelled)] if cancelled else []
+        if isinstance(event, ConversationReset):
+            return [
+                PlayEarcon(Earcon.ERROR),
+                Journal("context_lost", f"the model forgot the conversation: {event.reason}"),
+            ]
         if isinstance(event, TurnLost):
+            self._awaiting_answer = False
             return [
                 PlayEarcon(Earcon.ERROR),
                 Journal(
@@ -348,8 +377,10 @@ class Conversation:
         if isinstance(event, InputTranscription) and event.text:
             return [Journal("input_transcript", event.text)]
         if isinstance(event, OutputTranscription) and event.text:
+            self._awaiting_answer = False
             return [Journal("output_transcript", event.text)]
         if isinstance(event, TextPart) and event.text and not event.thought:
+            self._awaiting_answer = False
             return [Journal("model_text", event.text)]
         if isinstance(event, UsageMetadata):
             return [
@@ -380,6 +411,7 @@ class Conversation:
 
     def _end_turn(self) -> list[Action]:
         self._activity_since = None
+        self._awaiting_answer = True
         return [
             EndActivity(),
             CameraActivity(False),
@@ -401,6 +433,12 @@ class Conversation:
 
     def _answer_audio(self, pcm: bytes) -> list[Action]:
         self._server_turn_open = True
+        if self._state is not State.LISTENING:
+            self._awaiting_answer = False
+            if self._interrupted_seen:
+                # No audio follows `interrupted` in the same turn: this is the new answer, and the
+                # server left out the old turn's turnComplete.
+                self._discarding = self._interrupted_seen = False
         if self._state is State.LISTENING and not self.hands_free:
             # The model cannot answer an activity that is still open: this is an older answer.
             self._discarding = True
@@ -412,13 +450,22 @@ class Conversation:
             actions += self._enter(State.SPEAKING)
         return actions
 
-    def _turn_complete(self) -> list[Action]:
+    def _turn_complete(self, reason: str | None) -> list[Action]:
         self._server_turn_open = False
         if self._discarding:
-            self._discarding = False
+            self._discarding = self._interrupted_seen = False
             return []
         if self._state is State.LISTENING:
             return []  # the end of an older answer while the user already talks again
+        if self._awaiting_answer and not self._tools:
+            # The server ended the user's turn without a word (a refused or empty answer).
+            self._awaiting_answer = False
+            said = f" ({reason})" if reason else ""
+            return [
+                PlayEarcon(Earcon.ERROR),
+                Journal("no_answer", f"the model ended the turn without an answer{said}"),
+                *self._enter(State.IDLE),
+            ]
         if self._playing:
             self._answer_done = True
             return [EndOfAnswer()]

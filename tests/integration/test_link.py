@@ -6,122 +6,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pilive.config import Secret
 from pilive.emulator.faults import Phase, Stall
 from pilive.emulator.options import ToolTrigger
 from pilive.live import retry, wire
 from pilive.live.events import (
     AudioChunk,
-    SessionEvent,
     ToolCall,
-    TurnComplete,
 )
-from pilive.live.session import LiveSession
 from pilive.net.connection import (
     InsecureEndpointError,
     LinkOptions,
     LinkState,
-    LinkStatus,
-    LiveLink,
     check_endpoint,
 )
 from pilive.state import HandleStore
-from tests.emulator_rig import MODEL, emulator_options, running, tone
+from tests.emulator_rig import emulator_options, running
 from tests.fault_proxy import FaultProxy
-
-CHUNK_BYTES = 640  # 20 ms at 16 kHz s16le
-
-
-def fast_options(endpoint: str, **overrides: Any) -> LinkOptions:
-    values: dict[str, Any] = {
-        "endpoint": endpoint,
-        "connect_timeout_s": 3.0,
-        "ping_interval_s": 5.0,
-        "ping_timeout_s": 5.0,
-        "backoff_initial_s": 0.05,
-        "backoff_max_s": 0.4,
-        "config_fault_retry_s": 30.0,
-        "offline_after_s": 1.0,
-    }
-    values.update(overrides)
-    return LinkOptions(**values)
-
-
-class Harness:
-    """A LiveLink running against an endpoint, with every event and status kept for asserts."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        key: str,
-        *,
-        store: HandleStore | None = None,
-        functions: tuple[wire.FunctionDeclaration, ...] = (),
-        backoff: Callable[[], Iterator[float]] | None = None,
-        **options: Any,
-    ) -> None:
-        setup = wire.SetupOptions(
-            model=MODEL,
-            input_audio_transcription=True,
-            output_audio_transcription=True,
-            function_declarations=functions,
-        )
-        self.events: list[SessionEvent] = []
-        self.statuses: list[LinkStatus] = []
-        self.session = LiveSession(setup, handover_margin_s=1.0)
-        self.link = LiveLink(
-            self.session,
-            Secret(key, "test"),
-            fast_options(endpoint, **options),
-            on_event=self.events.append,
-            on_status=self.statuses.append,
-            handle_store=store,
-            backoff=backoff,
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Harness:
-        self.task = asyncio.create_task(self.link.run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.link.stop()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 5)
-
-    async def until(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                await asyncio.sleep(0.01)
-
-    async def connected(self) -> None:
-        await self.until(lambda: self.link.status.state is LinkState.CONNECTED)
-
-    def turn_completes(self) -> int:
-        return sum(isinstance(e, TurnComplete) for e in self.events)
-
-    async def say(self, pcm: bytes) -> None:
-        """One whole push-to-talk turn: activityStart, the audio, activityEnd."""
-        self.link.send_activity_start()
-        await self.speak(pcm)
-        self.link.send_activity_end()
-
-    async def speak(self, pcm: bytes, *, pace_s: float = 0.002) -> None:
-        """Send `pcm` as 20 ms chunks, yielding to the loop between them like the mic does."""
-        for i in range(0, len(pcm), CHUNK_BYTES):
-            self.link.send_audio(pcm[i : i + CHUNK_BYTES])
-            await asyncio.sleep(pace_s)
-
-
-def speech(seconds: float, seed: int) -> bytes:
-    """Distinct, recognisable audio per test so a replay mix-up cannot pass unnoticed."""
-    return tone(seconds, freq_hz=300 + 37 * seed)
+from tests.link_rig import Harness, speech
 
 
 async def test_push_to_talk_turn_round_trip() -> None:
@@ -294,17 +201,30 @@ async def test_close_before_setup_complete_backs_off_then_recovers() -> None:
 async def test_configuration_faults_retry_slowly_with_a_clear_status(
     code: int, reason: str, cause: str
 ) -> None:
-    """1007 / 1008 show a configuration fault naming the cause and retry only after the slow
-    interval: no hot loop."""
+    """A setup refused with 1007 / 1008 twice in a row shows a configuration fault naming the
+    cause and retries only after the slow interval: no hot loop. Once is not a fault (the next
+    test)."""
     async with running(emulator_options()) as emu:
+        emu.faults.on(Phase.SETUP, _close(code, reason))
         emu.faults.on(Phase.SETUP, _close(code, reason))
         async with Harness(emu.url, emu.api_key) as h:
             await h.until(lambda: h.link.status.state is LinkState.CONFIG_FAULT)
             await asyncio.sleep(0.5)
-            assert h.link.counters.attempts == 1
+            assert h.link.counters.attempts == 2
             assert cause in h.link.status.detail
             assert h.link.status.next_attempt_in_s == 30.0
             assert "configuration fault" in h.link.status.describe()
+
+
+async def test_a_single_refused_setup_is_retried_not_a_fault() -> None:
+    """One 1007 on a setup (the real service also refuses for passing reasons) costs a short
+    backoff, never the slow configuration-fault retry."""
+    async with running(emulator_options()) as emu:
+        emu.faults.on(Phase.SETUP, _close(1007, "Request contains an invalid argument."))
+        async with Harness(emu.url, emu.api_key) as h:
+            await h.connected()
+            assert h.link.counters.attempts == 2
+            assert not any(s.state is LinkState.CONFIG_FAULT for s in h.statuses)
 
 
 async def test_wrong_key_is_a_configuration_fault_and_never_logged(
@@ -343,8 +263,9 @@ async def test_dead_peer_is_detected_within_the_keepalive_bound() -> None:
 
 
 async def test_refused_connections_back_off_capped_and_reset_after_success() -> None:
-    """While the port refuses, delays grow by the factor up to the cap; after a successful
-    setup the next outage starts again from the initial delay."""
+    """While the port refuses, delays grow by the factor up to the cap; after a productive
+    connection (here: one that completed a turn) the next outage starts again from the initial
+    delay. A setupComplete alone does not reset it (a server that accepts and drops at once)."""
     drawn: list[float] = []
     generators = 0
 
@@ -364,6 +285,13 @@ async def test_refused_connections_back_off_capped_and_reset_after_success() -> 
             assert drawn[:6] == [0.02, 0.04, 0.08, 0.16, 0.16, 0.16]
             proxy.refuse(False)
             await h.connected()
+            drawn.clear()
+            proxy.cut()  # accepted, then dropped before any turn: still backing off
+            await h.until(lambda: len(drawn) >= 1)
+            assert drawn[0] == 0.16
+            await h.connected()
+            await h.say(speech(0.2, 9))
+            await h.until(lambda: h.turn_completes() == 1)
             drawn.clear()
             proxy.refuse(True)
             proxy.cut()

@@ -28,6 +28,7 @@ from pilive.conversation import (
 )
 from pilive.live.events import (
     AudioChunk,
+    ConversationReset,
     FunctionCall,
     InputTranscription,
     Interrupted,
@@ -165,13 +166,76 @@ def test_tap_while_speaking_is_a_stop_gesture() -> None:
     assert conv.turns_started == 1
 
 
-def test_server_interruption_flushes_playback() -> None:
-    """`interrupted` from the server does what a press does to the speaker."""
+def test_server_interruption_flushes_playback_in_hands_free() -> None:
+    """Hands-free: `interrupted` is the server's voice detection hearing the user, and does what
+    a press does to the speaker."""
+    conv = Conversation(hands_free=True)
+    conv.start()
+    conv.link_changed(Link.CONNECTED)
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert conv.session_event(Interrupted()) == [FlushPlayback(), ShowState(State.IDLE)]
+
+
+def test_push_to_talk_ignores_an_interrupted_it_did_not_cause() -> None:
+    """Push-to-talk: the server sends `interrupted` even with its voice detection off (pipecat
+    PR #4131); only the button barges in, so the answer keeps playing and ends normally."""
     conv = connected()
     held_turn(conv)
     conv.button_released(1.0)
     conv.session_event(AudioChunk(PCM, 24000))
-    assert conv.session_event(Interrupted()) == [FlushPlayback(), ShowState(State.IDLE)]
+    actions = conv.session_event(Interrupted())
+    assert [a for a in actions if not isinstance(a, Journal)] == []
+    assert conv.state is State.SPEAKING
+    assert conv.session_event(AudioChunk(PCM, 24000)) == [PlayAudio(PCM)]
+    assert conv.session_event(TurnComplete()) == [EndOfAnswer()]
+
+
+def test_a_late_end_of_the_interrupted_answer_is_no_empty_answer() -> None:
+    """Barge-in, quick release, then the old turn's interrupted + turnComplete arrive: that is
+    not the new turn's (empty) answer; the new answer then plays."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    conv.button_pressed(2.0)
+    conv.tick(3.0)
+    conv.button_released(3.1)
+    assert conv.session_event(Interrupted()) == []
+    assert conv.session_event(TurnComplete()) == []
+    assert conv.state is State.THINKING
+    assert conv.session_event(AudioChunk(PCM, 24000)) == [PlayAudio(PCM), ShowState(State.SPEAKING)]
+
+
+@pytest.mark.parametrize("reason", [None, "RESPONSE_REJECTED", "NEED_MORE_INPUT"])
+def test_a_turn_ended_without_an_answer_is_an_audible_error(reason: str | None) -> None:
+    """turnComplete with no content for the user's turn: error earcon, a journal line with the
+    reason, back to idle; the press never ends in silence."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    actions = conv.session_event(TurnComplete(reason))
+    assert actions[0] == PlayEarcon(Earcon.ERROR)
+    assert isinstance(actions[1], Journal) and actions[1].kind == "no_answer"
+    assert (reason or "without an answer") in actions[1].text
+    assert conv.state is State.IDLE
+
+
+def test_conversation_reset_is_said() -> None:
+    """The server would not resume: the user hears the error earcon and the journal says the
+    model forgot the conversation."""
+    conv = connected()
+    actions = conv.session_event(ConversationReset("server refused to resume (1011)"))
+    assert actions[0] == PlayEarcon(Earcon.ERROR)
+    assert isinstance(actions[1], Journal) and actions[1].kind == "context_lost"
+
+
+def test_running_tools_are_cancelled_when_the_link_drops() -> None:
+    """A tool call does not survive its connection (the resumed session predates it)."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(ToolCall((FunctionCall("a", "f", {}),)))
+    assert CancelTools(("a",)) in conv.link_changed(Link.RECONNECTING)
 
 
 def test_press_while_offline_gives_offline_feedback_at_once() -> None:

@@ -14,8 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pilive.live.retry import (
-    CloseAction,
-    CloseKind,
+    Classified,
+    Decision,
+    Failure,
+    Next,
+    Phase,
+    RetryPolicy,
     backoff,
     classify_close,
     classify_exception,
@@ -89,105 +93,119 @@ def test_backoff_rejects_bad_parameters(kwargs: dict[str, float], message: str) 
         next(backoff(**kwargs))  # type: ignore[arg-type]
 
 
+DEADLINE = "Deadline expired before operation could complete."
+UNAVAILABLE = "The service is currently unavailable."
+ABORTED = "The operation was aborted."
+ENTITY = "Requested entity was not found."
+BAD_KEY = "API key not valid. Please pass a valid API key."
+EXPIRED_KEY = "API key expired. Please renew the API key."
+LOCATION = "User location is not supported for the API use."
+INVALID = "Request contains an invalid argument."
+NO_MODEL = (
+    "models/x is not found for API version v1beta, or is not supported for "
+    "bidiGenerateContent. Call ListMo"
+)
+NOT_IMPLEMENTED = "Operation is not implemented, or supported, or enabled."
+SESSION_EXPIRED = "Session expired. Please start a new session."
+HANDLE_INVALID = "Session resumption handle is invalid or has expired."
+INTERNAL = "Internal error encountered."
+
+S, U, R = Phase.SESSION, Phase.SETUP, Phase.RESUME
+NORMAL, TRANSIENT = Failure.NORMAL_END, Failure.TRANSIENT
+REFUSED, HANDLE = Failure.SETUP_REFUSED, Failure.HANDLE_REFUSED
+
+
 @pytest.mark.parametrize(
-    ("code", "reason", "kind", "cause"),
+    ("phase", "code", "reason", "failure", "cause"),
     [
-        (1000, "", CloseKind.RESUME, "closed normally (1000)"),
-        (
-            1011,
-            "Deadline expired before operation could complete.",
-            CloseKind.RESUME,
-            "lifetime ended (1011 deadline)",
-        ),
-        (1011, "The service is currently unavailable.", CloseKind.RETRY_BACKOFF, "unavailable"),
-        (1011, "keepalive ping timeout", CloseKind.RETRY_BACKOFF, "keepalive"),
-        (1011, "Internal error encountered.", CloseKind.RETRY_BACKOFF, "server error (1011: Int"),
-        (1006, "", CloseKind.RETRY_BACKOFF, "without a close frame"),
-        (None, "", CloseKind.RETRY_BACKOFF, "without a close frame"),
-        (1001, "", CloseKind.RETRY_BACKOFF, "going away (1001)"),
-        (1012, "", CloseKind.RETRY_BACKOFF, "(1012)"),
-        (1013, "", CloseKind.RETRY_BACKOFF, "(1013)"),
-        (1014, "", CloseKind.RETRY_BACKOFF, "(1014)"),
-        (4000, "custom", CloseKind.RETRY_BACKOFF, "closed (4000: custom)"),
-        (
-            1007,
-            "API key not valid. Please pass a valid API key.",
-            CloseKind.CONFIG_FAULT,
-            "API key invalid (1007)",
-        ),
-        (
-            1007,
-            "API key expired. Please renew the API key.",
-            CloseKind.CONFIG_FAULT,
-            "API key expired (1007)",
-        ),
-        (
-            1007,
-            "User location is not supported for the API use.",
-            CloseKind.CONFIG_FAULT,
-            "location not supported",
-        ),
-        (
-            1007,
-            "Request contains an invalid argument.",
-            CloseKind.CONFIG_FAULT,
-            "invalid configuration: Request contains an invalid argument. (1007)",
-        ),
-        (1007, "", CloseKind.CONFIG_FAULT, "invalid configuration (1007)"),
-        (
-            1008,
-            "models/x is not found for API version v1beta, or is not supported for "
-            "bidiGenerateContent. Call ListMo",
-            CloseKind.CONFIG_FAULT,
-            "model not found",
-        ),
-        (
-            1008,
-            "Operation is not implemented, or supported, or enabled.",
-            CloseKind.CONFIG_FAULT,
-            "feature not supported",
-        ),
-        (1008, "Permission denied", CloseKind.CONFIG_FAULT, "permission denied (1008)"),
-        (1009, "", CloseKind.CONFIG_FAULT, "size limit (1009)"),
+        # A running session: planned ends resume, everything else is transient, 1007/1008 too.
+        (S, 1000, "", NORMAL, "closed normally (1000)"),
+        (S, 1011, DEADLINE, NORMAL, "lifetime ended (1011 deadline)"),
+        (S, 1011, UNAVAILABLE, TRANSIENT, "service unavailable (1011)"),
+        (S, 1011, "keepalive ping timeout", TRANSIENT, "keepalive ping timed out"),
+        (S, 1011, INTERNAL, TRANSIENT, "server error (1011: Internal error"),
+        (S, 1008, ABORTED, TRANSIENT, "server ended the session (1008: The operation was abor"),
+        (S, 1007, ENTITY, TRANSIENT, "(1007: Requested entity was not found.)"),
+        (S, 1008, ENTITY, TRANSIENT, "(1008: Requested entity"),
+        (S, 1007, INVALID, TRANSIENT, "server ended the session (1007"),
+        (S, 1008, NOT_IMPLEMENTED, TRANSIENT, "server ended the session (1008"),
+        (S, 1009, "", TRANSIENT, "size limit (1009)"),
+        (S, 1006, "", TRANSIENT, "without a close frame (1006)"),
+        (S, None, "", TRANSIENT, "without a close frame (1006)"),
+        (S, 1001, "", TRANSIENT, "going away (1001)"),
+        (S, 1012, "", TRANSIENT, "(1012)"),
+        (S, 1013, "", TRANSIENT, "(1013)"),
+        (S, 1014, "", TRANSIENT, "(1014)"),
+        (S, 4000, "custom", TRANSIENT, "connection closed (4000: custom)"),
+        # A fresh setup: configuration refusals (a fault once they repeat), else transient.
+        (U, 1007, BAD_KEY, REFUSED, "API key invalid (1007)"),
+        (U, 1007, EXPIRED_KEY, REFUSED, "API key expired (1007)"),
+        (U, 1007, LOCATION, REFUSED, "user location not supported"),
+        (U, 1008, NO_MODEL, REFUSED, "model not found or not available"),
+        (U, 1007, INVALID, REFUSED, "invalid configuration: Request contains an invalid"),
+        (U, 1007, "", REFUSED, "invalid configuration (1007)"),
+        (U, 1008, NOT_IMPLEMENTED, REFUSED, "feature not supported"),
+        (U, 1008, "Permission denied", REFUSED, "permission denied (1008)"),
+        (U, 1009, "", REFUSED, "setup exceeded the server's size limit (1009)"),
+        (U, 1008, ABORTED, TRANSIENT, "before setup completed (1008: The operation was"),
+        (U, 1007, ENTITY, TRANSIENT, "before setup completed (1007: Requested entity"),
+        (U, 1011, UNAVAILABLE, TRANSIENT, "before setup completed (1011: The service"),
+        (U, 1011, DEADLINE, TRANSIENT, "before setup completed (1011: Deadline"),
+        (U, 1000, "", TRANSIENT, "before setup completed (1000)"),
+        (U, None, "", TRANSIENT, "before setup completed (no close frame)"),
+        # A resume: key, location and model problems are the configuration's, the rest the
+        # handle's; a dropped TCP connection is nobody's.
+        (R, 1007, BAD_KEY, REFUSED, "API key invalid (1007)"),
+        (R, 1007, LOCATION, REFUSED, "user location not supported"),
+        (R, 1008, NO_MODEL, REFUSED, "model not found"),
+        (R, 1008, SESSION_EXPIRED, HANDLE, "refused to resume the conversation (1008: Session"),
+        (R, 1008, HANDLE_INVALID, HANDLE, "refused to resume"),
+        (R, 1008, ENTITY, HANDLE, "refused to resume"),
+        (R, 1011, INTERNAL, HANDLE, "refused to resume the conversation (1011: Internal"),
+        (R, 1011, UNAVAILABLE, HANDLE, "(1011: The service is currently unavailable.)"),
+        (R, 1007, INVALID, HANDLE, "refused to resume"),
+        (R, 1000, "", HANDLE, "refused to resume the conversation (1000)"),
+        (R, 1006, "", TRANSIENT, "connection lost while resuming (1006)"),
+        (R, None, "", TRANSIENT, "connection lost while resuming (no close frame)"),
     ],
 )
-def test_classify_close(code: int | None, reason: str, kind: CloseKind, cause: str) -> None:
-    """Each close code and reason the service is known to use maps to its outcome and cause."""
-    action = classify_close(code, reason, during_setup=False)
-    assert action.kind is kind
-    assert cause in action.cause
+def test_each_close_row_by_phase(
+    phase: Phase, code: int | None, reason: str, failure: Failure, cause: str
+) -> None:
+    """One row each of the classification table: a close in a phase maps to its failure kind and
+    a cause that names it; never the code alone (1007/1008 mean three different things)."""
+    classified = classify_close(code, reason, phase=phase)
+    assert classified.failure is failure
+    assert cause in classified.cause, classified.cause
 
 
-def test_close_during_setup_never_resumes() -> None:
-    """Before setupComplete even a 1000 backs off (no hot loop); 1007/1008 stay config faults."""
-    assert classify_close(1000, "", during_setup=True).kind is CloseKind.RETRY_BACKOFF
-    deadline = classify_close(1011, "Deadline expired", during_setup=True)
-    assert deadline == CloseAction(
-        CloseKind.RETRY_BACKOFF, "connection ended before setup completed (1011: Deadline expired)"
-    )
-    assert classify_close(None, "", during_setup=True).cause == (
-        "connection ended before setup completed (no close frame)"
-    )
-    assert classify_close(1007, "API key not valid", during_setup=True).kind is (
-        CloseKind.CONFIG_FAULT
-    )
+@pytest.mark.parametrize(
+    ("reason", "named"),
+    [
+        (SESSION_EXPIRED, True),
+        (HANDLE_INVALID, True),
+        (ENTITY, True),
+        (INTERNAL, False),
+        (UNAVAILABLE, False),
+        (INVALID, False),
+    ],
+)
+def test_a_resume_refusal_that_names_the_session_says_so(reason: str, named: bool) -> None:
+    """Only a reason about the session or handle lets the policy give the handle up at once."""
+    assert classify_close(1008, reason, phase=Phase.RESUME).names_handle is named
 
 
-def test_close_after_go_away_resumes() -> None:
-    """After goAway any close (even an abrupt one) means: resume with the newest handle."""
-    assert classify_close(1006, "", during_setup=False, after_go_away=True).kind is (
-        CloseKind.RESUME
-    )
-    assert classify_close(None, "", during_setup=False, after_go_away=True).kind is (
-        CloseKind.RESUME
-    )
+@pytest.mark.parametrize("code", [1000, 1006, None, 1011, 1008])
+def test_any_close_after_go_away_is_a_normal_end(code: int | None) -> None:
+    """After goAway every close, even an abrupt one, is the announced end: resume."""
+    assert classify_close(code, "", phase=Phase.SESSION, after_go_away=True).failure is NORMAL
 
 
 def test_long_reasons_are_shortened() -> None:
     """Reason text in causes is one line and bounded (it goes into STATUS and LED logs)."""
-    action = classify_close(1007, "bad\nfield " + "x" * 500, during_setup=False)
-    assert "\n" not in action.cause
-    assert len(action.cause) < 120
+    classified = classify_close(1007, "bad\nfield " + "x" * 500, phase=Phase.SETUP)
+    assert "\n" not in classified.cause
+    assert len(classified.cause) < 120
 
 
 def test_classify_exception_by_type_and_errno() -> None:
@@ -204,9 +222,9 @@ def test_classify_exception_by_type_and_errno() -> None:
         (RuntimeError("boom"), "unexpected error (RuntimeError)"),
     ]
     for exc, cause in cases:
-        action = classify_exception(exc)
-        assert action.kind is CloseKind.RETRY_BACKOFF, exc
-        assert cause in action.cause, (exc, action.cause)
+        classified = classify_exception(exc)
+        assert classified.failure is Failure.TRANSIENT, exc
+        assert cause in classified.cause, (exc, classified.cause)
 
 
 def test_classify_real_tls_verification_failure() -> None:
@@ -227,27 +245,141 @@ def test_classify_real_tls_verification_failure() -> None:
                     side.do_handshake()
             server_in.write(c2s.read())
             client_in.write(s2c.read())
-    action = classify_exception(info.value)
-    assert action.kind is CloseKind.RETRY_BACKOFF
-    assert action.cause.startswith("TLS certificate not trusted (")
-    assert "certificate" in action.cause.removeprefix("TLS certificate not trusted")
-    assert action.cause.endswith("check the system clock")
+    classified = classify_exception(info.value)
+    assert classified.failure is Failure.TRANSIENT
+    assert classified.cause.startswith("TLS certificate not trusted (")
+    assert "certificate" in classified.cause.removeprefix("TLS certificate not trusted")
+    assert classified.cause.endswith("check the system clock")
 
 
 @pytest.mark.parametrize(
-    ("status", "kind"),
+    ("status", "failure"),
     [
-        (401, CloseKind.CONFIG_FAULT),
-        (403, CloseKind.CONFIG_FAULT),
-        (400, CloseKind.CONFIG_FAULT),
-        (404, CloseKind.CONFIG_FAULT),
-        (429, CloseKind.RETRY_BACKOFF),
-        (500, CloseKind.RETRY_BACKOFF),
-        (503, CloseKind.RETRY_BACKOFF),
+        (401, REFUSED),
+        (403, REFUSED),
+        (400, REFUSED),
+        (404, REFUSED),
+        (429, TRANSIENT),
+        (500, TRANSIENT),
+        (503, TRANSIENT),
     ],
 )
-def test_classify_handshake_status(status: int, kind: CloseKind) -> None:
-    """HTTP refusals of the upgrade: credentials/path problems are config faults, others retry."""
-    action = classify_handshake_status(status)
-    assert action.kind is kind
-    assert f"HTTP {status}" in action.cause
+def test_classify_handshake_status(status: int, failure: Failure) -> None:
+    """HTTP refusals of the upgrade: credentials/path problems are refusals, others transient."""
+    classified = classify_handshake_status(status)
+    assert classified.failure is failure
+    assert f"HTTP {status}" in classified.cause
+
+
+def test_hostname_mismatch_is_not_blamed_on_the_clock() -> None:
+    """A certificate for another host says so; only an untrusted one mentions the clock."""
+    exc = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    exc.verify_message = "Hostname mismatch, certificate is not valid for 'x'."
+    cause = classify_exception(exc).cause
+    assert "another host" in cause
+    assert "clock" not in cause
+
+
+# -- the policy: repetition and history -------------------------------------------------------
+
+
+class Top(random.Random):
+    """Draws the top of every range: delays show the backoff caps (1, 2, 4, ...)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def policy() -> RetryPolicy:
+    return RetryPolicy(lambda: backoff(1.0, 30.0, 2.0, Top()), config_fault_retry_s=300.0)
+
+
+def ended(
+    p: RetryPolicy,
+    failure: Failure,
+    now: float = 0.0,
+    *,
+    setup: bool = False,
+    productive: bool = False,
+    names_handle: bool = False,
+) -> Decision:
+    return p.connection_ended(
+        Classified(failure, failure.value, names_handle),
+        now,
+        setup_completed=setup,
+        productive=productive,
+    )
+
+
+def test_a_single_mid_session_refusal_resumes_within_a_second() -> None:
+    """A mid-session 1008 "The operation was aborted." after a productive connection: back off
+    by at most the first step (1 s) and keep the handle. Never a configuration fault."""
+    classified = classify_close(1008, ABORTED, phase=Phase.SESSION)
+    d = policy().connection_ended(classified, 0.0, setup_completed=True, productive=True)
+    assert d.next is Next.RETRY_AFTER
+    assert d.delay_s <= 1.0
+
+
+def test_setup_refusal_is_a_configuration_fault_only_once_it_repeats() -> None:
+    """The first refused setup backs off; the second in a row is a configuration fault."""
+    p = policy()
+    assert ended(p, REFUSED).next is Next.RETRY_AFTER
+    assert ended(p, REFUSED) == Decision(Next.CONFIG_FAULT, 300.0, "setup_refused")
+
+
+def test_a_completed_setup_clears_the_refusal_count() -> None:
+    """Refusals must be in a row: an accepted setup in between starts the count again."""
+    p = policy()
+    ended(p, REFUSED)
+    ended(p, TRANSIENT, setup=True)
+    assert ended(p, REFUSED).next is Next.RETRY_AFTER
+
+
+def test_a_refused_resume_is_retried_then_the_conversation_starts_fresh() -> None:
+    """A resume refused without saying why (1011) is tried twice more with backoff; the third
+    refusal in a row drops the handle, and the count starts again."""
+    p = policy()
+    assert [ended(p, HANDLE).next for _ in range(3)] == [
+        Next.RETRY_AFTER,
+        Next.RETRY_AFTER,
+        Next.START_FRESH,
+    ]
+    assert ended(p, HANDLE).next is Next.RETRY_AFTER
+
+
+def test_a_refusal_naming_the_session_starts_fresh_at_once() -> None:
+    """A "session expired" refusal needs no second try."""
+    assert ended(policy(), HANDLE, names_handle=True) == Decision(
+        Next.START_FRESH, 0.0, "handle_refused"
+    )
+
+
+def test_planned_ends_resume_at_once_but_not_in_a_storm() -> None:
+    """A server that ends every connection right after setup (goAway, 1000): three immediate
+    resumes, then a growing backoff until a connection is productive; those resume at once."""
+    p = policy()
+    decisions = [ended(p, NORMAL, now=0.1 * i, setup=True) for i in range(8)]
+    assert [d.next for d in decisions[:3]] == [Next.RESUME_NOW] * 3
+    assert [d.delay_s for d in decisions[3:]] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert ended(p, NORMAL, now=61.0, setup=True).next is Next.RETRY_AFTER  # still a storm
+    assert ended(p, NORMAL, now=62.0, setup=True, productive=True).next is Next.RESUME_NOW
+    assert ended(p, NORMAL, now=63.0, setup=True).next is Next.RESUME_NOW  # calm again
+
+
+@pytest.mark.parametrize("failure", [NORMAL, TRANSIENT, HANDLE, REFUSED])
+def test_connections_stay_bounded_whatever_the_server_does(failure: Failure) -> None:
+    """Against a server that ends every connection unproductively, in any way, ten minutes see a
+    few connections a minute at most (the backoff caps at 30 s; drawn at the top here)."""
+    p = policy()
+    now, connections = 0.0, 0
+    while now < 600.0:
+        connections += 1
+        now += ended(p, failure, now, setup=failure in (NORMAL, TRANSIENT)).delay_s + 0.05
+    assert connections <= 40, connections
+
+
+def test_only_productive_connections_reset_the_backoff() -> None:
+    """Accepting a setup is not enough: the backoff grows until a connection was useful."""
+    p = policy()
+    assert [ended(p, TRANSIENT, setup=True).delay_s for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert ended(p, TRANSIENT, setup=True, productive=True).delay_s == 1.0

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pilive.live import wire
 from pilive.live.events import (
     AudioChunk,
+    ConversationReset,
     GoAway,
     SessionResumptionUpdate,
     SetupComplete,
@@ -254,15 +255,17 @@ def test_tool_calls_outstanding_until_answered_or_cancelled() -> None:
     assert session.at_turn_boundary
 
 
-def test_tool_response_while_down_is_held() -> None:
-    """A tool result given while the link is down goes out after the next setupComplete."""
+def test_tool_response_for_a_call_from_a_lost_connection_is_dropped() -> None:
+    """No handle is resumable during a tool call, so the resumed session predates the call and
+    the service would refuse its toolResponse (1007): the result is dropped, not sent."""
     session = LiveSession(OPTIONS)
     ready(session)
     session.receive_data('{"toolCall":{"functionCalls":[{"id":"a","name":"f"}]}}', 1.0)
     session.connection_lost(2.0)
+    assert session.outstanding_tool_calls == frozenset()
     session.send_tool_response([wire.FunctionResponse("a", "f", {"result": 1})])
-    assert session.data_to_send() == []
-    assert ready(session, 3.0) == ["setup", "toolResponse"]
+    assert ready(session, 3.0) == ["setup"]
+    assert session.stale_tool_responses == 1
 
 
 def test_replay_of_open_activity_after_drop() -> None:
@@ -303,10 +306,12 @@ def test_replay_of_ended_activity_not_yet_answered() -> None:
     session.connection_lost(3.0)
     assert ready(session, 4.0) == ["setup", "start", "audio:1", "end"]
     session.receive_data(MODEL_AUDIO, 5.0)
+    session.receive_data(TURN_COMPLETE, 5.0)
     assert not session.replay_pending
     session.connection_lost(6.0)
     assert ready(session, 7.0) == ["setup"]
     assert session.replayed_frames == 6
+    assert session.turns_replayed == 2
 
 
 def test_a_handle_arriving_after_activity_end_does_not_take_it_in() -> None:
@@ -350,17 +355,25 @@ def test_drop_during_setup_of_replay_connection() -> None:
      b'{"serverContent":{"modelTurn":{"parts":[{"text":"ok"}]}}}',
      b'{"serverContent":{"outputTranscription":{"text":"ok"}}}'],
 )  # fmt: skip
-def test_answer_after_activity_end_takes_it_in(answer: bytes) -> None:
-    """Any model output after activityEnd means the server has the activity: no replay."""
+def test_a_cut_answer_is_replayed_a_completed_one_is_not(answer: bytes) -> None:
+    """Model output after activityEnd means the server took the activity in, but a resume after
+    a cut answer (or during a tool call) restores the session from before it: the activity is
+    replayed until the answer's turnComplete, and then no longer."""
     session = LiveSession(OPTIONS)
     ready(session)
     session.send_activity_start()
     session.send_audio(chunk(1))
     session.send_activity_end()
     session.receive_data(answer, 1.0)
+    if answer != TURN_COMPLETE:
+        assert session.replay_pending
+        session.connection_lost(2.0)
+        assert ready(session, 3.0) == ["setup", "start", "audio:1", "end"]
+        session.receive_data(answer, 4.0)
+        session.receive_data(TURN_COMPLETE, 4.0)
     assert not session.replay_pending
-    session.connection_lost(2.0)
-    assert ready(session, 3.0) == ["setup"]
+    session.connection_lost(5.0)
+    assert ready(session, 6.0) == ["setup"]
 
 
 def test_output_during_open_activity_does_not_take_it_in() -> None:
@@ -441,16 +454,100 @@ def test_long_press_while_connected_is_fine_unless_the_link_drops() -> None:
 
 
 def test_long_press_answered_needs_no_replay() -> None:
-    """Past the window while connected, then answered: no TurnLost at a later drop."""
-    session = LiveSession(OPTIONS, replay_window_s=0.1)
+    """Past the window while connected, then answered: no TurnLost at a later drop; a drop that
+    cuts its answer cannot replay it and says so."""
+    for complete, lost in ((True, 0), (False, 1)):
+        session = LiveSession(OPTIONS, replay_window_s=0.1)
+        ready(session)
+        session.send_activity_start()
+        for i in range(8):
+            session.send_audio(chunk(i))
+        session.send_activity_end()
+        session.receive_data(MODEL_AUDIO, 1.0)
+        if complete:
+            session.receive_data(TURN_COMPLETE, 1.5)
+        session.connection_lost(2.0)
+        assert len([e for e in session.events_received() if isinstance(e, TurnLost)]) == lost
+
+
+def test_an_activity_the_server_never_answers_is_given_up_after_max_replays() -> None:
+    """A turn replayed on connection after connection without an answer ends in TurnLost (an
+    audible error) after `max_replays` replays, instead of being asked forever."""
+    session = LiveSession(OPTIONS, max_replays=2)
     ready(session)
     session.send_activity_start()
-    for i in range(8):
-        session.send_audio(chunk(i))
+    session.send_audio(chunk(1))
     session.send_activity_end()
-    session.receive_data(MODEL_AUDIO, 1.0)
-    session.connection_lost(2.0)
-    assert [e for e in session.events_received() if isinstance(e, TurnLost)] == []
+    session.data_to_send()
+    for n in range(2):
+        session.connection_lost(1.0 + n)
+        assert ready(session, 1.5 + n) == ["setup", "start", "audio:1", "end"]
+    session.connection_lost(5.0)
+    session.connect(6.0)
+    session.receive_data(SETUP_COMPLETE, 6.0)
+    assert describe(session.data_to_send()) == ["setup"]
+    (lost,) = [e for e in session.events_received() if isinstance(e, TurnLost)]
+    assert "did not answer this turn in 3 tries" in lost.reason
+    assert not session.replay_pending
+
+
+def test_go_away_with_minutes_of_notice_waits_for_the_window() -> None:
+    """goAway with 300 s of notice right after setup: no handover at the idle boundary now; at
+    a boundary within the window (60 s) of the deadline; at the margin whatever happens."""
+    session = LiveSession(OPTIONS, handover_margin_s=2.0, handover_window_s=60.0)
+    ready(session, 0.0)
+    session.receive_data('{"goAway":{"timeLeft":"300s"}}', 1.0)
+    assert session.at_turn_boundary
+    assert not session.handover_due(2.0)
+    assert session.handover_window_at_s() == 241.0
+    assert session.handover_due(241.0)
+    session.receive_data(MODEL_AUDIO, 250.0)  # the model speaks: not a boundary
+    assert not session.handover_due(250.0)
+    assert session.handover_due(299.0)  # the margin
+
+
+def test_a_turn_started_after_go_away_goes_to_the_next_connection() -> None:
+    """After goAway the server may go silent: a new press hands over at once (the activity is
+    replayed on the new connection), one started before the goAway does not."""
+    session = LiveSession(OPTIONS)
+    ready(session, 0.0)
+    session.send_activity_start()
+    session.receive_data('{"goAway":{"timeLeft":"300s"}}', 1.0)
+    assert not session.handover_due(1.0)
+    session.send_activity_end()
+    session.receive_data(TURN_COMPLETE, 2.0)
+    session.send_activity_start()
+    assert session.handover_due(3.0)
+
+
+def test_owes_answer_while_the_server_has_something_to_say() -> None:
+    """The server owes an answer after activityEnd, during its answer and after a tool result,
+    but not while a tool runs here and not once the turn is complete."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    assert not session.owes_answer
+    session.send_activity_start()
+    assert not session.owes_answer  # the user is talking
+    session.send_activity_end()
+    assert session.owes_answer
+    session.receive_data('{"toolCall":{"functionCalls":[{"id":"a","name":"f"}]}}', 1.0)
+    assert not session.owes_answer  # the tool is ours to run
+    session.send_tool_response([wire.FunctionResponse("a", "f", {"result": 1})])
+    assert session.owes_answer
+    session.receive_data(MODEL_AUDIO, 2.0)
+    assert session.owes_answer  # the rest of the answer
+    session.receive_data(TURN_COMPLETE, 3.0)
+    assert not session.owes_answer
+
+
+def test_a_refused_resume_reports_the_conversation_reset() -> None:
+    """Dropping the handle because the server refused it emits ConversationReset; the user's
+    own new conversation does not."""
+    session = LiveSession(OPTIONS)
+    session.forget_resumption_handle()
+    assert session.events_received() == []
+    session.forget_resumption_handle("server refused to resume (1008)")
+    assert session.events_received() == [ConversationReset("server refused to resume (1008)")]
 
 
 def test_drop_with_button_held_past_window_discards_rest_of_press() -> None:

@@ -16,6 +16,7 @@ from pilive.live.events import (
     GoAway,
     Grounding,
     InputTranscription,
+    InteractionStatus,
     Interrupted,
     OutputTranscription,
     SessionResumptionUpdate,
@@ -399,7 +400,8 @@ def test_model_turn_with_several_parts_snake_case() -> None:
 
 
 def test_server_content_flags_and_transcriptions_in_order() -> None:
-    """Input transcription, content, output transcription, grounding, then end-of-turn flags."""
+    """Input transcription, content, output transcription, grounding, then end-of-turn flags,
+    then `interactionStatus` (newer servers; informational)."""
     frame = {
         "serverContent": {
             "waitingForInput": True,
@@ -420,6 +422,7 @@ def test_server_content_flags_and_transcriptions_in_order() -> None:
         GenerationComplete(),
         TurnComplete(None),
         WaitingForInput(),
+        InteractionStatus("IDLE"),
     ]
 
 

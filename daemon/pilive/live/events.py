@@ -1,8 +1,8 @@
 """Typed events out of the Live API core.
 
 Server events are what `pilive.live.wire.parse_server_message` finds in a server frame; session
-events (`TurnLost`) are decisions `pilive.live.session.LiveSession` makes. All are immutable
-value objects so they can be queued, compared in tests and logged without copying.
+events (`TurnLost`, `ConversationReset`) are decisions `pilive.live.session.LiveSession` makes.
+All are immutable value objects so they can be queued, compared in tests and logged without copying.
 """
 
 from __future__ import annotations
@@ -165,6 +165,22 @@ class TurnLost:
     dropped_audio_bytes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationReset:
+    """The server would not resume the conversation, so a fresh one starts: the model has forgotten
+    what was said. Emitted by the session (not the server) so the appliance can say so."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionStatus:
+    """`serverContent.interactionStatus` (newer servers): IN_PROGRESS or IDLE. Informational: the
+    end of a turn is `turnComplete`, which the same servers still send."""
+
+    status: str
+
+
 ServerEvent = (
     SetupComplete
     | AudioChunk
@@ -182,7 +198,8 @@ ServerEvent = (
     | SessionResumptionUpdate
     | UsageMetadata
     | VoiceActivity
+    | InteractionStatus
     | UnknownMessage
 )
 
-SessionEvent = ServerEvent | TurnLost
+SessionEvent = ServerEvent | TurnLost | ConversationReset

@@ -1,9 +1,34 @@
-"""Reconnect policy: jittered backoff delays and a named outcome for every way a link ends.
+"""Reconnect policy: what each way a link ends means, and what to do about it, given the history.
 
-Pure functions: no sleeping, no clocks, no I/O. The connection layer asks `classify_close` (or
-`classify_exception` / `classify_handshake_status`) what a failure means and draws its delay from
-a `backoff()` generator, which it replaces with a fresh one after `setupComplete` (so a server
-that accepts and then closes at once cannot cause a hot loop).
+Pure: no sleeping, no clocks, no I/O; `now` is an argument where time matters. Two layers:
+
+1. **Classification** (`classify_close`, `classify_exception`, `classify_handshake_status`): one
+   ended connection -> a `Failure` kind and a cause in words. It looks at the *phase* the link
+   was in (opening, a fresh setup, a resume, a running session), the close code and the reason
+   text, never at the code alone. The table, with where each row comes from, is in
+   `pilive.emulator.catalogue` (the real service's known behaviour) and in the unit tests.
+
+   | phase    | what ended it                                            | failure        |
+   |----------|----------------------------------------------------------|----------------|
+   | connect  | HTTP 400/401/403/404                                     | SETUP_REFUSED  |
+   | connect  | HTTP 429/5xx, DNS, refused, TLS, timeout, OS errors      | TRANSIENT      |
+   | setup    | 1007/1008 naming key, location, model, field, feature    | SETUP_REFUSED  |
+   | setup    | 1007/1008 "operation was aborted", "entity not found"    | TRANSIENT      |
+   | setup    | 1009 (the setup itself was too big)                      | SETUP_REFUSED  |
+   | setup    | anything else (1011, 1006, 1000, no setupComplete)       | TRANSIENT      |
+   | resume   | 1007/1008 naming key, location or model                  | SETUP_REFUSED  |
+   | resume   | a reason naming the session, handle or expiry            | HANDLE_REFUSED (named) |
+   | resume   | any other close, or no setupComplete                     | HANDLE_REFUSED |
+   | session  | 1000, 1011 "deadline", any close after goAway            | NORMAL_END     |
+   | session  | 1007/1008 (e.g. "The operation was aborted."), 1009,     | TRANSIENT      |
+   |          | 1011, 1006, 1001, 1012-1014, others                      |                |
+
+2. **Decision** (`RetryPolicy`): the classified end plus what came before it -> resume now, retry
+   after a backoff delay, start a fresh conversation, or declare a configuration fault. It counts
+   repetitions: a setup refused for configuration reasons is a fault only once it repeats; a
+   refused resume drops the handle after a few tries (at once when the reason names it); planned
+   ends resume at once only a few times a minute, so whatever the server sends, the appliance
+   opens at most a few connections a minute while the network itself is fine.
 """
 
 from __future__ import annotations
@@ -13,12 +38,17 @@ import errno
 import random
 import socket
 import ssl
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = [
-    "CloseAction",
-    "CloseKind",
+    "Classified",
+    "Decision",
+    "Failure",
+    "Next",
+    "Phase",
+    "RetryPolicy",
     "backoff",
     "classify_close",
     "classify_exception",
@@ -48,23 +78,40 @@ def backoff(
         cap_s = min(cap_s * factor, max_s)
 
 
-class CloseKind(enum.Enum):
-    """What to do after a connection ended."""
+class Phase(enum.Enum):
+    """Where a connection was when it ended."""
 
+    CONNECT = "connect"
+    """Opening TCP, TLS and the WebSocket: the server has not seen a setup."""
+    SETUP = "setup"
+    """A fresh setup was sent; no `setupComplete` yet."""
     RESUME = "resume"
-    """Reconnect at once with the newest resumption handle (normal end of a connection)."""
-    RETRY_BACKOFF = "retry_backoff"
-    """Transient failure: reconnect after the next backoff delay."""
-    CONFIG_FAULT = "config_fault"
-    """Retrying will not help until the configuration changes: say so, retry slowly."""
+    """A setup carrying a resumption handle was sent; no `setupComplete` yet."""
+    SESSION = "session"
+    """After `setupComplete`."""
+
+
+class Failure(enum.Enum):
+    """What one ended connection means, before its history is taken into account."""
+
+    NORMAL_END = "normal_end"
+    """The server ended the connection as planned (lifetime, goAway): resume with the handle."""
+    TRANSIENT = "transient"
+    """The network, an overload or a transient refusal: resume after a backoff delay."""
+    SETUP_REFUSED = "setup_refused"
+    """The setup was refused for a configuration reason (key, model, field, location)."""
+    HANDLE_REFUSED = "handle_refused"
+    """A resume was refused: the handle may be stale, expired or unknown to the server."""
 
 
 @dataclass(frozen=True, slots=True)
-class CloseAction:
-    """A failure's outcome with a short human-readable cause for logs and STATUS lines."""
+class Classified:
+    """One ended connection: its failure kind and a short cause for logs and STATUS."""
 
-    kind: CloseKind
+    failure: Failure
     cause: str
+    names_handle: bool = False
+    """The reason itself says the session or handle is gone: no point trying it again."""
 
 
 _REASON_MAX_CHARS = 80
@@ -77,7 +124,26 @@ def _short(reason: str) -> str:
     return reason
 
 
-def _config_cause(code: int, reason: str) -> str:
+def _with_reason(text: str, code: int | None, reason: str) -> str:
+    shown = "no close frame" if code is None else str(code)
+    short = _short(reason)
+    return f"{text} ({shown}{': ' + short if short else ''})"
+
+
+# Reason texts the real service sends for transient trouble, even as 1007/1008 (see the catalogue).
+_TRANSIENT_TEXTS = (
+    "operation was aborted",
+    "requested entity was not found",
+    "try again",
+    "currently unavailable",
+    "internal error",
+)
+# Reason texts that point at the resumption handle or the session behind it.
+_HANDLE_TEXTS = ("session", "handle", "resum", "expired")
+
+
+def _config_cause(code: int, reason: str) -> str | None:
+    """The configuration problem a refusal names, or None when it names none."""
     lowered = reason.lower()
     if "api key" in lowered or "api_key" in lowered:
         if "expired" in lowered:
@@ -87,58 +153,90 @@ def _config_cause(code: int, reason: str) -> str:
         return f"user location not supported by the API ({code})"
     if "not found" in lowered and "model" in lowered:
         return f"model not found or not available for the Live API ({code})"
-    if "not implemented" in lowered or "not supported" in lowered or "not enabled" in lowered:
-        return f"feature not supported by this model or API version ({code})"
     if "permission" in lowered or "denied" in lowered:
         return f"permission denied ({code})"
+    return None
+
+
+def _field_cause(code: int, reason: str) -> str:
+    """A refused setup that names no key, model or location: a field or a feature."""
+    lowered = reason.lower()
+    if "not implemented" in lowered or "not supported" in lowered or "not enabled" in lowered:
+        return f"feature not supported by this model or API version ({code})"
     if reason:
         return f"invalid configuration: {_short(reason)} ({code})"
     return f"invalid configuration ({code})"
 
 
 def classify_close(
-    code: int | None, reason: str = "", *, during_setup: bool, after_go_away: bool = False
-) -> CloseAction:
-    """Map a WebSocket close (code None: no close frame, a network error) to an outcome.
+    code: int | None, reason: str = "", *, phase: Phase, after_go_away: bool = False
+) -> Classified:
+    """Map a WebSocket close (code None: no close frame, a network error) in `phase` to a failure.
 
-    `during_setup`: the link ended before `setupComplete`; a "normal" end then is no success, so
-    it backs off instead of resuming. `after_go_away`: the server announced the end.
+    `after_go_away`: the server announced the end of this connection with goAway.
     """
-    text = _short(reason)
     lowered = reason.lower()
-    if code in (1007, 1008):
-        return CloseAction(CloseKind.CONFIG_FAULT, _config_cause(code, reason))
+    transient_text = any(text in lowered for text in _TRANSIENT_TEXTS)
+    if phase is Phase.SESSION:
+        return _classify_session_close(code, reason, lowered, after_go_away)
+    if phase is Phase.RESUME:
+        if code in (1007, 1008) and (cause := _config_cause(code, reason)) is not None:
+            return Classified(Failure.SETUP_REFUSED, cause)
+        if code is None or code == 1006:
+            return Classified(
+                Failure.TRANSIENT, _with_reason("connection lost while resuming", code, reason)
+            )
+        names = any(text in lowered for text in _HANDLE_TEXTS) or (
+            "not found" in lowered and "model" not in lowered
+        )
+        return Classified(
+            Failure.HANDLE_REFUSED,
+            _with_reason("server refused to resume the conversation", code, reason),
+            names_handle=names,
+        )
+    # A fresh setup (or the handshake's WebSocket part, which ends the same way).
+    if code in (1007, 1008) and not transient_text:
+        cause = _config_cause(code, reason) or _field_cause(code, reason)
+        return Classified(Failure.SETUP_REFUSED, cause)
     if code == 1009:
-        return CloseAction(CloseKind.CONFIG_FAULT, "a frame exceeded the peer's size limit (1009)")
-    if during_setup:
-        shown = "no close frame" if code is None else str(code)
-        return CloseAction(
-            CloseKind.RETRY_BACKOFF,
-            f"connection ended before setup completed ({shown}{': ' + text if text else ''})",
+        return Classified(
+            Failure.SETUP_REFUSED, "the setup exceeded the server's size limit (1009)"
         )
-    if after_go_away:
-        return CloseAction(CloseKind.RESUME, f"connection ended after goAway ({code})")
-    if code == 1000:
-        return CloseAction(CloseKind.RESUME, "connection closed normally (1000)")
-    if code == 1011:
-        if "deadline" in lowered:
-            return CloseAction(CloseKind.RESUME, "connection lifetime ended (1011 deadline)")
-        if "keepalive" in lowered or "ping" in lowered:
-            return CloseAction(CloseKind.RETRY_BACKOFF, "keepalive ping timed out (1011)")
-        if "unavailable" in lowered or "overload" in lowered:
-            return CloseAction(CloseKind.RETRY_BACKOFF, "service unavailable (1011)")
-        return CloseAction(
-            CloseKind.RETRY_BACKOFF, f"server error (1011{': ' + text if text else ''})"
-        )
-    if code is None or code == 1006:
-        return CloseAction(CloseKind.RETRY_BACKOFF, "connection lost without a close frame (1006)")
-    if code == 1001:
-        return CloseAction(CloseKind.RETRY_BACKOFF, "server going away (1001)")
-    if code in (1012, 1013, 1014):
-        return CloseAction(CloseKind.RETRY_BACKOFF, f"server restarting or overloaded ({code})")
-    return CloseAction(
-        CloseKind.RETRY_BACKOFF, f"connection closed ({code}{': ' + text if text else ''})"
+    return Classified(
+        Failure.TRANSIENT, _with_reason("connection ended before setup completed", code, reason)
     )
+
+
+def _classify_session_close(
+    code: int | None, reason: str, lowered: str, after_go_away: bool
+) -> Classified:
+    if after_go_away:
+        return Classified(
+            Failure.NORMAL_END, _with_reason("connection ended after goAway", code, "")
+        )
+    if code == 1000:
+        return Classified(Failure.NORMAL_END, "connection closed normally (1000)")
+    if code == 1011 and "deadline" in lowered:
+        return Classified(Failure.NORMAL_END, "connection lifetime ended (1011 deadline)")
+    if code in (1007, 1008):
+        # The real service sends these mid-session for passing trouble ("The operation was
+        # aborted.", "Requested entity was not found."); a setup it accepted stays acceptable.
+        return Classified(Failure.TRANSIENT, _with_reason("server ended the session", code, reason))
+    if code == 1009:
+        return Classified(Failure.TRANSIENT, "a frame exceeded the server's size limit (1009)")
+    if code == 1011:
+        if "keepalive" in lowered or "ping" in lowered:
+            return Classified(Failure.TRANSIENT, "keepalive ping timed out (1011)")
+        if "unavailable" in lowered or "overload" in lowered:
+            return Classified(Failure.TRANSIENT, "service unavailable (1011)")
+        return Classified(Failure.TRANSIENT, _with_reason("server error", code, reason))
+    if code is None or code == 1006:
+        return Classified(Failure.TRANSIENT, "connection lost without a close frame (1006)")
+    if code == 1001:
+        return Classified(Failure.TRANSIENT, "server going away (1001)")
+    if code in (1012, 1013, 1014):
+        return Classified(Failure.TRANSIENT, f"server restarting or overloaded ({code})")
+    return Classified(Failure.TRANSIENT, _with_reason("connection closed", code, reason))
 
 
 _NETWORK_ERRNOS = {
@@ -152,41 +250,147 @@ _NETWORK_ERRNOS = {
 }
 
 
-def classify_exception(exc: Exception) -> CloseAction:
-    """Map a connect/receive failure (refused, DNS, TLS, timeout, OS error) to an outcome.
+def classify_exception(exc: Exception) -> Classified:
+    """Map a connect failure (refused, DNS, TLS, timeout, OS error) to a transient failure.
 
-    All are transient on an appliance (Wi-Fi drops, the clock not yet set for TLS), so they back
-    off; the cause names what happened. `CancelledError` is not an Exception and never lands here.
+    All are transient on an appliance (Wi-Fi drops, the clock not yet set for TLS); the cause
+    names what happened. `CancelledError` is not an Exception and never lands here.
     """
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return CloseAction(
-            CloseKind.RETRY_BACKOFF,
-            f"TLS certificate not trusted ({exc.verify_message}); check the system clock",
+        message = exc.verify_message or ""
+        if "hostname" in message.lower() or "ip address mismatch" in message.lower():
+            # The certificate is fine but names another host: a proxy or a wrong endpoint.
+            return Classified(
+                Failure.TRANSIENT,
+                f"TLS certificate is for another host ({message}); check the endpoint",
+            )
+        return Classified(
+            Failure.TRANSIENT,
+            f"TLS certificate not trusted ({message}); check the system clock",
         )
     if isinstance(exc, ssl.SSLError):
-        return CloseAction(
-            CloseKind.RETRY_BACKOFF, f"TLS error ({getattr(exc, 'reason', None) or exc})"
-        )
+        return Classified(Failure.TRANSIENT, f"TLS error ({getattr(exc, 'reason', None) or exc})")
     if isinstance(exc, socket.gaierror):
-        return CloseAction(CloseKind.RETRY_BACKOFF, f"DNS lookup failed ({exc.strerror})")
+        return Classified(Failure.TRANSIENT, f"DNS lookup failed ({exc.strerror})")
     if isinstance(exc, ConnectionRefusedError):
-        return CloseAction(CloseKind.RETRY_BACKOFF, "connection refused")
+        return Classified(Failure.TRANSIENT, "connection refused")
     if isinstance(exc, TimeoutError):
-        return CloseAction(CloseKind.RETRY_BACKOFF, "timed out")
+        return Classified(Failure.TRANSIENT, "timed out")
     if isinstance(exc, OSError):
         described = _NETWORK_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
-        return CloseAction(CloseKind.RETRY_BACKOFF, f"network error ({described})")
-    return CloseAction(CloseKind.RETRY_BACKOFF, f"unexpected error ({type(exc).__name__})")
+        return Classified(Failure.TRANSIENT, f"network error ({described})")
+    return Classified(Failure.TRANSIENT, f"unexpected error ({type(exc).__name__})")
 
 
-def classify_handshake_status(status: int) -> CloseAction:
-    """Map an HTTP status refusing the WebSocket upgrade to an outcome."""
+def classify_handshake_status(status: int) -> Classified:
+    """Map an HTTP status refusing the WebSocket upgrade to a failure."""
     if status in (400, 401, 403):
-        return CloseAction(
-            CloseKind.CONFIG_FAULT, f"server refused the credentials (HTTP {status})"
-        )
+        return Classified(Failure.SETUP_REFUSED, f"server refused the credentials (HTTP {status})")
     if status == 404:
-        return CloseAction(
-            CloseKind.CONFIG_FAULT, "endpoint not found: check api_version (HTTP 404)"
-        )
-    return CloseAction(CloseKind.RETRY_BACKOFF, f"server refused the connection (HTTP {status})")
+        return Classified(Failure.SETUP_REFUSED, "endpoint not found: check api_version (HTTP 404)")
+    return Classified(Failure.TRANSIENT, f"server refused the connection (HTTP {status})")
+
+
+class Next(enum.Enum):
+    """What the link does after a connection ended."""
+
+    RESUME_NOW = "resume_now"
+    """Connect again at once (with the handle, if there is one)."""
+    RETRY_AFTER = "retry_after"
+    """Wait `delay_s`, then connect again (with the handle, if there is one)."""
+    START_FRESH = "start_fresh"
+    """Drop the handle (the model forgets the conversation), wait `delay_s`, connect afresh."""
+    CONFIG_FAULT = "config_fault"
+    """The configuration is refused: say so plainly, retry only every `delay_s`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    next: Next
+    delay_s: float
+    cause: str
+
+
+class RetryPolicy:
+    """Decides what follows each ended connection from its classification and the history.
+
+    - A *productive* connection (the caller says so: it completed a model turn, or stayed up for
+      a while) resets the backoff and every repetition count.
+    - NORMAL_END resumes at once after a productive connection; after an unproductive one only
+      `immediate_per_minute` times in any 60 s; beyond that (a server that ends every
+      connection right after setup) it backs off like a failure until a productive connection.
+    - TRANSIENT backs off (full jitter, growing until a productive connection).
+    - SETUP_REFUSED backs off the first time and is a configuration fault from the
+      `config_fault_after`-th time in a row (a refusal can itself be transient).
+    - HANDLE_REFUSED backs off and retries the handle; the `fresh_after`-th refusal in a row, or
+      one whose reason names the handle or session, starts a fresh conversation.
+    """
+
+    def __init__(
+        self,
+        new_backoff: Callable[[], Iterator[float]],
+        *,
+        config_fault_retry_s: float = 300.0,
+        config_fault_after: int = 2,
+        fresh_after: int = 3,
+        immediate_per_minute: int = 3,
+    ) -> None:
+        if config_fault_after < 1 or fresh_after < 1 or immediate_per_minute < 0:
+            raise ValueError("RetryPolicy: repetition limits must be >= 1 (immediate >= 0)")
+        self._new_backoff = new_backoff
+        self._delays = new_backoff()
+        self.config_fault_retry_s = config_fault_retry_s
+        self.config_fault_after = config_fault_after
+        self.fresh_after = fresh_after
+        self.immediate_per_minute = immediate_per_minute
+        self.setup_refusals = 0
+        """Setups refused for configuration reasons in a row."""
+        self.handle_refusals = 0
+        """Resumes refused in a row."""
+        self._immediate_s: deque[float] = deque()
+        self._storm = False
+
+    def connection_ended(
+        self, ended: Classified, now: float, *, setup_completed: bool, productive: bool
+    ) -> Decision:
+        """The decision for one ended connection (call once per connection, in order)."""
+        if productive:
+            self._delays = self._new_backoff()
+            self._storm = False
+        if setup_completed:
+            self.setup_refusals = 0
+            self.handle_refusals = 0
+        failure = ended.failure
+        if failure is Failure.NORMAL_END:
+            if productive or self._immediate_allowed(now):
+                return Decision(Next.RESUME_NOW, 0.0, ended.cause)
+            return Decision(
+                Next.RETRY_AFTER,
+                next(self._delays),
+                ended.cause + "; the server keeps ending connections early",
+            )
+        if failure is Failure.SETUP_REFUSED:
+            self.setup_refusals += 1
+            if self.setup_refusals >= self.config_fault_after:
+                return Decision(Next.CONFIG_FAULT, self.config_fault_retry_s, ended.cause)
+            return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
+        if failure is Failure.HANDLE_REFUSED:
+            self.handle_refusals += 1
+            if ended.names_handle or self.handle_refusals >= self.fresh_after:
+                self.handle_refusals = 0
+                return Decision(Next.START_FRESH, 0.0, ended.cause)
+            return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
+        return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
+
+    def _immediate_allowed(self, now: float) -> bool:
+        """Within the budget of immediate resumes after unproductive connections; once spent,
+        none until a productive connection (a storm does not earn a fresh budget each minute)."""
+        if self._storm:
+            return False
+        while self._immediate_s and now - self._immediate_s[0] >= 60.0:
+            self._immediate_s.popleft()
+        if len(self._immediate_s) >= self.immediate_per_minute:
+            self._storm = True
+            return False
+        self._immediate_s.append(now)
+        return True

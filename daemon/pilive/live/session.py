@@ -9,14 +9,25 @@ What it keeps across connections:
 - the newest resumable `sessionResumptionUpdate.newHandle` (and when it came);
 - input given while no connection is usable (held, sent after the next `setupComplete`);
 - push-to-talk replay: every frame of the user's current activity (activityStart, audio, video,
-  activityEnd) until the server shows it took the activity in (model content or turnComplete after
-  activityEnd). If the link drops first, the activity is replayed from its start after the resumed
-  setup completes, each frame exactly once. The record is bounded by the replay window (default
-  15 s of 16 kHz s16le audio); beyond it the turn cannot be kept, and a `TurnLost` event says so;
+  activityEnd) until the model has *answered* it (turnComplete after activityEnd). If the link
+  drops first, the activity is replayed from its start after the resumed setup completes, each
+  frame exactly once. Answered, not merely taken in: the service issues no resumable handle while
+  it generates or waits for a tool, so a resume after a cut answer or during a tool call restores
+  the conversation from before the question, and only a replay gets it answered. The record is
+  bounded by the replay window (default 15 s of 16 kHz s16le audio) and by `max_replays`; beyond
+  either the turn is given up, and a `TurnLost` event says so;
+- tool calls: ids the model is waiting on. A connection loss makes them stale (the resumed
+  session predates them, and the service refuses a toolResponse for an id it does not know with
+  1007), so their responses are dropped; the replayed question asks for the tool again;
 - hands-free replay tail: there is no explicit activity, so the last `hands_free_tail_s` (default
   3 s) of audio sent since the model last answered is replayed after a reconnect. An utterance cut
   by the drop is then heard whole when it is short; a long one loses its beginning. Replaying
   silence is harmless to the server's VAD.
+
+goAway: the next connection opens at a turn boundary within `handover_window_s` of the deadline
+(a goAway with minutes of notice is no reason to reconnect now), when the user starts a new turn
+after the goAway (a server may go silent after goAway, so the question goes to the next
+connection), or `handover_margin_s` before the deadline at the latest.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from dataclasses import dataclass
 from pilive.live import wire
 from pilive.live.events import (
     AudioChunk,
+    ConversationReset,
     GenerationComplete,
     GoAway,
     Interrupted,
@@ -86,6 +98,8 @@ class _Activity:
     on_wire: int = 0  # frames[:on_wire] were written to a connection (replay them after a drop)
     open: bool = True  # activityEnd not sent yet
     end_on_wire: bool = False  # activityEnd was written to the current connection
+    answer_started: bool = False  # model content for it arrived (it was taken in)
+    replays: int = 0  # times it was sent again on a new connection
     audio_bytes: int = 0  # audio bytes given, recorded or not
     video_frames: int = 0
 
@@ -101,6 +115,8 @@ class LiveSession:
         replay_max_video_frames: int = 30,
         hands_free_tail_s: float = 3.0,
         handover_margin_s: float = 2.0,
+        handover_window_s: float = 60.0,
+        max_replays: int = 3,
         audio_rate_hz: int = wire.INPUT_AUDIO_RATE_HZ,
     ) -> None:
         if not replay_window_s > 0:
@@ -111,12 +127,18 @@ class LiveSession:
             raise ValueError(f"hands_free_tail_s: {hands_free_tail_s!r} must be >= 0")
         if not handover_margin_s >= 0:
             raise ValueError(f"handover_margin_s: {handover_margin_s!r} must be >= 0")
+        if not handover_window_s >= handover_margin_s:
+            raise ValueError(f"handover_window_s: {handover_window_s!r} must be >= the margin")
+        if max_replays < 1:
+            raise ValueError(f"max_replays: {max_replays!r} must be >= 1")
         self._options = options
         bytes_per_s = audio_rate_hz * _BYTES_PER_SAMPLE
         self.replay_window_bytes = int(replay_window_s * bytes_per_s)
         self.replay_max_video_frames = replay_max_video_frames
         self.hands_free_tail_bytes = int(hands_free_tail_s * bytes_per_s)
         self.handover_margin_s = handover_margin_s
+        self.handover_window_s = handover_window_s
+        self.max_replays = max_replays
         self.audio_rate_hz = audio_rate_hz
 
         self._state = SessionState.IDLE
@@ -132,6 +154,8 @@ class LiveSession:
         self._stale_turn = False  # a model turn from before activityStart has yet to end
         self._model_turn = False
         self._tool_call_ids: set[str] = set()
+        self._tool_answer_owed = False  # a toolResponse went out; the model has yet to go on
+        self._activity_after_go_away = False  # the user started a turn after goAway
         self._handle: str | None = None
         self._handle_received_s: float | None = None
         self._go_away_deadline_s: float | None = None
@@ -146,6 +170,10 @@ class LiveSession:
         """Audio bytes given up (each time with a `TurnLost` event)."""
         self.turns_lost = 0
         """`TurnLost` events emitted."""
+        self.turns_replayed = 0
+        """Activities sent again on a new connection because they had not been answered."""
+        self.stale_tool_responses = 0
+        """Function responses dropped because their call predates the resumed session."""
 
     # -- what the caller reads ------------------------------------------------------------------
 
@@ -190,6 +218,19 @@ class LiveSession:
         return frozenset(self._tool_call_ids)
 
     @property
+    def owes_answer(self) -> bool:
+        """The server owes this connection something: an answer to the user's finished turn or to
+        a tool result, or the rest of an answer it started. False while a tool runs here."""
+        if self._state is not SessionState.READY or self._tool_call_ids:
+            return False
+        act = self._activity
+        return (
+            self._model_turn
+            or self._tool_answer_owed
+            or (act is not None and act.end_on_wire and not act.open)
+        )
+
+    @property
     def at_turn_boundary(self) -> bool:
         """No user activity awaiting an answer, no model turn, no tool call outstanding."""
         return (
@@ -205,15 +246,27 @@ class LiveSession:
             return None
         return self._go_away_deadline_s - self.handover_margin_s
 
-    def handover_due(self, now: float) -> bool:
-        """After `goAway`: hand over now, at a turn boundary, or at the deadline minus the margin.
+    def handover_window_at_s(self) -> float | None:
+        """From when a turn boundary after `goAway` is a good moment to hand over."""
+        if self._go_away_deadline_s is None:
+            return None
+        return self._go_away_deadline_s - self.handover_window_s
 
-        Call it after each batch of events and from a timer set for `handover_at_s()`.
+    def handover_due(self, now: float) -> bool:
+        """After `goAway`: hand over now? See the module docstring for the rule.
+
+        Call it after each batch of events, after the user starts a turn, and from timers set for
+        `handover_window_at_s()` and `handover_at_s()`.
         """
         latest = self.handover_at_s()
-        if latest is None or self._state not in (SessionState.AWAITING_SETUP, SessionState.READY):
+        window = self.handover_window_at_s()
+        if latest is None or window is None:
             return False
-        return self.at_turn_boundary or now >= latest
+        if self._state not in (SessionState.AWAITING_SETUP, SessionState.READY):
+            return False
+        if now >= latest or self._activity_after_go_away:
+            return True
+        return self.at_turn_boundary and now >= window
 
     def data_to_send(self) -> list[str]:
         """Frames to write to the current connection, in order; the list is handed over."""
@@ -225,10 +278,17 @@ class LiveSession:
         events, self._events = self._events, []
         return events
 
-    def forget_resumption_handle(self) -> None:
-        """Drop the handle (the server rejected it); the next `connect` starts a fresh session."""
+    def forget_resumption_handle(self, reason: str | None = None) -> None:
+        """Drop the handle; the next `connect` starts a fresh session.
+
+        With a `reason` (the server refused to resume), a `ConversationReset` event tells the
+        appliance that the model has forgotten the conversation. A user's own "new conversation"
+        gives none: the user asked for it.
+        """
         self._handle = None
         self._handle_received_s = None
+        if reason is not None:
+            self._events.append(ConversationReset(reason))
 
     # -- connection lifecycle -----------------------------------------------------------------
 
@@ -243,6 +303,7 @@ class LiveSession:
         frame = wire.build_setup(self._options, handle)
         self._state = SessionState.AWAITING_SETUP
         self._go_away_deadline_s = None
+        self._activity_after_go_away = False
         self.connections += 1
         self._out.append(_Frame(frame, _Kind.SETUP))
 
@@ -252,8 +313,13 @@ class LiveSession:
             return
         self._state = SessionState.IDLE
         self._go_away_deadline_s = None
+        self._activity_after_go_away = False
         self._model_turn = False
         self._stale_turn = False
+        if self._tool_call_ids:
+            # No handle is resumable during a tool call: the next session predates these calls.
+            self._tool_call_ids.clear()
+        self._tool_answer_owed = False
         # Frames never handed to the I/O layer: activity frames are covered by the replay, the
         # rest go out on the next connection; the setup frame belongs to the dead connection.
         unsent = [f for f in self._out if f.kind in (_Kind.MEDIA, _Kind.OTHER)]
@@ -299,6 +365,9 @@ class LiveSession:
             else:
                 self._model_content()
                 self._model_turn = False
+                act = self._activity
+                if act is not None and act.answer_started:
+                    self._activity = None  # answered: nothing left to replay
         elif isinstance(event, Interrupted):
             self._model_turn = False
         elif isinstance(event, ToolCall):
@@ -317,13 +386,15 @@ class LiveSession:
             # read activityEnd (it arrives after it here, but crossed it on the wire).
 
     def _model_content(self) -> None:
-        """Model output arrived: the user's finished activity (or hands-free tail) is taken in."""
+        """Model output arrived: the user's finished activity (or hands-free tail) is taken in; the
+        activity is kept for replay until its answer completes."""
         if self._stale_turn:
             return  # the tail of the turn the user's activityStart interrupted
         self._model_turn = True
+        self._tool_answer_owed = False
         act = self._activity
         if act is not None and act.end_on_wire:
-            self._activity = None
+            act.answer_started = True
         self._tail.clear()
         self._tail_bytes = 0
 
@@ -332,8 +403,18 @@ class LiveSession:
         self._state = SessionState.READY
         replay: list[_Frame] = list(self._tail)
         act = self._activity
-        if act is not None and act.frames is not None:
-            replay.extend(act.frames[: act.on_wire])
+        frames = None if act is None else act.frames
+        if act is not None and frames is not None and act.on_wire:
+            if act.replays >= self.max_replays:
+                self._lose_activity(
+                    f"the server did not answer this turn in {act.replays + 1} tries"
+                )
+                act = None
+            else:
+                act.replays += 1
+                act.answer_started = False
+                self.turns_replayed += 1
+                replay.extend(frames[: act.on_wire])
         for f in replay:
             self.replayed_frames += 1
             self.replayed_audio_bytes += f.audio_bytes
@@ -358,6 +439,8 @@ class LiveSession:
         self._check_open("send_activity_start()")
         if self.user_activity_open:
             raise LiveSessionError("send_activity_start() while an activity is open")
+        if self._go_away_deadline_s is not None:
+            self._activity_after_go_away = True
         # A previous activity still awaiting its answer is superseded: frames of it not yet
         # written stay queued and go out once; it is no longer replayed.
         self._activity_count += 1
@@ -425,8 +508,13 @@ class LiveSession:
     def send_tool_response(self, responses: Sequence[wire.FunctionResponse]) -> None:
         """`toolResponse`; the answered ids stop being outstanding."""
         self._check_open("send_tool_response()")
-        frame = wire.build_tool_response(responses)
-        self._tool_call_ids.difference_update(r.id for r in responses)
+        current = [r for r in responses if r.id in self._tool_call_ids]
+        self.stale_tool_responses += len(responses) - len(current)
+        if not current:
+            return
+        frame = wire.build_tool_response(current)
+        self._tool_call_ids.difference_update(r.id for r in current)
+        self._tool_answer_owed = not self._tool_call_ids
         self._emit(_Frame(frame, _Kind.OTHER))
 
     # -- internals ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pilive.live.events import (
     GoAway,
     Grounding,
     InputTranscription,
+    InteractionStatus,
     Interrupted,
     OutputTranscription,
     ServerEvent,
@@ -700,6 +701,7 @@ _SERVER_CONTENT_ORDER = (
     "generationComplete",
     "turnComplete",
     "waitingForInput",
+    "interactionStatus",
 )
 _SERVER_CONTENT_RANK = {
     name: rank
@@ -739,6 +741,10 @@ def _parse_server_content(value: object, events: list[ServerEvent]) -> None:
             events.append(OutputTranscription(*_parse_transcription(field_value, path)))
         elif rank == 3:
             events.append(Grounding(_obj(field_value, path)))
+        elif rank == 8:
+            status = _str(field_value, path)
+            if status:
+                events.append(InteractionStatus(status))
         elif not _bool(field_value, path):
             continue
         elif rank == 4:

@@ -12,15 +12,26 @@ Policies, each named so the appliance can show it:
   pongs have taken up to 30 s, so the websockets default (20 s) would drop live sessions, while a
   dead peer is still noticed within `ping_interval_s + ping_timeout_s + close_timeout_s` (41 s
   by default: websockets waits out the closing handshake after a ping times out).
-- Reconnects never give up: full-jitter exponential backoff capped at `backoff_max_s`, reset only
-  after `setupComplete`, so a server that accepts and then closes cannot cause a hot loop.
-- goAway: the next connection opens with the newest resumable handle at a turn boundary, or just
-  before `timeLeft` runs out; the old socket is closed first (a second live socket of the same
-  session is refused by the service).
+- Reconnects never give up. What each ended connection means, and what follows it, is decided by
+  the pure `pilive.live.retry.RetryPolicy` from the phase it ended in, the close code and reason,
+  and what came before: full-jitter exponential backoff capped at `backoff_max_s`, reset only
+  after a *productive* connection (one that completed a model turn or stayed up for
+  `stable_after_s`), so a server that accepts and then closes, or sends goAway at once, cannot
+  cause a storm of connections.
+- goAway: the next connection opens with the newest resumable handle at a turn boundary near the
+  deadline, when the user starts a new turn, or just before `timeLeft` runs out (the rule is the
+  session's); the old socket is closed first (a second live socket of the same session is refused
+  by the service).
+- A server that owes an answer (to the user's finished turn, to a tool result, or the rest of an
+  answer it started) and sends nothing for `answer_timeout_s` is treated as a broken connection:
+  it is resumed and the unanswered turn replayed (a server may go silent after goAway).
 - Sending never blocks the capture side: `send_*` only queue into the session. When the network
   carries less than real time, a frame that cannot be written within `send_stall_s` marks the
   link as broken; it is resumed and the user's current activity is replayed from its start.
-- A resumption handle the server rejects is dropped and a fresh conversation starts (logged once).
+- A resume the server refuses is retried a few times, then the handle is dropped and a fresh
+  conversation starts; a `ConversationReset` event lets the appliance say the context was lost.
+- Whatever the server or the network put into an error (a handshake failure can quote a header
+  the server echoed back), the key is masked before it reaches a log line or STATUS.
 """
 
 from __future__ import annotations
@@ -41,10 +52,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from pilive.config import is_loopback_host
+from pilive.config._secret import mask_secrets
 from pilive.live import retry, wire
-from pilive.live.events import SessionEvent, SessionResumptionUpdate, SetupComplete
-from pilive.live.retry import CloseAction, CloseKind
+from pilive.live.events import SessionEvent, SessionResumptionUpdate, SetupComplete, TurnComplete
+from pilive.live.retry import Classified, Failure, Next, Phase, RetryPolicy
 from pilive.live.session import LiveSession, SessionState
+from pilive.ratelimit import LogLimiter
 from pilive.state import HandleStore, LoadOutcome
 
 log = logging.getLogger("pilive.net")
@@ -125,6 +138,10 @@ class LinkOptions:
     offline_after_s: float = 10.0
     close_timeout_s: float = 1.0
     handle_max_age_s: float = 7200.0
+    answer_timeout_s: float = 20.0
+    """A server that owes an answer and sends nothing this long is treated as gone."""
+    stable_after_s: float = 30.0
+    """A connection up this long counts as productive even without a completed turn."""
     ssl_context: ssl.SSLContext | None = None
     """For `wss://`: None means the system CA store (tests pass one trusting their own CA)."""
 
@@ -143,6 +160,10 @@ class LinkCounters:
     fresh_sessions: int = 0
     handovers: int = 0
     handles_rejected: int = 0
+    """Times a refused resume made the link drop the handle and start a fresh conversation."""
+    config_faults: int = 0
+    silent_servers: int = 0
+    """Connections given up because the server owed an answer and stayed silent."""
     protocol_errors: int = 0
     reconnects_by_cause: collections.Counter[str] = field(default_factory=collections.Counter)
     handover_gaps_s: collections.deque[float] = field(
@@ -176,9 +197,9 @@ def check_endpoint(endpoint: str) -> None:
 class _Ended:
     """How one connection ended."""
 
-    action: CloseAction
-    setup_completed: bool
-    sent_handle: bool
+    classified: Classified
+    setup_completed: bool = False
+    productive: bool = False
 
 
 class LiveLink:
@@ -214,6 +235,10 @@ class LiveLink:
                 options.backoff_initial_s, options.backoff_max_s, options.backoff_factor
             )
         )
+        self.policy = RetryPolicy(
+            self._new_backoff, config_fault_retry_s=options.config_fault_retry_s
+        )
+        self._log_limiter = LogLimiter(60.0)
         self._status = LinkStatus(LinkState.CONNECTING)
         self._ws: ClientConnection | None = None
         self._data_ready = asyncio.Event()
@@ -221,6 +246,9 @@ class LiveLink:
         self._restart_fresh = False
         self._handover = False
         self._stalled = False
+        self._silent = False
+        self._last_frame_s = 0.0
+        self._turns_on_connection = 0
         self._saved_handle: str | None = None
         self._initial_handle: str | None = None
         self._lost_at: float | None = None
@@ -242,6 +270,9 @@ class LiveLink:
     def send_activity_start(self) -> None:
         self.session.send_activity_start()
         self._data_ready.set()
+        ws = self._ws
+        if ws is not None and self.session.handover_due(asyncio.get_running_loop().time()):
+            self._start_handover(ws)  # a turn started after goAway goes to the next connection
 
     def send_activity_end(self) -> None:
         self.session.send_activity_end()
@@ -282,7 +313,7 @@ class LiveLink:
     async def run(self) -> None:
         """Connect and reconnect until `stop()`; returns only then."""
         await self._load_stored_handle()
-        delays = self._new_backoff()
+        loop = asyncio.get_running_loop()
         offline_since: float | None = None
         while not self._stop.is_set():
             if self._restart_fresh:
@@ -291,44 +322,45 @@ class LiveLink:
             ended = await self._run_connection()
             if self._stop.is_set():
                 break
-            action = ended.action
-            self.counters.reconnects_by_cause[action.cause] += 1
-            loop = asyncio.get_running_loop()
+            now = loop.time()
+            cause = self._masked(ended.classified.cause)
+            self.counters.reconnects_by_cause[cause] += 1
+            decision = self.policy.connection_ended(
+                ended.classified,
+                now,
+                setup_completed=ended.setup_completed,
+                productive=ended.productive,
+            )
             if ended.setup_completed:
-                delays = self._new_backoff()
                 offline_since = None
             if offline_since is None:
-                offline_since = loop.time()
-            if (
-                action.kind is CloseKind.CONFIG_FAULT
-                and ended.sent_handle
-                and not ended.setup_completed
-                and "API key" not in action.cause
-            ):
-                # The likeliest cause of a refusal right after a resume is the handle itself.
+                offline_since = now
+            if decision.next is Next.START_FRESH:
                 self.counters.handles_rejected += 1
                 log.warning(
                     "server refused to resume the stored conversation (%s); starting a fresh one",
-                    action.cause,
+                    cause,
                 )
-                self.session.forget_resumption_handle()
+                self.session.forget_resumption_handle(cause)
+                self._deliver_events()
                 self._initial_handle = None
                 await self._forget_stored_handle()
+                self._set_status(LinkStatus(LinkState.CONNECTING, "starting a new conversation"))
                 continue
-            if action.kind is CloseKind.RESUME:
-                log.info("%s; resuming", action.cause)
-                self._set_status(LinkStatus(LinkState.CONNECTING, action.cause))
+            if decision.next is Next.RESUME_NOW:
+                log.info("%s; resuming", cause)
+                self._set_status(LinkStatus(LinkState.CONNECTING, cause))
                 continue
-            if action.kind is CloseKind.CONFIG_FAULT:
-                delay_s = self.options.config_fault_retry_s
-                log.error("configuration fault: %s; next try in %.0f s", action.cause, delay_s)
+            delay_s = decision.delay_s
+            if decision.next is Next.CONFIG_FAULT:
+                self.counters.config_faults += 1
+                log.error("configuration fault: %s; next try in %.0f s", cause, delay_s)
                 state = LinkState.CONFIG_FAULT
             else:
-                delay_s = next(delays)
-                log.warning("link lost: %s; next try in %.1f s", action.cause, delay_s)
-                offline = loop.time() - offline_since >= self.options.offline_after_s
+                log.warning("link lost: %s; next try in %.1f s", cause, delay_s)
+                offline = now - offline_since >= self.options.offline_after_s
                 state = LinkState.OFFLINE if offline else LinkState.RECONNECTING
-            self._set_status(LinkStatus(state, action.cause, delay_s))
+            self._set_status(LinkStatus(state, cause, delay_s))
             await self._sleep_unless_stopped(delay_s)
         self.session.close()
         self._set_status(LinkStatus(LinkState.STOPPED))
@@ -342,6 +374,7 @@ class LiveLink:
         loop = asyncio.get_running_loop()
         handle = self.session.resumption_handle or self._initial_handle
         self.counters.attempts += 1
+        phase = Phase.SETUP if handle is None else Phase.RESUME
         if self._status.state is not LinkState.CONNECTING:
             self._set_status(LinkStatus(LinkState.CONNECTING, self._status.detail))
         try:
@@ -359,18 +392,20 @@ class LiveLink:
                 logger=_ws_log,
             )
         except InvalidStatus as exc:
-            status = exc.response.status_code
-            return _Ended(retry.classify_handshake_status(status), False, handle is not None)
+            return _Ended(retry.classify_handshake_status(exc.response.status_code))
         except (InvalidURI, InvalidHandshake) as exc:
-            action = CloseAction(CloseKind.RETRY_BACKOFF, f"handshake failed ({exc})")
-            return _Ended(action, False, handle is not None)
+            # The text can quote what the server sent back: masked where it is shown.
+            return _Ended(Classified(Failure.TRANSIENT, f"handshake failed ({exc})"))
         except (OSError, TimeoutError) as exc:
-            return _Ended(retry.classify_exception(exc), False, handle is not None)
+            return _Ended(retry.classify_exception(exc))
 
         self._ws = ws
         self._handover = False
         self._stalled = False
+        self._silent = False
         self._setup_timeout_hit = False
+        self._turns_on_connection = 0
+        opened_s = self._last_frame_s = loop.time()
         if self._stop.is_set() or self._restart_fresh:
             self._close_soon(ws, 1000, "client stopping")
         self.session.connect(loop.time(), handle)
@@ -378,19 +413,28 @@ class LiveLink:
             self.options.connect_timeout_s, self._setup_timed_out, ws
         )
         self._data_ready.set()
-        writer = asyncio.create_task(self._write_loop(ws), name="pilive-live-writer")
+        helpers = [
+            asyncio.create_task(self._write_loop(ws), name="pilive-live-writer"),
+            asyncio.create_task(self._watch_silence(ws), name="pilive-live-silence"),
+        ]
         setup_completed = False
         try:
             setup_completed = await self._read_loop(ws, handle is not None)
         finally:
             self._setup_deadline.cancel()
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             self._ws = None
             if self.session.state is not SessionState.CLOSED:
                 self.session.connection_lost(loop.time())
             self._deliver_events()
-        return _Ended(self._close_action(ws, setup_completed), setup_completed, handle is not None)
+        lasted_s = loop.time() - opened_s
+        productive = setup_completed and (
+            self._turns_on_connection > 0 or lasted_s >= self.options.stable_after_s
+        )
+        phase = Phase.SESSION if setup_completed else phase
+        return _Ended(self._close_action(ws, phase), setup_completed, productive)
 
     async def _read_loop(self, ws: ClientConnection, resuming: bool) -> bool:
         """Feed frames to the session until the connection ends; True once setup completed."""
@@ -398,12 +442,14 @@ class LiveLink:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed):
             async for frame in ws:
+                self._last_frame_s = loop.time()
                 try:
-                    self.session.receive_data(frame, loop.time())
+                    self.session.receive_data(frame, self._last_frame_s)
                 except wire.LiveProtocolError as exc:
-                    # A bad frame is logged and survived; the session state is unchanged.
+                    # A bad frame is logged and survived; the session state is unchanged. A
+                    # server can send one in every frame: the journal gets a line a minute.
                     self.counters.protocol_errors += 1
-                    log.warning("ignored a malformed server frame: %s", exc)
+                    self._warn("malformed", "ignored a malformed server frame: %s", exc)
                     continue
                 for event in self._deliver_events():
                     if isinstance(event, SetupComplete):
@@ -411,6 +457,8 @@ class LiveLink:
                         self._on_setup_complete(resuming)
                     elif isinstance(event, SessionResumptionUpdate):
                         self._save_handle_soon()
+                    elif isinstance(event, TurnComplete):
+                        self._turns_on_connection += 1
                 self._data_ready.set()
                 if self.session.handover_due(loop.time()):
                     self._start_handover(ws)
@@ -419,14 +467,18 @@ class LiveLink:
     async def _write_loop(self, ws: ClientConnection) -> None:
         """Write what the session queued, in order; a stalled write marks the link broken."""
         loop = asyncio.get_running_loop()
-        handover_timer: asyncio.TimerHandle | None = None
+        handover_timers: list[asyncio.TimerHandle] = []
         try:
             while True:
                 await self._data_ready.wait()
                 self._data_ready.clear()
                 deadline = self.session.handover_at_s()
-                if deadline is not None and handover_timer is None:
-                    handover_timer = loop.call_at(deadline, self._handover_timer_fired, ws)
+                window = self.session.handover_window_at_s()
+                if deadline is not None and window is not None and not handover_timers:
+                    handover_timers = [
+                        loop.call_at(at, self._handover_timer_fired, ws)
+                        for at in (window, deadline)
+                    ]
                 for frame in self.session.data_to_send():
                     try:
                         await asyncio.wait_for(ws.send(frame), self.options.send_stall_s)
@@ -441,8 +493,33 @@ class LiveLink:
                     except ConnectionClosed:
                         return
         finally:
-            if handover_timer is not None:
-                handover_timer.cancel()
+            for timer in handover_timers:
+                timer.cancel()
+
+    async def _watch_silence(self, ws: ClientConnection) -> None:
+        """Give up a connection whose server owes an answer and has sent nothing for
+        `answer_timeout_s` (a server silent after goAway, or stuck): the turn is replayed on the
+        next one. Polled, not timed to the frame: a few hundred ms late is fine here."""
+        loop = asyncio.get_running_loop()
+        timeout_s = self.options.answer_timeout_s
+        owed_since: float | None = None
+        while True:
+            await asyncio.sleep(min(0.5, timeout_s / 4))
+            now = loop.time()
+            if not self.session.owes_answer:
+                owed_since = None
+                continue
+            if owed_since is None:
+                owed_since = now
+            if now - max(owed_since, self._last_frame_s) >= timeout_s:
+                self._silent = True
+                self.counters.silent_servers += 1
+                log.warning(
+                    "the server sent nothing for %.0f s while an answer was due; reconnecting",
+                    timeout_s,
+                )
+                ws.transport.abort()
+                return
 
     # -- events and decisions ------------------------------------------------------------------
 
@@ -491,28 +568,48 @@ class LiveLink:
     def _close_soon(self, ws: ClientConnection, code: int, reason: str) -> None:
         self._track(asyncio.get_running_loop().create_task(ws.close(code, reason)))
 
-    def _close_action(self, ws: ClientConnection, setup_completed: bool) -> CloseAction:
+    def _close_action(self, ws: ClientConnection, phase: Phase) -> Classified:
+        """How this connection ended; our own reasons first, then the server's close frame."""
         if self._handover:
-            return CloseAction(CloseKind.RESUME, "goAway handover")
-        if self._stalled:
-            return CloseAction(CloseKind.RETRY_BACKOFF, "network stalled")
+            return Classified(Failure.NORMAL_END, "goAway handover")
         if self._restart_fresh:
-            return CloseAction(CloseKind.RESUME, "new conversation requested")
-        if self._setup_timeout_hit:
-            return CloseAction(
-                CloseKind.RETRY_BACKOFF,
-                f"no setupComplete within {self.options.connect_timeout_s:.0f} s",
+            return Classified(Failure.NORMAL_END, "new conversation requested")
+        if self._stalled:
+            return Classified(Failure.TRANSIENT, "network stalled")
+        if self._silent:
+            return Classified(
+                Failure.TRANSIENT,
+                f"no answer from the server for {self.options.answer_timeout_s:.0f} s",
             )
+        if self._setup_timeout_hit:
+            text = f"no setupComplete within {self.options.connect_timeout_s:.0f} s"
+            if phase is Phase.RESUME:
+                return Classified(Failure.HANDLE_REFUSED, text)
+            return Classified(Failure.TRANSIENT, text)
         received = ws.protocol.close_rcvd
-        if received is None and (sent := ws.protocol.close_sent) is not None and sent.code == 1011:
+        sent = ws.protocol.close_sent
+        if received is None and sent is not None and sent.code == 1011:
             # websockets closes with 1011 itself when a keepalive ping goes unanswered.
-            return retry.classify_close(1011, sent.reason, during_setup=not setup_completed)
+            return retry.classify_close(1011, sent.reason, phase=phase)
+        if received is None and sent is not None and sent.code == 1009:
+            # websockets closes with 1009 itself on a frame over max_size: say so, not "1006".
+            return Classified(
+                Failure.TRANSIENT, "the server sent a frame larger than this client accepts (1009)"
+            )
         return retry.classify_close(
             None if received is None else received.code,
             "" if received is None else received.reason,
-            during_setup=not setup_completed,
+            phase=phase,
             after_go_away=self.session.go_away_deadline_s is not None,
         )
+
+    def _masked(self, text: str) -> str:
+        return mask_secrets(text, self._api_key.reveal())
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """A warning a peer can repeat at will: one line a minute per kind, with a count."""
+        if self._log_limiter.allow(kind):
+            log.warning("%s", self._masked(message % args) + self._log_limiter.suffix(kind))
 
     def _set_status(self, status: LinkStatus) -> None:
         if status != self._status:
@@ -542,14 +639,22 @@ class LiveLink:
 
     def _save_handle_soon(self) -> None:
         handle = self.session.resumption_handle
-        if self._handle_store is None or handle is None or handle == self._saved_handle:
+        store = self._handle_store
+        if store is None or handle is None or handle == self._saved_handle:
             return
         self._saved_handle = handle
+        # The generation is taken here, in the order the handles arrived: saves run on worker
+        # threads, and the store skips one that reaches the disk after a newer one.
+        generation = store.next_generation()
         self._track(
             asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self._handle_store.save, handle, self._wall_clock())
+                self._save_handle(store, handle, generation), name="saving the resumption handle"
             )
         )
+
+    async def _save_handle(self, store: HandleStore, handle: str, generation: int) -> None:
+        # The store never raises for I/O: a failure becomes its `problem` (STATUS shows it).
+        await asyncio.to_thread(store.save, handle, self._wall_clock(), generation)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         """Keep a reference to a background task and log its failure instead of losing it."""
@@ -559,9 +664,19 @@ class LiveLink:
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("background task %s failed: %s", task.get_coro(), exc)
+            log.error("%s failed: %s", _describe_task(task), exc)
 
     async def _forget_stored_handle(self) -> None:
         self._saved_handle = None
-        if self._handle_store is not None:
-            await asyncio.to_thread(self._handle_store.clear)
+        store = self._handle_store
+        if store is not None:
+            # Ordered after every save already requested: a late save cannot bring it back.
+            await asyncio.to_thread(store.clear, store.next_generation())
+
+
+def _describe_task(task: asyncio.Task[None]) -> str:
+    """A task's name, or for an unnamed one what it runs ("ClientConnection.close")."""
+    name = task.get_name()
+    if name.startswith("Task-"):
+        name = getattr(task.get_coro(), "__qualname__", "a background task")
+    return name
