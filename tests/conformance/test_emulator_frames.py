@@ -10,7 +10,7 @@ from typing import Any
 
 from google.genai import types
 
-from pilive.emulator import Emulator, ToolTrigger
+from pilive.emulator import EmptyReply, Emulator, Phase, SendInterrupted, ToolTrigger
 from tests.emulator_rig import (
     ACTIVITY_START,
     RawClient,
@@ -110,6 +110,45 @@ async def test_every_sent_frame_is_a_valid_live_server_message() -> None:
         "toolCallCancellation",
         "goAway",
         "sessionResumptionUpdate",
+    }, seen
+
+
+async def test_reported_fields_validate_too() -> None:
+    """The fields behind the faults of the real service's reports (interactionStatus,
+    turnCompleteReason, waitingForInput, a scripted interrupted, a NON_BLOCKING result's own
+    turn) are ones the SDK knows, in the places it expects them."""
+    options = emulator_options(
+        interaction_status=True, tool_trigger=ToolTrigger(turns=frozenset({1}))
+    )
+    async with running(options) as emu:
+        emu.faults.on(Phase.USER_TURN, EmptyReply(waiting_for_input=True), turn=2)
+        emu.faults.on(Phase.MODEL_AUDIO, SendInterrupted(), turn=3)
+        async with RawClient.connect(emu) as client:
+            await client.setup(model="gemini-3.8-live", functions=[TOOL])
+            await client.push_to_talk(tone(0.2))
+            call = (await client.until(lambda m: "toolCall" in m))[-1]["toolCall"]
+            await client.turn()
+            result = {"id": call["functionCalls"][0]["id"], "response": {"answer": 42}}
+            result["scheduling"] = "INTERRUPT"
+            await client.send({"toolResponse": {"functionResponses": [result]}})
+            await client.turn()
+            for _ in range(2):
+                await client.push_to_talk(tone(0.2))
+                await client.turn()
+        frames = [f for c in emu.recording.connections for f in c.sent]
+    seen: set[str] = set()
+    for frame in frames:
+        message = json.loads(frame.data)
+        parsed = _validate(message)
+        if parsed.server_content and parsed.server_content.turn_complete:
+            assert parsed.server_content.interaction_status == types.InteractionStatus.IDLE
+        seen |= _kinds(message)
+    assert seen >= {
+        "serverContent.interactionStatus",
+        "serverContent.turnCompleteReason",
+        "serverContent.waitingForInput",
+        "serverContent.interrupted",
+        "toolCall",
     }, seen
 
 

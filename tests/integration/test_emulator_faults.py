@@ -14,8 +14,10 @@ from pilive.emulator import (
     Abort,
     Close,
     DelaySetupComplete,
+    EmptyReply,
     GoAway,
     Phase,
+    SendInterrupted,
     SendMalformed,
     Stall,
     ToolTrigger,
@@ -23,8 +25,11 @@ from pilive.emulator import (
 )
 from tests.emulator_rig import (
     RawClient,
+    content,
     emulator_options,
+    handles,
     jpeg,
+    output_text,
     running,
     setup_message,
     tone,
@@ -206,3 +211,148 @@ async def test_go_away_rule_at_idle_after_a_given_turn() -> None:
             go_away = await client.recv()
         assert go_away == {"goAway": {"timeLeft": "5s"}}
         assert emu.faults.fired[0].turn == 2
+
+
+async def test_go_away_then_silence_until_the_deadline_close() -> None:
+    """GoAway(then_silent=True): after the goAway a whole push-to-talk turn gets no answer, no
+    turnComplete and no handle; the next thing is the 1011 deadline close (tau2-bench#461)."""
+    async with running() as emu, RawClient.connect(emu) as client:
+        await client.setup()
+        await client.recv()
+        emu.faults.go_away(1.0, then_silent=True)
+        assert await client.recv() == {"goAway": {"timeLeft": "1s"}}
+        await client.push_to_talk(tone(0.2))
+        assert await client.closed() == (1011, DEADLINE)
+        assert client.received[-1] == {"goAway": {"timeLeft": "1s"}}
+    assert emu.recording.session().turn_count == 1  # heard, never answered
+
+
+async def test_a_rule_for_resuming_setups_refuses_the_resume_and_leaves_fresh_ones_alone() -> None:
+    """resuming=True: the fresh setup passes, the resume is refused with 1011, no resume is
+    counted, and the same handle works once the rule is spent."""
+    internal = "Internal error encountered."
+    async with running() as emu:
+        emu.faults.on(Phase.SETUP, Close(1011, internal), resuming=True)
+        async with RawClient.connect(emu) as client:
+            await client.setup()
+            handle = (await client.recv())["sessionResumptionUpdate"]["newHandle"]
+        async with RawClient.connect(emu) as client:
+            await client.send(setup_message(handle=handle))
+            assert await client.closed() == (1011, internal)
+        assert emu.recording.counters["resumes"] == 0
+        async with RawClient.connect(emu) as client:
+            await client.setup(handle=handle)
+        assert emu.recording.counters["resumes"] == 1
+        assert [f.connection_id for f in emu.faults.fired] == ["c2"]
+
+
+@pytest.mark.parametrize(
+    "rejection",
+    [(1008, "Session expired. Please start a new session."), (1011, "Internal error encountered.")],
+)
+async def test_stale_handles_are_refused_as_the_options_say(rejection: tuple[int, str]) -> None:
+    async with running(emulator_options(handle_rejection=rejection)) as emu:
+        async with RawClient.connect(emu) as client:
+            await client.setup()
+            handle = (await client.recv())["sessionResumptionUpdate"]["newHandle"]
+        emu.expire_handles()
+        async with RawClient.connect(emu) as client:
+            await client.send(setup_message(handle=handle))
+            assert await client.closed() == rejection
+
+
+async def test_without_takeover_a_stalled_socket_blocks_its_session_for_good() -> None:
+    """resume_takeover=False: the old socket stalled (never closes), so every resume is refused
+    with 1011 after the grace period (sip-to-ai#14); a fresh session still works."""
+    options = emulator_options(resume_takeover=False, resume_grace_s=0.2)
+    async with running(options) as emu, RawClient.connect(emu) as old:
+        await old.setup()
+        handle = (await old.recv())["sessionResumptionUpdate"]["newHandle"]
+        emu.faults.stall(None, connection=1)
+        await emu.wait_until(lambda: bool(emu.faults.fired))
+        for _ in range(2):
+            async with RawClient.connect(emu) as new:
+                await new.send(setup_message(handle=handle))
+                assert await new.closed() == (1011, "The service is currently unavailable.")
+        async with RawClient.connect(emu) as new:
+            await new.setup()
+        assert emu.recording.counters["resumes"] == 0
+        old.ws.transport.abort()  # no closing handshake with a stalled server
+
+
+@pytest.mark.parametrize("end_reply", [False, True])
+async def test_interrupted_while_activity_detection_is_off(end_reply: bool) -> None:
+    """SendInterrupted at the second reply chunk: the reply carries on to generationComplete,
+    or (end_reply) ends there with turnComplete; either way the session goes on."""
+    async with running() as emu:
+        emu.faults.on(Phase.MODEL_AUDIO, SendInterrupted(end_reply), at_chunk=2)
+        async with RawClient.connect(emu) as client:
+            await client.setup(resumption=False)
+            await client.push_to_talk(tone(0.5))
+            first = await client.turn()
+            await client.push_to_talk(tone(0.2))
+            second = await client.turn()
+    assert content(first, "interrupted") == [True]
+    assert bool(content(first, "generationComplete")) is not end_reply
+    assert output_text(second) == "turn 2: heard 0.2 s of audio"
+
+
+async def test_empty_reply_to_a_user_turn() -> None:
+    """EmptyReply at USER_TURN: that turn's answer is a bare turnComplete with its reason and
+    waitingForInput, then a fresh handle; the next turn is answered as usual."""
+    async with running() as emu:
+        emu.faults.on(Phase.USER_TURN, EmptyReply(waiting_for_input=True), turn=1)
+        async with RawClient.connect(emu) as client:
+            await client.setup()
+            await client.recv()
+            await client.push_to_talk(tone(0.2))
+            first = await client.turn()
+            update = await client.recv()
+            await client.push_to_talk(tone(0.2))
+            second = await client.turn()
+    answer = [m for m in first if "inputTranscription" not in m.get("serverContent", {})]
+    assert answer == [
+        {
+            "serverContent": {
+                "turnComplete": True,
+                "turnCompleteReason": "RESPONSE_REJECTED",
+                "waitingForInput": True,
+            }
+        }
+    ]
+    assert handles([update])[0]["resumable"] is True
+    assert output_text(second) == "turn 2: heard 0.2 s of audio"
+
+
+@pytest.mark.parametrize(
+    ("model", "setup_fields"),
+    [
+        ("gemini-3.1-flash-live-preview", {"proactivity": {"proactiveAudio": True}}),
+        (
+            "gemini-3.1-flash-live-preview",
+            {"generationConfig": {"responseModalities": ["AUDIO"], "enableAffectiveDialog": True}},
+        ),
+    ],
+)
+async def test_a_3_1_setup_asking_for_what_it_lacks_never_completes(
+    model: str, setup_fields: dict[str, object]
+) -> None:
+    """Affective dialog or proactivity on 3.1: no setupComplete, no answer to anything, until
+    the setup timeout closes the connection (Patter#210, livekit/agents#5985)."""
+    async with running(emulator_options(setup_timeout_s=2.0)) as emu:
+        async with RawClient.connect(emu, path=emu.path("v1alpha")) as client:
+            message = setup_message(model=model)
+            message["setup"].update(setup_fields)
+            await client.send(message)
+            await client.send({"realtimeInput": {"text": "hello?"}})
+            assert await client.closed() == (1011, DEADLINE)
+            assert client.received == []
+        assert emu.recording.counters["sessions"] == 0
+
+
+async def test_retired_model_is_not_found() -> None:
+    async with running() as emu, RawClient.connect(emu) as client:
+        await client.send(setup_message(model="gemini-2.0-flash-live-001"))
+        code, reason = await client.closed()
+    assert code == 1008
+    assert reason.startswith("models/gemini-2.0-flash-live-001 is not found for API version")

@@ -101,7 +101,8 @@ async def test_the_model_cannot_change_on_resume() -> None:
             await client.setup()
             handle = (await client.recv())["sessionResumptionUpdate"]["newHandle"]
         async with RawClient.connect(emu) as client:
-            await client.send(setup_message(handle=handle, model="gemini-2.0-flash-live-001"))
+            other = "gemini-2.5-flash-native-audio-preview-12-2025"
+            await client.send(setup_message(handle=handle, model=other))
             assert (await client.closed())[0] == 1007
 
 

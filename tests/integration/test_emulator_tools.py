@@ -120,3 +120,28 @@ async def test_tool_response_with_an_unknown_id_closes_1007() -> None:
         bogus = {"id": "fc-nope", "name": "get_weather", "response": {}}
         await client.send({"toolResponse": {"functionResponses": [bogus]}})
         assert (await client.closed())[0] == 1007
+
+
+async def test_non_blocking_call_on_3_8_answers_first_and_speaks_the_result_later() -> None:
+    """gemini-3.8-live calls functions NON_BLOCKING by default: the answer comes without a
+    toolResponse (handles stay unresumable while the call runs); a WHEN_IDLE result then gets a
+    model turn of its own, after which the session is resumable again."""
+    options = emulator_options(tool_trigger=ToolTrigger(every_n_turns=1))
+    async with running(options) as emu, RawClient.connect(emu) as client:
+        await client.setup(model="gemini-3.8-live", functions=[WEATHER])
+        await client.recv()
+        await client.push_to_talk(tone(0.2))
+        answer = await client.turn()
+        call = _tool_call(answer)
+        update = await client.recv()
+        response = {"id": call["id"], "response": {"result": "sunny"}, "scheduling": "WHEN_IDLE"}
+        await client.send({"toolResponse": {"functionResponses": [response]}})
+        result = await client.turn()
+        after = await client.recv()
+    assert output_text(answer) == "turn 1: heard 0.2 s of audio"
+    assert handles([update]) == [{"newHandle": "", "resumable": False}]
+    assert output_text(result) == 'turn 1: the tool said: {"result": "sunny"}'
+    assert handles([after])[0]["resumable"] is True
+    assert emu.recording.turn(None, 1).tool_responses == [
+        {"id": call["id"], "response": {"result": "sunny"}, "scheduling": "WHEN_IDLE"}
+    ]

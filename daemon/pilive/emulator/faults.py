@@ -11,10 +11,13 @@ fires once at the first matching point of a connection and is recorded in `fired
 - NOW: as soon as a live connection sees it (within milliseconds)
 
 Durations in actions are real seconds (not scaled): the test says what it wants to happen.
+A rule may also name the connection (Nth), the turn, the reply chunk, and whether the connection's
+setup resumed a session (`resuming`), so "refuse every resume with 1011" is one rule per try.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,9 +34,15 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class GoAway:
-    """Send goAway with `timeLeft`, then close 1011 "deadline" when it runs out."""
+    """Send goAway with `timeLeft`, then close 1011 "deadline" when it runs out.
+
+    `then_silent`: after the goAway the connection sends nothing at all until that close: no
+    reply audio, no turnComplete, no handle updates; input is taken in and its replies swallowed
+    (reported after a goAway, tau2-bench#461).
+    """
 
     time_left_s: float
+    then_silent: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,43 @@ class SendMalformed:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}, got {self.kind!r}")
 
 
+@dataclass(frozen=True)
+class SendInterrupted:
+    """Send `serverContent.interrupted` now, whatever the activity detection setting and though
+    nothing interrupted the model (seen 10+ times per user turn with detection disabled,
+    pipecat PR #4131). `end_reply` False: the current reply, if any, carries on; True: it stops
+    and its turn ends with turnComplete (no generationComplete), like a barge-in."""
+
+    end_reply: bool = False
+
+
+_REASON_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@dataclass(frozen=True)
+class EmptyReply:
+    """The next model reply has no content at all: only `turnComplete`, with `turnCompleteReason`
+    (unless None) and `waitingForInput: true` if asked, then a fresh handle as usual. Use it at
+    Phase.USER_TURN to empty the reply to that turn; elsewhere it empties the next reply."""
+
+    reason: str | None = "RESPONSE_REJECTED"
+    waiting_for_input: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reason is not None and not _REASON_NAME.fullmatch(self.reason):
+            raise ValueError(f"reason must be a TurnCompleteReason name, got {self.reason!r}")
+
+
 FaultAction = (
-    GoAway | Close | Abort | Stall | DelaySetupComplete | WithholdSetupComplete | SendMalformed
+    GoAway
+    | Close
+    | Abort
+    | Stall
+    | DelaySetupComplete
+    | WithholdSetupComplete
+    | SendMalformed
+    | SendInterrupted
+    | EmptyReply
 )
 
 
@@ -90,13 +134,16 @@ FaultAction = (
 class FaultRule:
     """`connection`: only the Nth connection (1-based). `turn`: at USER_TURN, MODEL_AUDIO and
     TOOL_WAIT the number of the user turn in question; at SETUP, IDLE and NOW the number of user
-    turns the session has taken so far. `at_chunk`: for MODEL_AUDIO, the reply chunk (1-based)."""
+    turns the session has taken so far. `at_chunk`: for MODEL_AUDIO, the reply chunk (1-based).
+    `resuming`: only connections whose setup carried a resumption handle (True) or did not
+    (False); None: either (a connection before its setup matches only None)."""
 
     phase: Phase
     action: FaultAction
     connection: int | None = None
     turn: int | None = None
     at_chunk: int = 1
+    resuming: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +170,13 @@ class FaultScript:
         connection: int | None = None,
         turn: int | None = None,
         at_chunk: int = 1,
+        resuming: bool | None = None,
     ) -> FaultRule:
         if at_chunk < 1:
             raise ValueError(f"at_chunk is 1-based, got {at_chunk}")
         if isinstance(action, DelaySetupComplete | WithholdSetupComplete) and phase != Phase.SETUP:
             raise ValueError(f"{type(action).__name__} only makes sense at Phase.SETUP")
-        rule = FaultRule(Phase(phase), action, connection, turn, at_chunk)
+        rule = FaultRule(Phase(phase), action, connection, turn, at_chunk, resuming)
         self.pending.append(rule)
         if rule.phase == Phase.NOW:
             for wake in list(self._listeners):
@@ -139,8 +187,10 @@ class FaultScript:
         return self.on(Phase.NOW, action, connection=connection)
 
     # Shortcuts a test reads well with.
-    def go_away(self, time_left_s: float, *, connection: int | None = None) -> FaultRule:
-        return self.now(GoAway(time_left_s), connection=connection)
+    def go_away(
+        self, time_left_s: float, *, then_silent: bool = False, connection: int | None = None
+    ) -> FaultRule:
+        return self.now(GoAway(time_left_s, then_silent), connection=connection)
 
     def close(self, code: int, reason: str = "", *, connection: int | None = None) -> FaultRule:
         return self.now(Close(code, reason), connection=connection)
@@ -174,8 +224,10 @@ class FaultScript:
         session_id: str | None,
         turn: int,
         chunk: int = 0,
+        resuming: bool | None = None,
     ) -> FaultAction | None:
-        """The action of the first rule matching this point, which is then spent and recorded."""
+        """The action of the first rule matching this point, which is then spent and recorded.
+        `resuming`: whether this connection's setup carried a handle (None: no setup yet)."""
         for rule in self.pending:
             if rule.phase != phase:
                 continue
@@ -184,6 +236,8 @@ class FaultScript:
             if rule.turn is not None and rule.turn != turn:
                 continue
             if phase == Phase.MODEL_AUDIO and chunk < rule.at_chunk:
+                continue
+            if rule.resuming is not None and rule.resuming != resuming:
                 continue
             self.pending.remove(rule)
             self.fired.append(FiredFault(rule, connection_id, session_id, turn))

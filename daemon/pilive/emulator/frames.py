@@ -106,8 +106,11 @@ def audio_rate_hz(mime_type: str) -> int:
 
 @dataclass(frozen=True)
 class FunctionDeclaration:
+    """`behavior`: BLOCKING, NON_BLOCKING or None (left out: the model's default applies)."""
+
     name: str
     parameters: dict[str, Any]
+    behavior: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,20 @@ class Setup:
     prefix_padding_ms: int | None = None
     silence_duration_ms: int | None = None
     activity_handling: str = "START_OF_ACTIVITY_INTERRUPTS"
-    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    turn_coverage: str | None = None  # None: left out, the model's default applies
     session_resumption: bool = False
     resume_handle: str | None = None
     context_window_compression: bool = False
     input_transcription: bool = False
     output_transcription: bool = False
     functions: tuple[FunctionDeclaration, ...] = ()
+    # generationConfig.thinkingConfig: whether it was sent at all, and its two knobs.
+    thinking_config: bool = False
+    thinking_budget: int | None = None
+    thinking_level: str | None = None  # upper case as sent ("LOW")
+    # generationConfig.enableAffectiveDialog and proactivity.proactiveAudio (None: left out).
+    affective_dialog: bool | None = None
+    proactive_audio: bool | None = None
 
     @property
     def text_replies(self) -> bool:
@@ -183,11 +193,18 @@ class ClientContent:
     turn_complete: bool
 
 
+SCHEDULINGS = frozenset({"SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"})
+
+
 @dataclass(frozen=True)
 class FunctionResponse:
+    """`scheduling` and `will_continue` only mean something for NON_BLOCKING functions."""
+
     id: str
     name: str
     response: dict[str, Any] = field(default_factory=dict)
+    scheduling: str | None = None
+    will_continue: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +292,24 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
             if not isinstance(name, str) or not name:
                 raise invalid("a function declaration needs a name")
             params = get(decl_obj, "parameters") or get(decl_obj, "parameters_json_schema") or {}
-            functions.append(FunctionDeclaration(name, _obj(params, f"{name}.parameters")))
+            behavior = get(decl_obj, "behavior")
+            if behavior is not None and not isinstance(behavior, str):
+                raise invalid(f"{name}.behavior must be an enum name")
+            behavior = (behavior or "").upper()
+            functions.append(
+                FunctionDeclaration(
+                    name,
+                    _obj(params, f"{name}.parameters"),
+                    None if behavior in {"", "UNSPECIFIED"} else behavior,
+                )
+            )
+    thinking = get(gen, "thinking_config")
+    thinking_obj = _obj(thinking, "generationConfig.thinkingConfig")
+    level = get(thinking_obj, "thinking_level")
+    if level is not None and not isinstance(level, str):
+        raise invalid("thinkingConfig.thinkingLevel must be an enum name")
+    level = (level or "").upper()
+    coverage = str(get(ric, "turn_coverage", "") or "").upper()
     return Setup(
         model=model,
         response_modalities=modalities,
@@ -288,14 +322,21 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
         silence_duration_ms=_opt_int(get(aad, "silence_duration_ms"), "silenceDurationMs"),
         activity_handling=str(get(ric, "activity_handling", "") or "").upper()
         or "START_OF_ACTIVITY_INTERRUPTS",
-        turn_coverage=str(get(ric, "turn_coverage", "") or "").upper()
-        or "TURN_INCLUDES_ONLY_ACTIVITY",
+        turn_coverage=None if coverage in {"", "TURN_COVERAGE_UNSPECIFIED"} else coverage,
         session_resumption=resumption is not None,
         resume_handle=handle or None,
         context_window_compression=get(body, "context_window_compression") is not None,
         input_transcription=get(body, "input_audio_transcription") is not None,
         output_transcription=get(body, "output_audio_transcription") is not None,
         functions=tuple(functions),
+        thinking_config=thinking is not None,
+        thinking_budget=_opt_int(get(thinking_obj, "thinking_budget"), "thinkingBudget"),
+        thinking_level=None if level in {"", "THINKING_LEVEL_UNSPECIFIED"} else level,
+        affective_dialog=_opt_bool(get(gen, "enable_affective_dialog"), "enableAffectiveDialog"),
+        proactive_audio=_opt_bool(
+            get(_obj(get(body, "proactivity"), "setup.proactivity"), "proactive_audio"),
+            "proactivity.proactiveAudio",
+        ),
     )
 
 
@@ -309,6 +350,14 @@ def _opt_int(value: Any, where: str) -> int | None:
         return int(value)
     except (TypeError, ValueError, OverflowError):
         raise invalid(f"{where} must be an integer, got {value!r}") from None
+
+
+def _opt_bool(value: Any, where: str) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise invalid(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def _blob(value: Any, where: str) -> Audio | Video:
@@ -390,5 +439,16 @@ def _parse_tool_response(body: dict[str, Any]) -> ToolResponse:
         if not isinstance(call_id, str) or not call_id:
             raise invalid("functionResponses[].id is required")
         response = _obj(get(obj, "response"), "functionResponses[].response")
-        responses.append(FunctionResponse(call_id, str(get(obj, "name", "") or ""), response))
+        scheduling = get(obj, "scheduling")
+        if scheduling is not None and str(scheduling).upper() not in SCHEDULINGS:
+            raise invalid(f"functionResponses[].scheduling: unknown value {scheduling!r}")
+        responses.append(
+            FunctionResponse(
+                call_id,
+                str(get(obj, "name", "") or ""),
+                response,
+                None if scheduling is None else str(scheduling).upper(),
+                bool(get(obj, "will_continue", False)),
+            )
+        )
     return ToolResponse(tuple(responses))

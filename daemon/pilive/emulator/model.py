@@ -4,13 +4,18 @@
 server messages to send and the phase marks where the fault script may act; `close_to_send` says
 when and how the connection must close; `next_deadline()` says when `tick` is next due. The
 asyncio shell in server.py does nothing else, so every behaviour here is testable synchronously.
+
+The setup is checked against the model's row in `pilive.live.models`, the way the service is
+reported to treat each model (live-api-protocol.md section 8). Where the reports say "refused"
+without the close frame, the emulator answers 1007 "Request contains an invalid argument.", the
+service's usual text for a field it does not accept: an inference, marked so where it is made.
 """
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pilive.emulator import replies
@@ -31,17 +36,19 @@ from pilive.emulator.frames import (
     invalid,
     parse_client_frame,
 )
-from pilive.emulator.media import image_size
+from pilive.emulator.media import image_size, tone_pcm
 from pilive.emulator.options import EmulatorOptions
 from pilive.emulator.recording import ConnectionRecord, ReceivedFrame
 from pilive.emulator.sessions import (
     MODEL_CHANGED,
     SESSION_BUSY,
+    HandleRejected,
     SessionRegistry,
     SessionState,
     TurnRecord,
 )
 from pilive.emulator.vad import SENSITIVITY_OFFSET_DB, EnergyVad
+from pilive.live.models import LiveModel, find_model
 
 DEADLINE_EXPIRED = "Deadline expired before operation could complete."
 REASON_LIMIT_BYTES = 123  # WebSocket close reasons are cut to 123 bytes
@@ -50,6 +57,12 @@ _IDLE_STREAM_KEEP_BYTES = 16000 * 2 * 2  # hands-free: keep 2 s of audio before 
 
 def cut_reason(reason: str) -> str:
     return reason.encode("utf-8")[:REASON_LIMIT_BYTES].decode("utf-8", errors="ignore")
+
+
+# A name the emulator is told to serve but the model table does not know gets this row's rules.
+_FALLBACK_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+ONLY_ACTIVITY = "TURN_INCLUDES_ONLY_ACTIVITY"
+ALL_INPUT = "TURN_INCLUDES_ALL_INPUT"
 
 
 def model_not_found(model: str, api_version: str) -> ProtocolViolation:
@@ -85,6 +98,11 @@ class _Finish:
     """End of a reply: the turn is complete, a fresh handle is issued."""
 
 
+@dataclass(frozen=True)
+class _Silence:
+    """From here on nothing is sent (GoAway(then_silent=True))."""
+
+
 _Step = tuple[float, Send | Mark | _Finish]
 
 
@@ -106,16 +124,29 @@ class ConnectionModel:
         self._auth_error = auth_error
         self._token = ephemeral_token
         self.setup: Setup | None = None
+        self.profile: LiveModel | None = None  # the model's row, once the setup names one
         self.session: SessionState | None = None
         self.close_to_send: tuple[int, str] | None = None
+        self.violation: ProtocolViolation | None = None  # why the model closed, with a detail
+        self.withheld: str | None = None  # why the setup is never answered
         self.busy_session: str | None = None  # a resume found the session attached elsewhere
-        self._outputs: deque[Output] = deque()
+        self._outputs: deque[Output | _Silence] = deque()
+        self._silent = False
+        self._silent_after_go_away = False
         self._activity: TurnRecord | None = None
+        self._marked: TurnRecord | None = None  # the turn whose USER_TURN mark went out
         self._content: TurnRecord | None = None
+        self._coverage = ONLY_ACTIVITY
         self._pending_video: list[tuple[int, int] | None] = []
+        self._pending_audio = bytearray()
+        self._pending_audio_rate_hz = 16000
+        self._undone: list[TurnRecord] = []  # turns a resume rolled back
         self._steps: deque[_Step] = deque()
         self._reply_turn: TurnRecord | None = None
-        self._tool_wait: dict[str, str] = {}  # call id -> function name
+        self._tool_wait: dict[str, str] = {}  # BLOCKING call id -> function name
+        self._async_calls: dict[str, TurnRecord] = {}  # NON_BLOCKING call id -> its turn
+        self._results: deque[tuple[TurnRecord, str]] = deque()  # tool results still to speak
+        self._empty_reply: tuple[str | None, bool] | None = None
         self._queued: deque[TurnRecord] = deque()
         self._vad: EnergyVad | None = None
         self._stream = bytearray()
@@ -129,7 +160,14 @@ class ConnectionModel:
     # --- the sans-I/O surface ------------------------------------------------------------------
 
     def data_to_send(self) -> list[Output]:
-        out = list(self._outputs)
+        out: list[Output] = []
+        for item in self._outputs:
+            if isinstance(item, _Silence):
+                self._silent = True
+            elif isinstance(item, Mark):
+                out.append(item)
+            elif not self._silent:
+                out.append(self._with_interaction_status(item))
         self._outputs.clear()
         return out
 
@@ -157,10 +195,13 @@ class ConnectionModel:
             raise RuntimeError("retry_busy_setup without a busy resume")
         self.busy_session = None
         self.close_to_send = None
+        self.violation = None
         self._outputs.clear()
         self._process(data, now)
 
     def _process(self, data: str | bytes, now: float) -> None:
+        if self.withheld is not None:
+            return  # a withheld setup: the service never answers, whatever follows
         try:
             if self._auth_error is not None:
                 raise self._auth_error
@@ -179,6 +220,8 @@ class ConnectionModel:
             else:
                 self._receive_tool_response(message, now)
         except ProtocolViolation as exc:
+            if self.violation is None:
+                self.violation = exc
             self._close(exc.code, exc.reason)
         self.tick(now)
 
@@ -196,6 +239,8 @@ class ConnectionModel:
             # The nominal time left (a late wake-up must not turn "50s" into "49.997s").
             self._go_away_at = None
             self._outputs.append(Send(replies.go_away_message(self._go_away_left_s)))
+            if self._silent_after_go_away:
+                self._outputs.append(_Silence())
         limit = self._session_limit_at()
         if limit is not None and now >= limit and self.session is not None:
             self.session.ended = True  # its handles die with it
@@ -203,11 +248,34 @@ class ConnectionModel:
         elif now >= self._close_at:
             self._close(1011, self._close_reason)
 
-    def send_go_away(self, time_left_s: float, now: float) -> None:
-        """goAway now; the connection ends `time_left_s` (real seconds) later."""
+    def send_go_away(self, time_left_s: float, now: float, then_silent: bool = False) -> None:
+        """goAway now; the connection ends `time_left_s` (real seconds) later. `then_silent`:
+        nothing more is sent after the goAway until that close (tau2-bench#461)."""
         self._close_at = min(self._close_at, now + time_left_s)
         self._go_away_at = now
         self._go_away_left_s = time_left_s
+        self._silent_after_go_away = then_silent
+
+    def send_interrupted(self, now: float, end_reply: bool = False) -> None:
+        """`interrupted` though nothing interrupted (pipecat PR #4131). `end_reply`: the current
+        reply stops and its turn ends as on a barge-in; otherwise it carries on."""
+        if end_reply and self._reply_turn is not None:
+            self._interrupt(now, forced=True)
+        else:
+            self._outputs.append(Send({"serverContent": {"interrupted": True}}))
+
+    def empty_next_reply(self, reason: str | None, waiting_for_input: bool) -> None:
+        """The next reply is only a turnComplete (with `turnCompleteReason` unless None)."""
+        self._empty_reply = (reason, waiting_for_input)
+
+    def setup_refused(self) -> None:
+        """The fault script refused this setup after the model had accepted it (the close went
+        out instead of setupComplete): a resume that never happened is undone."""
+        if self.session is not None and self.record.resumed:
+            self.record.resumed = False
+            self.session.resumes -= 1
+            self.registry.unrestore(self.session, self._undone)
+            self._undone = []
 
     def connection_closed(self, code: int | None, reason: str, closed_by: str) -> None:
         """The socket is gone: detach the session so a resume may take it over."""
@@ -229,17 +297,26 @@ class ConnectionModel:
 
     def _receive_setup(self, setup: Setup, now: float) -> None:
         name = setup.model.removeprefix("models/")
-        if name not in self.options.models:
+        profile = self._profile(name)
+        if profile is None:
             raise model_not_found(name, self.record.api_version)
+        withheld = self._check_features(setup, profile)
+        if withheld is not None:
+            self.withheld = withheld
+            return
         record = self.record
         if setup.resume_handle is not None:
-            session = self.registry.resolve(setup.resume_handle, now)
+            try:
+                session = self.registry.resolve(setup.resume_handle, now)
+            except HandleRejected as exc:
+                code, reason = self.options.handle_rejection
+                raise ProtocolViolation(code, reason, exc.detail) from None
             if session.model != name:
                 raise ProtocolViolation(1007, MODEL_CHANGED, "the model cannot change on resume")
             if session.attached_connection is not None:
                 self.busy_session = session.session_id
                 raise ProtocolViolation(1011, SESSION_BUSY, "session attached to another socket")
-            self.registry.restore(setup.resume_handle, session)
+            self._undone = self.registry.restore(setup.resume_handle, session)
             session.resumes += 1
             record.resumed = True
         else:
@@ -247,6 +324,8 @@ class ConnectionModel:
                 self.registry.use_token(self._token, now)
             session = self.registry.new_session(name, now)
         self.setup = setup
+        self.profile = profile
+        self._coverage = setup.turn_coverage or profile.default_turn_coverage
         self.session = session
         session.attached_connection = record.connection_id
         session.connection_ids.append(record.connection_id)
@@ -270,6 +349,57 @@ class ConnectionModel:
         self._outputs.append(Send({"setupComplete": {}}))
         self._send_handle_update(now)
         self._outputs.append(Mark(Phase.IDLE, session.turn_count))
+
+    def _profile(self, name: str) -> LiveModel | None:
+        """The row a served model follows; None for a name not served or a retired model."""
+        if name not in self.options.models:
+            return None
+        known = find_model(name)
+        if known is None:
+            fallback = find_model(_FALLBACK_MODEL)
+            assert fallback is not None
+            return replace(fallback, name=name, notes=f"served with the rules of {_FALLBACK_MODEL}")
+        return None if known.retired else known
+
+    def _check_features(self, setup: Setup, model: LiveModel) -> str | None:
+        """Raise the 1007 the service answers a field the model does not take with; return why
+        the setup is withheld (no setupComplete ever), or None when it is accepted."""
+        name = model.name
+        if setup.response_modalities[0] not in model.response_modalities:
+            raise invalid(f"{name} answers only in {'/'.join(model.response_modalities)}")
+        # Thinking: 1007 for the knob a model does not have (the exact text is inferred).
+        if model.thinking == "none" and setup.thinking_config:
+            raise invalid(f"{name} takes no thinkingConfig")
+        if model.thinking == "budget" and setup.thinking_level is not None:
+            raise invalid(f"{name} takes thinkingBudget, not thinkingLevel")
+        if model.thinking == "level":
+            if setup.thinking_budget is not None:
+                raise invalid(f"{name} takes thinkingLevel, not thinkingBudget")
+            level = setup.thinking_level
+            if level is not None and level.lower() not in model.thinking_levels:
+                raise invalid(f"{name} has no thinkingLevel {level}")
+        for function in setup.functions:
+            if function.behavior is not None and function.behavior not in model.tool_behaviors:
+                raise invalid(
+                    f"{name} does not take behavior {function.behavior} ({function.name})"
+                )
+        v1alpha = self.record.api_version == "v1alpha"
+        withheld: str | None = None
+        affective = setup.affective_dialog
+        if model.affective_dialog == "removed" and affective is not None:
+            raise invalid(f"enableAffectiveDialog was removed from {name}")
+        if model.affective_dialog == "v1alpha" and affective and not v1alpha:
+            raise invalid("enableAffectiveDialog needs v1alpha")  # inferred code and text
+        if model.affective_dialog == "unsupported" and affective:
+            withheld = f"{name} does not support affective dialog"
+        proactive = setup.proactive_audio
+        if model.proactive_audio == "always-on" and proactive is False:
+            raise invalid(f"proactive audio cannot be turned off on {name}")
+        if model.proactive_audio == "v1alpha" and proactive and not v1alpha:
+            raise invalid("proactivity needs v1alpha")  # inferred code and text
+        if model.proactive_audio == "unsupported" and proactive:
+            withheld = withheld or f"{name} does not support proactive audio"
+        return withheld
 
     def _session_limit_at(self) -> float | None:
         if self.setup is None or self.session is None or self.setup.context_window_compression:
@@ -302,6 +432,12 @@ class ConnectionModel:
                 self._receive_hands_free_audio(event, now)
             elif self._activity is not None:
                 self._add_activity_audio(self._activity, event.data, event.rate_hz)
+            elif self._coverage == ALL_INPUT:
+                # Audio between activities belongs to the next turn (TURN_INCLUDES_ALL_INPUT).
+                if self._pending_audio_rate_hz != event.rate_hz:
+                    self._pending_audio.clear()
+                self._pending_audio_rate_hz = event.rate_hz
+                self._pending_audio += event.data
         elif isinstance(event, Video):
             self._receive_video(event)
         elif isinstance(event, Text):
@@ -324,6 +460,10 @@ class ConnectionModel:
         turn = TurnRecord(self.session.turn_count + 1, self.record.connection_id, source)
         turn.video_sizes.extend(self._pending_video)
         self._pending_video.clear()
+        if self._pending_audio:
+            turn.audio += self._pending_audio
+            turn.audio_rate_hz = self._pending_audio_rate_hz
+            self._pending_audio.clear()
         return turn
 
     def _begin_activity(self, source: str, now: float) -> TurnRecord:
@@ -332,8 +472,10 @@ class ConnectionModel:
         return self._activity
 
     def _add_activity_audio(self, turn: TurnRecord, pcm: bytes, rate_hz: int) -> None:
-        if not turn.audio:
-            turn.audio_rate_hz = rate_hz
+        if self._marked is not turn:
+            self._marked = turn
+            if not turn.audio:
+                turn.audio_rate_hz = rate_hz
             self._outputs.append(Mark(Phase.USER_TURN, turn.number))
         turn.audio += pcm
 
@@ -374,10 +516,17 @@ class ConnectionModel:
         size = image_size(video.data)
         if self._activity is not None:
             self._activity.video_sizes.append(size)
-        else:
+        elif self._coverage != ONLY_ACTIVITY:
+            # TURN_INCLUDES_ALL_INPUT and ..._AUDIO_ACTIVITY_AND_ALL_VIDEO: the next turn has it.
             self._pending_video.append(size)
 
     def _receive_client_content(self, content: ClientContent, now: float) -> None:
+        assert self.profile is not None and self.session is not None
+        if not self.profile.client_content_after_first_turn and any(
+            t.completed or t.interrupted for t in self.session.turns
+        ):
+            # Reported as 1007 (cookbook#1197, #1263); the reason text is inferred.
+            raise invalid(f"{self.profile.name} takes clientContent only before its first turn")
         # clientContent is appended to the history and interrupts any generation [proto].
         self._interrupt(now)
         if self._content is None:
@@ -409,6 +558,11 @@ class ConnectionModel:
     def _start_model_turn(self, turn: TurnRecord, now: float) -> None:
         assert self.setup is not None and self.session is not None
         self._reply_turn = turn
+        if self._empty_reply is not None:
+            reason, waiting = self._empty_reply
+            self._empty_reply = None
+            self._plan_empty_reply(turn, now, reason, waiting)
+            return
         self._send_not_resumable()
         trigger = self.options.tool_trigger
         if self.setup.functions and trigger.fires_on(turn.number) and not turn.tool_calls:
@@ -416,7 +570,7 @@ class ConnectionModel:
             if trigger.function is not None:
                 named = [f for f in self.setup.functions if f.name == trigger.function]
                 if not named:
-                    self._plan_reply(turn, now, None)
+                    self._plan_parrot_reply(turn, now, None)
                     return
                 decl = named[0]
             args = (
@@ -427,16 +581,34 @@ class ConnectionModel:
             call_id = f"fc-{self.session.session_id}-{turn.number}"
             call = {"id": call_id, "name": decl.name, "args": args}
             turn.tool_calls.append(call)
-            self._tool_wait[call_id] = decl.name
             self._outputs.append(Send({"toolCall": {"functionCalls": [call]}}))
             self._outputs.append(Mark(Phase.TOOL_WAIT, turn.number))
+            assert self.profile is not None
+            if (decl.behavior or self.profile.default_tool_behavior) == "NON_BLOCKING":
+                # The model talks on while the function runs; its result comes when it comes.
+                self._async_calls[call_id] = turn
+                self._plan_parrot_reply(turn, now, None)
+            else:
+                self._tool_wait[call_id] = decl.name
             return
-        self._plan_reply(turn, now, None)
+        self._plan_parrot_reply(turn, now, None)
 
-    def _plan_reply(self, turn: TurnRecord, now: float, tool_said: str | None) -> None:
+    def _plan_parrot_reply(self, turn: TurnRecord, now: float, tool_said: str | None) -> None:
+        """The answer to a user turn: a tone, then the user's own audio."""
+        opts = self.options
+        pcm = replies.reply_audio(turn, opts.tone_ms, opts.tone_hz)
+        self._plan_reply(turn, now, replies.describe_turn(turn, tool_said), pcm)
+
+    def _start_result_reply(self, turn: TurnRecord, said: str, now: float) -> None:
+        """A NON_BLOCKING function's result spoken in a model turn of its own: a tone."""
+        self._reply_turn = turn
+        self._send_not_resumable()
+        pcm = tone_pcm(self.options.tone_ms, self.options.tone_hz)
+        self._plan_reply(turn, now, replies.tool_result_text(turn, said), pcm)
+
+    def _plan_reply(self, turn: TurnRecord, now: float, text: str, pcm: bytes) -> None:
         assert self.setup is not None
         opts = self.options
-        text = replies.describe_turn(turn, tool_said)
         start = now + opts.scaled(opts.reply_delay_s)
         steps: list[_Step] = []
         if self.setup.text_replies:
@@ -445,22 +617,37 @@ class ConnectionModel:
             usage = replies.usage_metadata(turn, 0, text)
             end = start
         else:
-            pcm = replies.reply_audio(turn, opts.tone_ms, opts.tone_hz)
             chunks = replies.chunk_pcm(pcm, opts.reply_chunk_ms)
             interval = opts.scaled(opts.reply_chunk_ms / 1000 / opts.reply_speedup)
+            burst = opts.reply_burst_chunks
+            due = start
             for i, chunk in enumerate(chunks):
-                due = start + i * interval
+                # `burst` chunks back to back, then a pause as long as they play (at the speed-up).
+                due = start + (i // burst) * burst * interval
                 steps.append((due, Send(replies.audio_message(chunk))))
                 if i == 0 and self.setup.output_transcription:
                     message = replies.transcription_message("outputTranscription", text)
                     steps.append((due, Send(message)))
                 steps.append((due, Mark(Phase.MODEL_AUDIO, turn.number, i + 1)))
             usage = replies.usage_metadata(turn, len(pcm), text)
-            end = start + (len(chunks) - 1) * interval
+            end = due
         steps.append((end, Send({"serverContent": {"generationComplete": True}})))
         steps.append((end, Send(replies.turn_complete_message(usage))))
         steps.append((end, _Finish()))
         self._steps.extend(steps)
+
+    def _plan_empty_reply(
+        self, turn: TurnRecord, now: float, reason: str | None, waiting: bool
+    ) -> None:
+        """A reply with no content: only turnComplete (EmptyReply)."""
+        turn.empty_reply = True
+        content: dict[str, Any] = {"turnComplete": True}
+        if reason is not None:
+            content["turnCompleteReason"] = reason
+        if waiting:
+            content["waitingForInput"] = True
+        at = now + self.options.scaled(self.options.reply_delay_s)
+        self._steps.extend([(at, Send({"serverContent": content})), (at, _Finish())])
 
     def _finish_reply(self, now: float) -> None:
         turn = self._reply_turn
@@ -472,23 +659,31 @@ class ConnectionModel:
     def _after_model_turn(self, now: float) -> None:
         self._send_handle_update(now)
         self._outputs.append(Mark(Phase.IDLE, self.completed_turns))
-        if self._queued:
+        if self._results:
+            turn, said = self._results.popleft()
+            self._start_result_reply(turn, said, now)
+        elif self._queued:
             self._start_model_turn(self._queued.popleft(), now)
 
-    def _interrupt(self, now: float) -> None:
-        """Barge-in: stop the reply (or cancel the pending tool call) unless NO_INTERRUPTION."""
+    def _interrupt(self, now: float, *, forced: bool = False, cancel_calls: bool = True) -> None:
+        """Barge-in: stop the reply (and cancel the turn's tool calls) unless NO_INTERRUPTION.
+        `forced`: a scripted `interrupted` or a function result scheduled INTERRUPT."""
         assert self.setup is not None
         if self._reply_turn is None:
             return
-        if self.setup.activity_handling == "NO_INTERRUPTION":
+        if self.setup.activity_handling == "NO_INTERRUPTION" and not forced:
             return
         turn, self._reply_turn = self._reply_turn, None
         turn.interrupted = True
         self._steps.clear()
-        if self._tool_wait:
+        if cancel_calls:
             ids = list(self._tool_wait)
+            ids += [i for i, call_turn in self._async_calls.items() if call_turn is turn]
             self._tool_wait.clear()
-            self._outputs.append(Send({"toolCallCancellation": {"ids": ids}}))
+            for call_id in ids:
+                self._async_calls.pop(call_id, None)
+            if ids:
+                self._outputs.append(Send({"toolCallCancellation": {"ids": ids}}))
         self._outputs.append(Send({"serverContent": {"interrupted": True}}))
         usage = replies.usage_metadata(turn, 0, "")
         self._outputs.append(Send(replies.turn_complete_message(usage)))
@@ -502,24 +697,71 @@ class ConnectionModel:
             if item.id in self._tool_wait:
                 del self._tool_wait[item.id]
                 said.append(item.response)
+            elif item.id in self._async_calls:
+                turn = self._async_calls[item.id]
+                if not item.will_continue:
+                    del self._async_calls[item.id]
+                self._schedule_result(turn, item.scheduling, item.response, now)
             elif item.id not in known:
                 raise invalid(f"toolResponse for unknown function call id {item.id!r}")
             # A response to a call that was cancelled or lost with a connection is ignored.
+            entry: dict[str, Any] = {"id": item.id, "response": item.response}
+            if item.scheduling is not None:
+                entry["scheduling"] = item.scheduling
+            if item.will_continue:
+                entry["willContinue"] = True
             for turn in self.session.turns:
                 if any(c["id"] == item.id for c in turn.tool_calls):
-                    turn.tool_responses.append({"id": item.id, "response": item.response})
+                    turn.tool_responses.append(entry)
         if said and not self._tool_wait and self._reply_turn is not None:
             text = json.dumps(said[0] if len(said) == 1 else said, sort_keys=True)
-            self._plan_reply(self._reply_turn, now, text)
+            self._plan_parrot_reply(self._reply_turn, now, text)
+
+    def _schedule_result(
+        self, turn: TurnRecord, scheduling: str | None, result: dict[str, Any], now: float
+    ) -> None:
+        """A NON_BLOCKING function's result, by `FunctionResponse.scheduling`: INTERRUPT stops
+        the current reply and speaks it; WHEN_IDLE (also when unset, an inference) speaks it
+        after the current reply; SILENT takes it in without a word."""
+        busy = self._reply_turn is not None or bool(self._tool_wait)
+        if scheduling == "SILENT":
+            if not busy and not self._async_calls:
+                self._send_handle_update(now)  # nothing runs any more: resumable again
+            return
+        said = json.dumps(result, sort_keys=True)
+        if scheduling == "INTERRUPT" and self._reply_turn is not None and not self._tool_wait:
+            self._results.appendleft((turn, said))
+            self._interrupt(now, forced=True, cancel_calls=False)
+        elif busy:
+            self._results.append((turn, said))
+        else:
+            self._start_result_reply(turn, said, now)
 
     # --- helpers -------------------------------------------------------------------------------
 
     def _send_handle_update(self, now: float) -> None:
         if self.setup is None or self.session is None or not self.setup.session_resumption:
             return
+        if self._async_calls:
+            self._send_not_resumable()  # not resumable while a function call runs [sdk]
+            return
         handle = self.registry.issue_handle(self.session, now)
         update = {"newHandle": handle, "resumable": True}
         self._outputs.append(Send({"sessionResumptionUpdate": update}))
+
+    def _with_interaction_status(self, send: Send) -> Send:
+        """`interactionStatus` on serverContent when the options ask for it: IDLE with
+        turnComplete, IN_PROGRESS with model content (LiveServerContent in google-genai)."""
+        content = send.message.get("serverContent")
+        if not self.options.interaction_status or not isinstance(content, dict):
+            return send
+        if content.get("turnComplete"):
+            status = "IDLE"
+        elif "modelTurn" in content:
+            status = "IN_PROGRESS"
+        else:
+            return send
+        return Send({**send.message, "serverContent": {**content, "interactionStatus": status}})
 
     def _send_not_resumable(self) -> None:
         if self.setup is not None and self.setup.session_resumption:

@@ -8,20 +8,17 @@ time it really has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gemini-2.5-flash-native-audio-preview-09-2025",
-    "gemini-2.5-flash-native-audio-preview-12-2025",
-    "gemini-2.5-flash-native-audio-latest",
-    "gemini-live-2.5-flash-preview",
-    "gemini-live-2.5-flash",
-    "gemini-2.0-flash-live-001",
-    "gemini-2.0-flash-live-preview-04-09",
-    "gemini-2.0-flash-exp",
-)
+from pilive.emulator.sessions import HANDLE_REJECTED
+from pilive.live.models import KNOWN_MODELS
+
+# Every model in the table, retired ones included: those are listed so that the emulator refuses
+# them the way the service does (1008 "models/X is not found ..."), like any unknown name.
+DEFAULT_MODELS: tuple[str, ...] = tuple(model.name for model in KNOWN_MODELS)
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,11 @@ class EmulatorOptions:
     tone_ms: int = 150
     tone_hz: float = 880.0
     reply_chunk_ms: int = 40
+    # Audio time per wall time; below 1 the answer arrives slower than real time, as has been
+    # seen on the service (livekit/agents#3604).
     reply_speedup: float = 4.0
+    # Chunks sent back to back, then a pause as long as they last (bursts, livekit/agents#3604).
+    reply_burst_chunks: int = 1
     reply_delay_s: float = 0.3
     tool_trigger: ToolTrigger = field(default_factory=ToolTrigger)
     # Limits of the real service (live-api-protocol.md section 5).
@@ -73,11 +74,22 @@ class EmulatorOptions:
     # A resume while the session's previous socket is still open is refused (1011) unless that
     # socket goes away within this grace period (the closing handshake races the new connect).
     resume_grace_s: float = 1.0
+    # True: a resume finding the old socket stalled (not reading) drops it and takes over.
+    # False: the old socket must close by itself within the grace period, else 1011, however long
+    # it has been dead (sip-to-ai#14).
+    resume_takeover: bool = True
+    # The close an unknown or expired handle gets (code, reason); see sessions.py for what is
+    # reported and what is inferred.
+    handle_rejection: tuple[int, str] = (1008, HANDLE_REJECTED)
+    # serverContent carries interactionStatus: IN_PROGRESS with model content, IDLE with
+    # turnComplete (google-genai's receive loop stops at IDLE).
+    interaction_status: bool = False
     # Hands-free voice activity detection defaults (used when the setup leaves them out).
     vad_threshold_dbfs: float = -45.0
     vad_prefix_padding_ms: int = 100
     vad_silence_ms: int = 800
-    # A connection that never sends setup is closed after this long.
+    # A connection whose setup never completes (none sent, or one the model withholds) is closed
+    # with 1011 after this long.
     setup_timeout_s: float = 30.0
     # websockets' server keepalive; None means the emulator never pings (clients do).
     ping_interval_s: float | None = None
@@ -85,8 +97,17 @@ class EmulatorOptions:
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {self.time_scale!r}")
-        if self.reply_speedup <= 0:
-            raise ValueError(f"reply_speedup must be > 0, got {self.reply_speedup!r}")
+        if not (math.isfinite(self.reply_speedup) and self.reply_speedup > 0):
+            raise ValueError(
+                f"reply_speedup must be a finite number > 0, got {self.reply_speedup!r}"
+            )
+        if isinstance(self.reply_burst_chunks, bool) or self.reply_burst_chunks < 1:
+            raise ValueError(f"reply_burst_chunks must be >= 1, got {self.reply_burst_chunks!r}")
+        code, reason = self.handle_rejection
+        if not (1000 <= code <= 4999) or code in {1004, 1005, 1006, 1015}:
+            raise ValueError(f"handle_rejection code {code} cannot be sent in a close frame")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("handle_rejection reason must fit a close frame (123 bytes)")
         if self.reply_chunk_ms <= 0:
             raise ValueError(f"reply_chunk_ms must be > 0, got {self.reply_chunk_ms!r}")
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -37,6 +37,11 @@ def describe_turn(turn: TurnRecord, tool_said: str | None = None) -> str:
     return said
 
 
+def tool_result_text(turn: TurnRecord, said: str) -> str:
+    """What the model says when a NON_BLOCKING function's result comes in after its answer."""
+    return f"turn {turn.number}: the tool said: {said}"
+
+
 def input_transcript(turn: TurnRecord) -> str:
     if turn.texts:
         return " ".join(turn.texts)

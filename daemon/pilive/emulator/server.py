@@ -57,6 +57,12 @@ def _websockets_logger() -> logging.Logger:
     return ws_logger
 
 
+def _ends_connection(action: fx.FaultAction) -> bool:
+    if isinstance(action, fx.SendMalformed):
+        return action.kind == "wire_truncated"
+    return isinstance(action, fx.Close | fx.Abort)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -329,7 +335,12 @@ class Emulator:
                 return
             if isinstance(item, str | bytes):
                 self._log_frame(live, "<", item)
+                refused, withheld = model.violation, model.withheld
                 model.receive_data(item, now)
+                if model.violation is not refused and model.violation is not None:
+                    logger.info("%s refused: %s", model.record.connection_id, model.violation)
+                if model.withheld is not None and withheld is None:
+                    logger.info("%s setup withheld: %s", model.record.connection_id, model.withheld)
                 if model.busy_session is not None:
                     await self._settle_busy_resume(live, item)
             elif model.setup is None and now >= setup_deadline:
@@ -339,10 +350,11 @@ class Emulator:
 
     async def _settle_busy_resume(self, live: _Live, data: str | bytes) -> None:
         """A resume of a session whose old socket is open: a stalled (dead) socket is taken over
-        at once; a live one gets `resume_grace_s` to finish closing, else the resume fails 1011."""
+        at once (unless `resume_takeover` is off); a live one gets `resume_grace_s` to finish
+        closing, else the resume fails 1011."""
         session = self.recording.session(live.model.busy_session)
         holder = self._live.get(session.attached_connection or "")
-        if holder is not None and holder.stalled:
+        if holder is not None and holder.stalled and self.options.resume_takeover:
             holder.kill.set()
             holder.model.connection_closed(None, "taken over by a resume", "server")
             holder.done = True
@@ -366,6 +378,8 @@ class Emulator:
                 else:
                     action = self._take(live, item.phase, item.turn, item.chunk)
                     if action is not None:
+                        if item.phase == fx.Phase.SETUP and _ends_connection(action):
+                            model.setup_refused()  # before the client can see the close
                         await self._apply(live, action)
         if model.close_to_send is not None and not live.done:
             await self._close(live, *model.close_to_send)
@@ -376,6 +390,7 @@ class Emulator:
         if not self.faults.pending:
             return None
         record = live.model.record
+        setup = live.model.setup
         action = self.faults.take(
             phase,
             connection_number=live.number,
@@ -383,6 +398,7 @@ class Emulator:
             session_id=record.session_id,
             turn=turn,
             chunk=chunk,
+            resuming=None if setup is None else setup.resume_handle is not None,
         )
         if action is not None:
             logger.info("%s fault at %s: %r", record.connection_id, phase.value, action)
@@ -407,7 +423,7 @@ class Emulator:
     async def _apply(self, live: _Live, action: fx.FaultAction) -> None:
         loop = asyncio.get_running_loop()
         if isinstance(action, fx.GoAway):
-            live.model.send_go_away(action.time_left_s, loop.time())
+            live.model.send_go_away(action.time_left_s, loop.time(), action.then_silent)
             live.model.tick(loop.time())
         elif isinstance(action, fx.Close):
             await self._close(live, action.code, action.reason)
@@ -421,6 +437,10 @@ class Emulator:
             await asyncio.sleep(action.delay_s)
         elif isinstance(action, fx.WithholdSetupComplete):
             live.muted = True
+        elif isinstance(action, fx.SendInterrupted):
+            live.model.send_interrupted(loop.time(), action.end_reply)
+        elif isinstance(action, fx.EmptyReply):
+            live.model.empty_next_reply(action.reason, action.waiting_for_input)
         else:
             await self._send_malformed(live, action.kind)
 

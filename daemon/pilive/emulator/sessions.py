@@ -5,12 +5,16 @@ carrying a handle the emulator issued; its turn counter and history survive the 
 is how a test proves a resume really continued the conversation.
 
 Decisions where the real service is undocumented (see live-api-protocol.md, "Uncertain"):
-- An unknown, never-issued or expired handle closes with 1008 and the reason in
-  `HANDLE_REJECTED` (the client should start a fresh session).
+- An unknown, never-issued or expired handle is refused with `EmulatorOptions.handle_rejection`,
+  by default 1008 and the emulator's own reason `HANDLE_REJECTED`. What the service sends is
+  unconfirmed: client code in public trackers handles a stale handle refused with 1008 and a
+  "session expired" reason, or with 1011 (live-api-protocol.md section 8); neither the code nor
+  the text has been seen in a captured close frame, so both are inferred. Tests pick either.
 - A handle stays valid for `handle_lifetime_s` after it was issued; a session that ended at its
   duration limit invalidates all its handles.
-- A resume while another socket of the same session is open closes with 1011 (as reported for
-  the real service), after a short grace period for the old socket's closing handshake.
+- A resume while another socket of the same session is open closes with 1011 (reported,
+  sip-to-ai#14), after a short grace period for the old socket's closing handshake. Whether the
+  service takes over a socket that stopped answering is unknown: `resume_takeover` picks.
 - A handle restores the conversation as it was when the handle was issued: turns taken in after
   that (on a connection that then dropped before a newer handle came) are rolled back, so a
   client that replays them is heard once, as on a service that resumes from its checkpoint.
@@ -45,6 +49,7 @@ class TurnRecord:
     tool_responses: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
     completed: bool = False
+    empty_reply: bool = False  # answered with a bare turnComplete (faults.EmptyReply)
 
 
 @dataclass
@@ -78,6 +83,13 @@ class _Token:
     expires_at_s: float
 
 
+class HandleRejected(ProtocolViolation):
+    """The handle is unknown, expired or of an ended session; the caller picks the close."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(1008, HANDLE_REJECTED, detail)
+
+
 class SessionRegistry:
     """All sessions of one emulator, the handles issued for them and ephemeral tokens."""
 
@@ -102,18 +114,28 @@ class SessionRegistry:
         """The session a handle resumes, or the ProtocolViolation the service answers with."""
         entry = self._handles.get(handle)
         if entry is None or now - entry.issued_at_s > self.handle_lifetime_s:
-            raise ProtocolViolation(1008, HANDLE_REJECTED, "unknown or expired handle")
+            raise HandleRejected("unknown or expired handle")
         session = self.sessions[entry.session_id]
         if session.ended:
-            raise ProtocolViolation(1008, HANDLE_REJECTED, "the session has ended")
+            raise HandleRejected("the session has ended")
         return session
 
-    def restore(self, handle: str, session: SessionState) -> None:
-        """Roll `session` back to `handle`'s checkpoint (call once the resume is accepted)."""
+    def restore(self, handle: str, session: SessionState) -> list[TurnRecord]:
+        """Roll `session` back to `handle`'s checkpoint (call once the resume is accepted); the
+        turns undone, so that a resume refused after all can put them back (`unrestore`)."""
         checkpoint = self._handles[handle].turns
-        if session.turn_count > checkpoint:
-            session.rolled_back.extend(session.turns[checkpoint:])
+        undone = session.turns[checkpoint:]
+        if undone:
+            session.rolled_back.extend(undone)
             del session.turns[checkpoint:]
+        return undone
+
+    @staticmethod
+    def unrestore(session: SessionState, undone: list[TurnRecord]) -> None:
+        """Undo `restore`: the resume was refused before `setupComplete` went out."""
+        if undone:
+            del session.rolled_back[len(session.rolled_back) - len(undone) :]
+            session.turns.extend(undone)
 
     def expire_handles(self, session_id: str | None = None) -> int:
         """Forget handles (of one session, or all): a test's way to age them out at once."""
