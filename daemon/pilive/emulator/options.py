@@ -51,6 +51,8 @@ class EmulatorOptions:
     api_key: str = "emulator-test-key"
     tls_cert: str | None = None
     tls_key: str | None = None
+    # The names served. Each follows its row in pilive.live.models; a retired row is refused even
+    # when listed, and a name the table lacks follows the 2.5 native-audio preview's row.
     models: tuple[str, ...] = DEFAULT_MODELS
     time_scale: float = 1.0
     log_frames: bool = False
