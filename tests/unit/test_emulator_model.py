@@ -748,3 +748,29 @@ def test_fault_rules_can_match_resuming_setups_only() -> None:
     assert script.take(Phase.SETUP, **where, resuming=True) == Close(
         1011, "Internal error encountered."
     )
+
+
+def test_a_replayed_turn_gets_a_fresh_call_id_and_the_lost_calls_response_is_refused() -> None:
+    """A resume rolls back a turn whose call was lost with its connection; the replayed turn's
+    call has a new id, and a late response to the old id is one the session does not know."""
+    options = EmulatorOptions(tool_trigger=ToolTrigger(every_n_turns=1))
+    registry = SessionRegistry(options.scaled(options.handle_lifetime_s))
+    setup = _setup(rig={"functions": [{"name": "lookup"}]})
+    first = ConnectionModel(
+        options, registry, ConnectionRecord("c1", "/ws", "v1beta", False, {}), 100.0
+    )
+    first.receive_data(setup, 100.0)
+    handle = _sent(first)[1]["sessionResumptionUpdate"]["newHandle"]
+    _press(first, 100.0, tone(0.2))
+    lost = next(m for m in _sent(first) if "toolCall" in m)["toolCall"]["functionCalls"][0]["id"]
+    first.connection_closed(1006, "", "client")
+    resume = _setup(rig={"functions": [{"name": "lookup"}], "handle": handle})
+    second = ConnectionModel(
+        options, registry, ConnectionRecord("c2", "/ws", "v1beta", False, {}), 101.0
+    )
+    second.receive_data(resume, 101.0)
+    _press(second, 101.0, tone(0.2))
+    calls = [m["toolCall"]["functionCalls"][0]["id"] for m in _sent(second) if "toolCall" in m]
+    assert (lost, calls) == ("fc-s1-1", ["fc-s1-1-2"])
+    _respond(second, 101.5, lost)
+    assert second.close_to_send == (1007, "Request contains an invalid argument.")

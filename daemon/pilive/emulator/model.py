@@ -578,7 +578,7 @@ class ConnectionModel:
                 if trigger.args is not None
                 else replies.made_up_args(decl, turn.number)
             )
-            call_id = f"fc-{self.session.session_id}-{turn.number}"
+            call_id = self.registry.new_call_id(self.session, turn.number)
             call = {"id": call_id, "name": decl.name, "args": args}
             turn.tool_calls.append(call)
             self._outputs.append(Send({"toolCall": {"functionCalls": [call]}}))

@@ -61,6 +61,7 @@ class SessionState:
     has_video: bool = False
     connection_ids: list[str] = field(default_factory=list)
     rolled_back: list[TurnRecord] = field(default_factory=list)  # undone by an older handle
+    call_ids: set[str] = field(default_factory=set)  # every function call id issued, ever
     attached_connection: str | None = None
     resumes: int = 0
     ended: bool = False
@@ -104,6 +105,18 @@ class SessionRegistry:
         session = SessionState(session_id, model, now)
         self.sessions[session_id] = session
         return session
+
+    @staticmethod
+    def new_call_id(session: SessionState, turn_number: int) -> str:
+        """`fc-s1-2` for turn 2's call; a turn replayed after a rollback gets a fresh id
+        (`fc-s1-2-2`), so a late response to the lost call never answers the new one."""
+        call_id = base = f"fc-{session.session_id}-{turn_number}"
+        repeat = 1
+        while call_id in session.call_ids:
+            repeat += 1
+            call_id = f"{base}-{repeat}"
+        session.call_ids.add(call_id)
+        return call_id
 
     def issue_handle(self, session: SessionState, now: float) -> str:
         handle = "h-" + secrets.token_urlsafe(18)
