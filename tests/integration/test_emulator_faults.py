@@ -339,7 +339,7 @@ async def test_a_3_1_setup_asking_for_what_it_lacks_never_completes(
 ) -> None:
     """Affective dialog or proactivity on 3.1: no setupComplete, no answer to anything, until
     the setup timeout closes the connection (Patter#210, livekit/agents#5985)."""
-    async with running(emulator_options(setup_timeout_s=2.0)) as emu:
+    async with running(emulator_options(setup_timeout_s=5.0)) as emu:  # 1 s at the test scale
         async with RawClient.connect(emu, path=emu.path("v1alpha")) as client:
             message = setup_message(model=model)
             message["setup"].update(setup_fields)
