@@ -348,6 +348,9 @@ async def test_a_3_1_setup_asking_for_what_it_lacks_never_completes(
             assert await client.closed() == (1011, DEADLINE)
             assert client.received == []
         assert emu.recording.counters["sessions"] == 0
+        assert emu.recording.connections[0].setup_withheld == f"{model} does not support " + (
+            "proactive audio" if "proactivity" in setup_fields else "affective dialog"
+        )
 
 
 async def test_retired_model_is_not_found() -> None:

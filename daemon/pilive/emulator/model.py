@@ -302,7 +302,7 @@ class ConnectionModel:
             raise model_not_found(name, self.record.api_version)
         withheld = self._check_features(setup, profile)
         if withheld is not None:
-            self.withheld = withheld
+            self.withheld = self.record.setup_withheld = withheld
             return
         record = self.record
         if setup.resume_handle is not None:

@@ -42,6 +42,7 @@ class ConnectionRecord:
     session_id: str | None = None
     resumed: bool = False
     setup: dict[str, Any] | None = None
+    setup_withheld: str | None = None  # why the setup is never answered (the model lacks a feature)
     close_code: int | None = None
     close_reason: str = ""
     closed_by: str = ""  # "server", "client" or "" while open
