@@ -38,7 +38,8 @@ usage: install.sh [options]
 Install pilive as a systemd service: apt packages, a venv at PREFIX/venv, the unit, its user and
 directories, /etc/pilive/pilive.toml (when absent) and the API key file; then enable and start it.
 
-  --key-stdin       read the Gemini API key from standard input (one line)
+  --key-stdin       read the Gemini API key from standard input (one line; not shown as it is
+                    typed or pasted into a terminal)
   --key-file FILE   read the Gemini API key from FILE
                     (without either, an existing key is kept, or an empty key file is created)
   --prefix DIR      install the venv under DIR (default: $DEFAULT_PREFIX)
@@ -162,25 +163,59 @@ systemctl_here() {
     fi
 }
 
+# A new empty file beside DEST, for filling and then renaming over DEST. mktemp gives it a fresh,
+# unpredictable name and creates it exclusively with mode 0600, so nothing prepared in advance (a
+# symlink, a world-readable file) is ever written through, and no one else can read it meanwhile.
+new_file_beside() { # DEST
+    mktemp "$(dirname "$1")/.$(basename "$1").XXXXXXXX"
+}
+
 # Install a file owned by root with a mode; say so only when it changed.
 put_file() { # SOURCE DEST MODE
-    if [ -f "$2" ] && cmp -s "$1" "$2"; then
+    if [ -f "$2" ] && [ ! -L "$2" ] && cmp -s "$1" "$2"; then
         chown root:root "$2"
         chmod "$3" "$2"
         return 0
     fi
     mkdir -p "$(dirname "$2")"
-    install -o root -g root -m "$3" "$1" "$2.pilive-new"
-    mv -f "$2.pilive-new" "$2"
+    tmp_file=$(new_file_beside "$2")
+    cat "$1" >"$tmp_file"
+    chown root:root "$tmp_file"
+    chmod "$3" "$tmp_file"
+    mv -f "$tmp_file" "$2"
     say "installed ${2#"$root"}"
 }
 
-# The key, read without it ever being a process argument; echoed nowhere.
+# Terminal echo off while the key is typed or pasted, back on however the read ends.
+echo_off() {
+    tty_state=$(stty -g) || return 0
+    trap 'echo_on; exit 130' INT TERM HUP
+    trap 'echo_on' EXIT
+    stty -echo
+}
+echo_on() {
+    if [ -n "${tty_state:-}" ]; then
+        stty "$tty_state"
+        tty_state=
+        printf '\n' >&2 # the Enter that was not echoed
+    fi
+}
+
+# The key, read without it ever being a process argument; echoed nowhere (not even as it is
+# pasted into a terminal).
 read_key() {
     case $key_source in
         stdin)
-            IFS= read -r key || [ -n "${key:-}" ] ||
+            if [ -t 0 ]; then
+                echo_off
+                say "paste the API key and press Enter (it is not shown)"
+            fi
+            if ! { IFS= read -r key || [ -n "${key:-}" ]; }; then
+                echo_on
                 die "no API key on standard input: nothing was changed"
+            fi
+            echo_on
+            trap - EXIT INT TERM HUP
             ;;
         path)
             if [ ! -f "$key_file" ] || [ ! -r "$key_file" ]; then
@@ -251,22 +286,24 @@ install_config() {
 
 install_key() {
     dest=$root/etc/pilive/gemini-api-key
-    if [ -n "$key_source" ]; then
-        # Written root-only from the start, then renamed into place: never briefly readable.
-        (
-            umask 077
-            printf '%s\n' "$key" >"$dest.pilive-new"
-        )
-        chown root:root "$dest.pilive-new"
-        chmod 0600 "$dest.pilive-new"
-        mv -f "$dest.pilive-new" "$dest"
-        say "wrote the API key to /etc/pilive/gemini-api-key (root only)"
-    elif [ ! -e "$dest" ]; then
-        (
-            umask 077
-            : >"$dest"
-        )
-        say "created an empty /etc/pilive/gemini-api-key: put your key there (see --key-stdin)"
+    if [ -n "$key_source" ] || { [ ! -e "$dest" ] && [ ! -L "$dest" ]; }; then
+        # Written into a new root-only file, then renamed into place (over a symlink, not through
+        # it): never readable by anyone else, not even briefly.
+        tmp_key=$(new_file_beside "$dest")
+        trap 'rm -f "$tmp_key"' EXIT
+        if [ -n "$key_source" ]; then printf '%s\n' "$key" >"$tmp_key"; fi
+        chown root:root "$tmp_key"
+        chmod 0600 "$tmp_key"
+        mv -f "$tmp_key" "$dest"
+        trap - EXIT
+        if [ -n "$key_source" ]; then
+            say "wrote the API key to /etc/pilive/gemini-api-key (root only)"
+        else
+            say "created an empty /etc/pilive/gemini-api-key: put your key there (see --key-stdin)"
+        fi
+    elif [ -L "$dest" ]; then
+        say "kept /etc/pilive/gemini-api-key, a symlink: its target's owner and mode are yours"
+        return 0
     fi
     chown root:root "$dest"
     chmod 0600 "$dest"
@@ -327,7 +364,7 @@ enable_and_start() {
         say "enabled $UNIT; start it with: systemctl start $UNIT"
     elif [ ! -s /etc/pilive/gemini-api-key ]; then
         say "enabled $UNIT but did not start it: /etc/pilive/gemini-api-key is empty. Add the key" \
-            "(sudo $0 --key-stdin, then paste it and press Ctrl-D) and it starts."
+            "(sudo $0 --key-stdin, then paste it and press Enter) and it starts."
     else
         # restart: a running service picks up the package just installed. It returns once the
         # daemon has sent READY=1 (Type=notify), or failed.

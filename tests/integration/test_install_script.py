@@ -10,10 +10,15 @@ proved by the system test, which runs the same script inside a booted container.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
+import select
 import shutil
 import stat
 import subprocess
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -303,3 +308,122 @@ def test_print_packages_lists_what_the_install_needs() -> None:
     )
     has_picamera2 = "Candidate:" in policy.stdout and "(none)" not in policy.stdout
     assert ("python3-picamera2" in packages) == has_picamera2
+
+
+def key_holders(root: Path, key: str) -> dict[str, int]:
+    """Every regular file under root holding `key` -> its permission bits."""
+    return {
+        str(path.relative_to(root)): stat.S_IMODE(path.lstat().st_mode)
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and key in path.read_text(errors="replace")
+    }
+
+
+def watching_chmod(tmp_path: Path, key: str) -> tuple[dict[str, str], Path]:
+    """An environment whose `chmod` first notes the mode of any file holding `key` (the mode
+    it had while the key was written into it), then runs the real chmod."""
+    bin_dir = tmp_path / "watch-bin"
+    bin_dir.mkdir()
+    log = tmp_path / "modes.log"
+    wrapper = bin_dir / "chmod"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for last in "$@"; do :; done\n'
+        'if [ -f "$last" ] && grep -qF -- "$WATCH_KEY" "$last"; then\n'
+        f'    stat -c %a "$last" >>{log}\n'
+        "fi\n"
+        f'exec {shutil.which("chmod")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", WATCH_KEY=key)
+    return env, log
+
+
+def test_a_planted_temporary_file_is_not_written_through(tmp_path: Path) -> None:
+    """Someone prepared the key's old temporary name, gemini-api-key.pilive-new: first as a
+    symlink to a file of their choosing, then as a world-readable file. The install writes
+    through neither (the link's target never appears, the planted file keeps its content and is
+    not what becomes the key file), the key file is written into a file that was root-only from
+    its creation (its mode before the script's chmod is 600), and afterwards the key is in the
+    key file alone, 0600, with no temporary file left."""
+    root = tmp_path / "root"
+    root.mkdir()
+    install(root)
+    pilive_dir = root / "etc/pilive"
+    planted = pilive_dir / "gemini-api-key.pilive-new"
+    target = tmp_path / "stolen-key"
+    planted.symlink_to(target)
+    env, modes = watching_chmod(tmp_path, KEY)
+    script = [str(SCRIPT), "--root", str(root), "--no-apt", "--key-stdin"]
+    result = subprocess.run(
+        script, input=KEY, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert not target.exists() and planted.is_symlink()
+    assert key_holders(root, KEY) == {"etc/pilive/gemini-api-key": 0o600}
+    assert set(modes.read_text().split()) == {"600"}
+
+    planted.unlink()
+    planted.write_text("prepared\n")
+    planted.chmod(0o644)
+    new_key = KEY[::-1]
+    env["WATCH_KEY"] = new_key
+    modes.unlink()
+    result = subprocess.run(
+        script, input=new_key, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert planted.read_text() == "prepared\n"
+    assert planted.stat().st_ino != (pilive_dir / "gemini-api-key").stat().st_ino
+    assert key_holders(root, new_key) == {"etc/pilive/gemini-api-key": 0o600}
+    assert set(modes.read_text().split()) == {"600"}
+    assert sorted(p.name for p in pilive_dir.iterdir()) == [
+        "gemini-api-key",
+        "gemini-api-key.pilive-new",
+        "pilive.toml",
+    ]
+
+
+def read_until(fd: int, marker: bytes, timeout_s: float = 60.0) -> bytes:
+    """What `fd` gives until `marker` shows up; fails (never hangs) if it does not in time."""
+    deadline = time.monotonic() + timeout_s
+    data = b""
+    while marker not in data:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {marker!r} within {timeout_s:g} s; got {data!r}"
+        chunk = os.read(fd, 4096)
+        assert chunk, f"the stream ended without {marker!r}; got {data!r}"
+        data += chunk
+    return data
+
+
+def test_a_key_pasted_into_a_terminal_is_not_echoed(tmp_path: Path) -> None:
+    """--key-stdin on a terminal: the script turns echo off before it asks, so the pasted key
+    never shows on the terminal, and turns it back on when it has read the key."""
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(SCRIPT), "--root", str(tmp_path), "--no-apt", "--key-stdin"],
+        stdin=terminal,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        read_until(process.stderr.fileno(), b"not shown")
+        assert not termios.tcgetattr(terminal)[3] & termios.ECHO
+        os.write(main, KEY.encode() + b"\n")
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+        assert termios.tcgetattr(terminal)[3] & termios.ECHO
+        os.set_blocking(main, False)
+        shown = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(main, 4096):
+                shown += chunk
+        assert KEY.encode() not in shown
+        assert (tmp_path / "etc/pilive/gemini-api-key").read_text() == KEY + "\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(main)
+        os.close(terminal)
