@@ -8,9 +8,12 @@ themselves never use a shell.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pilive.tools import command
 from pilive.tools.base import ToolResult, ToolRunner
 from pilive.tools.builtin import (
     DeviceStatusTool,
@@ -270,11 +274,12 @@ async def test_nul_in_a_value_is_an_error_result() -> None:
 
 
 async def test_environment_is_minimal_and_stdin_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The program sees only PATH and LANG (no API key), and stdin at EOF (cat returns)."""
+    """The program sees only PATH, LANG and HOME (no API key), and stdin at EOF (cat returns)."""
     monkeypatch.setenv("GEMINI_API_KEY", "secret-test-key")
     env_tool = CommandTool("env", "Environment.", ("/usr/bin/env",), {"type": "object"})
     result = await env_tool.call({})
     assert sorted(result["result"].splitlines()) == [
+        "HOME=/",
         "LANG=C.UTF-8",
         "PATH=/usr/local/bin:/usr/bin:/bin",
     ]
@@ -371,6 +376,144 @@ async def test_large_stderr_does_not_block_the_program() -> None:
     assert result["error"].startswith("chatty exited with status 1: ")
     assert result["error"].endswith("noise-19999")
     assert len(result["error"]) < 1200
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+ESCAPE = (
+    "/bin/sh",
+    "-c",
+    # A child that leaves the process group (setsid), and a double-forked daemon.
+    'setsid sh -c \'echo $$ > "$1"; exec sleep 300\' sh "$1" &'
+    ' (setsid sh -c \'echo $$ > "$1"; exec sleep 300\' sh "$1" &) ;'
+    " sleep 0.2; echo started; exec sleep {hold_s}",
+    "sh",
+    "{text}",
+)
+
+
+def escaping_tool(hold_s: float, timeout_s: float = LONG_TIMEOUT_S) -> CommandTool:
+    argv = tuple(a.replace("{hold_s}", str(hold_s)) for a in ESCAPE)
+    return CommandTool("escape", "Escapes.", argv, ONE_STRING, timeout_s=timeout_s)
+
+
+async def read_two_pids(fifo: Fifo) -> list[int]:
+    """Two pids, however the writers' lines come in (together, apart, or after a hang-up)."""
+    text = b""
+    while len(text.split()) < 2:
+        await readable(fifo.fd)
+        with contextlib.suppress(BlockingIOError):
+            chunk = os.read(fifo.fd, 4096)
+            if not chunk:
+                await asyncio.sleep(0.01)  # no writer yet after a hang-up: poll says readable
+            text += chunk
+    return [int(p) for p in text.split()]
+
+
+@pytest.mark.parametrize("how", ["exit", "timeout", "cancel"])
+async def test_children_that_left_the_process_group_die_with_the_call(
+    tmp_path: Path, how: str
+) -> None:
+    """A program whose children call setsid (one in the background, one double-forked): when
+    the call ends, by the program's exit, its timeout or a cancellation, those children are dead
+    too, already when the call returns."""
+    fifo = Fifo(tmp_path / "pids")
+    tool = escaping_tool(0 if how == "exit" else 300, 1.0 if how == "timeout" else LONG_TIMEOUT_S)
+    try:
+        call = asyncio.create_task(tool.call({"text": str(fifo.path)}))
+        pids = await read_two_pids(fifo)
+        assert all(alive(pid) for pid in pids)
+        if how == "cancel":
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        else:
+            result = await call
+            assert result == ({"result": "started"} if how == "exit" else result)
+            assert how == "exit" or "took longer than 1 s" in result["error"]
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        fifo.close()
+
+
+async def test_concurrent_programs_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MAX_RUNNING_PROGRAMS running, one more call is answered at once with an error and
+    starts nothing; once one has finished, calls run again."""
+    monkeypatch.setattr(command, "MAX_RUNNING_PROGRAMS", 2)
+    fifo = Fifo(tmp_path / "pids")
+    tool = CommandTool(
+        "hold",
+        "Holds.",
+        ("/bin/sh", "-c", 'echo $$ > "$1"; exec sleep 300', "sh", "{text}"),
+        ONE_STRING,
+        timeout_s=LONG_TIMEOUT_S,
+    )
+    try:
+        calls = [asyncio.create_task(tool.call({"text": str(fifo.path)})) for _ in range(2)]
+        await read_two_pids(fifo)
+        refused = await tool.call({"text": str(fifo.path)})
+        assert refused == {
+            "error": "hold was not run: 2 tool programs are already running; try again when one "
+            "has finished"
+        }
+        calls[0].cancel()
+        await asyncio.gather(*calls[:1], return_exceptions=True)
+        assert await printf_tool().call({"text": "again"}) == {"result": "[again]"}
+        calls[1].cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        fifo.close()
+
+
+async def test_program_gets_no_new_privileges_and_no_inherited_descriptors() -> None:
+    """The program runs with NoNewPrivs set (a setuid binary cannot raise its privileges) and
+    with stdin, stdout and stderr only, though the daemon holds an inheritable descriptor."""
+    spare = os.open("/dev/null", os.O_RDONLY)
+    os.set_inheritable(spare, True)
+    try:
+        status = CommandTool("nnp", "Status.", ("/bin/grep", "NoNewPrivs", "/proc/self/status"),
+                             {"type": "object"})  # fmt: skip
+        assert (await status.call({}))["result"].split() == ["NoNewPrivs:", "1"]
+        fds = CommandTool("fds", "Fds.", ("/bin/sh", "-c", "ls /proc/$$/fd"), {"type": "object"})
+        assert (await fds.call({}))["result"].split() == ["0", "1", "2"]
+    finally:
+        os.close(spare)
+
+
+DAEMON_LIKE = """
+import asyncio, os, sys
+from pilive.tools.command import CommandTool
+tool = CommandTool("peek", "Reads the daemon's environment.",
+                   ("/bin/cat", "/proc/" + str(os.getpid()) + "/environ"), {"type": "object"})
+print(asyncio.run(tool.call({}))["result"])
+print("still", os.environ["GEMINI_API_KEY"])
+"""
+
+
+def test_a_program_cannot_read_the_key_from_the_daemons_environment() -> None:
+    """A daemon started with GEMINI_API_KEY in its environment runs a tool that reads
+    /proc/<daemon pid>/environ: the key's value is not there (the variable's name is, its
+    value overwritten), while the daemon itself still has the key in os.environ."""
+    key = "AIzaSy-environ-test-0123456789abcdef"
+    result = subprocess.run(
+        [sys.executable, "-c", DAEMON_LIKE],
+        env=dict(os.environ, GEMINI_API_KEY=key, OTHER_TOKEN="tok-123456", PLAIN="kept"),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    environ, _, still = result.stdout.rpartition(b"\nstill ")
+    assert key.encode() not in environ and b"tok-123456" not in environ
+    assert b"GEMINI_API_KEY=" in environ and b"PLAIN=kept" in environ
+    assert still.strip() == key.encode()
 
 
 # --- built-ins -------------------------------------------------------------------------------

@@ -4,9 +4,20 @@ Safety comes from the shape, not from escaping: the program (argv[0]) is fixed b
 argument is validated against the tool's schema and substituted into its own argv element (never
 re-split, never seen by a shell), stdin is closed, the environment is minimal (the API key and
 everything else of the daemon's stays out), output is capped, and a timeout or a cancellation
-kills the whole process group. The call ends when the program exits; anything it left running in
-its process group is killed then. Whatever happens, the model gets a response, the daemon no
-error.
+ends it. The call ends when the program exits; anything it left running is killed then.
+Whatever happens, the model gets a response, the daemon no error.
+
+Confinement, and its limits:
+- Each program runs under `_supervisor.py`, a subreaper that kills every descendant when the call
+  ends, including those that left the process group with `setsid()` or double-forked.
+- At most MAX_RUNNING_PROGRAMS run at once; a call beyond that is answered with an error at once.
+- The environment is ENVIRONMENT only; no file descriptor but stdin/stdout/stderr is inherited;
+  PR_SET_NO_NEW_PRIVS is set, so a setuid program gains nothing.
+- Before the first program starts, the values of secret-looking variables (GEMINI_API_KEY and
+  any name with KEY, TOKEN, SECRET or PASSWORD in it) are overwritten in the daemon's own
+  environment block, which /proc/<pid>/environ shows to any process of the same user.
+- A program still runs as the daemon's user and can read what that user can read (under systemd,
+  the key's credential file too): configure only programs you trust with that.
 
 Template syntax: "{name}" is replaced by argument `name`, inside an element or as all of it
 ("--city={city}" stays one element even if the city has spaces); "{{" and "}}" are literal braces.
@@ -19,21 +30,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import math
 import os
 import re
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pilive.tools._supervisor import START_FAILED
 from pilive.tools.base import ToolResponse, check_tool_name
 from pilive.tools.schema import ArgumentError, check_schema
 
 log = logging.getLogger(__name__)
 
-ENVIRONMENT: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+ENVIRONMENT: Mapping[str, str] = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/",
+}
+MAX_RUNNING_PROGRAMS = 4  # across all command tools: each is a process tree on a small Pi
+SUPERVISOR = Path(__file__).with_name("_supervisor.py")
+STOP_GRACE_S = 2.0  # for the supervisor to kill the tree and exit before we SIGKILL its group
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024
 STDERR_EXCERPT_BYTES = 1024
@@ -163,6 +186,20 @@ class CommandTool:
             argv = self.render(args)
         except ArgumentError as exc:
             return {"error": f"invalid arguments for {self.name}: {exc}"}
+        if _processes.running >= MAX_RUNNING_PROGRAMS:
+            log.warning("tool %s refused: %d programs are running", self.name, _processes.running)
+            return {
+                "error": f"{self.name} was not run: {_processes.running} tool programs are "
+                "already running; try again when one has finished"
+            }
+        _processes.running += 1
+        try:
+            return await self._run(argv)
+        finally:
+            _processes.running -= 1
+
+    async def _run(self, argv: list[str]) -> ToolResponse:
+        forget_environment_secrets()
         # Our own pipes, not asyncio's: asyncio's Process.wait() waits for its pipes to close,
         # which a background child of the program can hold open for ever.
         loop = asyncio.get_running_loop()
@@ -178,8 +215,8 @@ class CommandTool:
             finally:
                 os.close(out_w)
                 os.close(err_w)
-            log.info("tool %s started pid %d", self.name, process.pid)
-            return await self._supervise(process, stdout, stderr)
+            log.info("tool %s started (supervisor pid %d)", self.name, process.pid)
+            return await self._supervise(process, argv, stdout, stderr)
         finally:
             stdout.close()
             stderr.close()
@@ -187,27 +224,36 @@ class CommandTool:
     async def _spawn(self, argv: list[str], out_w: int, err_w: int) -> asyncio.subprocess.Process:
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",  # isolated: nothing from the environment or the daemon's sys.path
+                "-S",  # no site: the standard library only, and a faster start
+                str(SUPERVISOR),
+                str(os.getpid()),
+                "--",
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
                 env=dict(ENVIRONMENT),
                 cwd="/",
-                start_new_session=True,  # its own process group, so one kill stops all of it
+                start_new_session=True,  # its own process group: a last-resort kill reaches it
             )
         )
         try:
             return await asyncio.shield(spawn)
         except asyncio.CancelledError:
-            # Cancelled while starting: the program may already run; finish starting, kill it all.
+            # Cancelled while starting: the program may already run; finish starting, end it all.
             with contextlib.suppress(OSError):
                 process = await spawn
-                _kill_group(process)
-                await process.wait()
+                await _stop_tree(process, asyncio.ensure_future(process.wait()))
             raise
 
     async def _supervise(
-        self, process: asyncio.subprocess.Process, stdout: _PipeReader, stderr: _PipeReader
+        self,
+        process: asyncio.subprocess.Process,
+        argv: list[str],
+        stdout: _PipeReader,
+        stderr: _PipeReader,
     ) -> ToolResponse:
         exited = asyncio.ensure_future(process.wait())
         try:
@@ -218,8 +264,9 @@ class CommandTool:
             log.warning("tool %s timed out after %g s; killed", self.name, self.timeout_s)
             return {"error": f"{self.name} took longer than {self.timeout_s:g} s and was stopped"}
         finally:
-            _kill_group(process)  # what it left behind, or all of it on output cap/timeout/cancel
-            await asyncio.wait([exited])
+            # On output cap, timeout or cancellation; after a normal exit the supervisor has
+            # already killed what the program left behind and this only waits for it.
+            await _stop_tree(process, exited)
         stdout.drain()
         stderr.drain()
         returncode = exited.result()
@@ -230,6 +277,9 @@ class CommandTool:
         if returncode == 0:
             return {"result": text}
         detail = (stderr.data or stdout.data).decode("utf-8", "replace").strip()
+        if returncode == 127 and detail.startswith(START_FAILED):
+            reason = detail.removeprefix(START_FAILED).strip()
+            return {"error": f"{self.name}: could not start {reason}"}
         if returncode < 0:
             how = f"was killed by {signal.Signals(-returncode).name}"
         else:
@@ -304,6 +354,57 @@ class _PipeReader:
             self.full.cancel()
 
 
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+class _Processes:
+    """Process-wide state of command tools (one event loop: plain attributes are enough)."""
+
+    running = 0  # tool programs running now
+    environment_checked = False  # forget_environment_secrets() has run
+
+
+_processes = _Processes()
+
+
+async def _stop_tree(process: asyncio.subprocess.Process, exited: asyncio.Future[int]) -> None:
+    """Ask the supervisor to kill the program and all its descendants (SIGTERM), and wait for
+    it; if it does not end within STOP_GRACE_S, SIGKILL its process group. Returns once the
+    supervisor has exited, cancellation or not: no call leaves a process behind."""
+    if not exited.done():
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        done, _ = await asyncio.wait([exited], timeout=STOP_GRACE_S)
+        if not done:
+            log.error("tool supervisor pid %d did not stop; killing its group", process.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.wait([exited])
+
+
+def forget_environment_secrets() -> None:
+    """Overwrite the values of secret-looking variables in this process's initial environment
+    block, once: /proc/<pid>/environ shows that block (not os.environ) to every process of the
+    same user, a tool's program included. Python's os.environ keeps its copy for the daemon.
+
+    The block's address comes from /proc/self/stat (env_start, env_end: fields 50 and 51); it is
+    this process's own writable stack memory. Anything unexpected leaves it alone.
+    """
+    if _processes.environment_checked:
+        return
+    _processes.environment_checked = True
+    try:
+        with open("/proc/self/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        env_start, env_end = int(fields[47]), int(fields[48])
+        with open("/proc/self/environ", "rb") as environ:
+            block = environ.read()
+    except (OSError, ValueError, IndexError) as exc:
+        log.warning("could not check the environment for secrets: %s", exc)
+        return
+    if len(block) != env_end - env_start:
+        return
+    offset = 0
+    for entry in block.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        if sep and value and _SECRET_NAME.search(name.decode("ascii", "replace")):
+            ctypes.memset(env_start + offset + len(name) + 1, ord("x"), len(value))
+            log.info("hid %s from /proc/%d/environ", name.decode("ascii", "replace"), os.getpid())
+        offset += len(entry) + 1
