@@ -1,9 +1,12 @@
 """Playback with the file backend (a WAV-writing speaker paced in real time): completeness,
-resampling, volume, barge-in, earcons and the backlog that keeps long answers whole."""
+resampling, volume, barge-in, earcons, the backlog that keeps long answers whole and its bound,
+and answers at other rates."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from pathlib import Path
 
@@ -232,3 +235,86 @@ async def test_earcon_volume_scales_earcons_only(tmp_path: Path) -> None:
     expected = trimmed((press * volume_to_gain(50)).astype("<i2"))
     assert np.array_equal(heard, expected)
     assert np.count_nonzero(out == 20000) == 2400
+
+
+async def test_backlog_is_bounded_and_an_answer_is_cut_at_its_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer of 4 s then 1 s more, written at once into a small ring with max_backlog_s =
+    0.3, keeps only the ring plus 0.3 s waiting: the speaker plays the answer's start, bit exact
+    and without a hole, the rest (the later chunk too) is dropped and said once with the seconds,
+    counted in answer_dropped_s; the next answer plays whole (the cut ends with its answer)."""
+    out_path = tmp_path / "out.wav"
+    playback = Playback(FileBackend(output_path=out_path), ring_ms=200, max_backlog_s=0.3)
+    await playback.start()
+    await playback.wait_open()
+    first, second = noise(5.0), noise(0.3)
+    with caplog.at_level(logging.WARNING, logger="pilive.audio.playback"):
+        playback.write(first[: 4 * 24000].tobytes())
+        playback.write(first[4 * 24000 :].tobytes())
+        assert playback._backlog_bytes <= 0.3 * 24000 * 2
+        playback.end_of_answer()
+        async with asyncio.timeout(10):
+            while playback.is_playing:
+                await asyncio.sleep(0.02)
+        playback.write(second.tobytes())
+        playback.end_of_answer()
+        async with asyncio.timeout(10):
+            while playback.is_playing:
+                await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    await playback.aclose()
+    out = read_wav(out_path)[0]
+    assert playback.ring is not None
+    kept = playback.ring.capacity // 2 + int(0.3 * 24000)
+    heard = trimmed(out)
+    assert np.array_equal(heard[-len(second) :], second)  # the next answer, whole
+    played = len(trimmed(heard[: -len(second)]))
+    assert np.array_equal(heard[:played], first[:played])  # the start, without a hole
+    assert kept <= played < kept + 0.1 * 24000
+    dropped_s = 5.0 - played / 24000
+    assert playback.answer_dropped_s == pytest.approx(dropped_s, abs=0.01)
+    assert len(re.findall(r"dropping the rest of this answer", caplog.text)) == 1
+    (said,) = re.findall(r"answer cut: ([0-9.]+) s", caplog.text)
+    assert float(said) == pytest.approx(dropped_s, abs=0.05)
+
+
+def peak_hz(samples: np.ndarray, rate_hz: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * rate_hz / len(samples))
+
+
+def sine(seconds: float, rate_hz: int, freq_hz: float = 440.0) -> bytes:
+    t = np.arange(round(seconds * rate_hz)) / rate_hz
+    return (np.sin(2 * np.pi * freq_hz * t) * 9000).astype("<i2").tobytes()
+
+
+async def test_answer_audio_at_other_rates_plays_at_the_right_speed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One answer of 0.4 s at 24 kHz, 0.4 s at 16 kHz and 0.4 s at 48 kHz (AudioChunk.rate_hz)
+    to a 24 kHz speaker lasts 1.2 s and every part is still a 440 Hz tone (unresampled, the
+    16 kHz part would play at 660 Hz and for 0.27 s); audio at a rate no speaker plays is
+    dropped with one warning."""
+    out_path = tmp_path / "out.wav"
+    playback = Playback(FileBackend(output_path=out_path))
+    await playback.start()
+    await playback.wait_open()
+    with caplog.at_level(logging.WARNING, logger="pilive.audio.playback"):
+        for rate_hz in (24000, 16000, 1_000_000, 48000, 4000):
+            data = sine(0.4, rate_hz)
+            step = rate_hz * 2 // 50  # 20 ms chunks
+            for i in range(0, len(data), step):
+                playback.write(data[i : i + step], rate_hz)
+        playback.end_of_answer()
+        async with asyncio.timeout(10):
+            while playback.is_playing:
+                await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    await playback.aclose()
+    heard = trimmed(read_wav(out_path)[0]).astype(np.float64)
+    assert abs(len(heard) - 1.2 * 24000) < 0.01 * 24000
+    for part in range(3):
+        piece = heard[part * 9600 + 1200 : (part + 1) * 9600 - 1200]
+        assert peak_hz(piece, 24000) == pytest.approx(440, abs=10)
+    assert caplog.text.count("not a rate a speaker plays") == 1

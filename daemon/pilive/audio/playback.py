@@ -11,6 +11,17 @@ When an answer arrives faster than real time and the ring is full, the rest wait
 `ring.wait_writable()` (GIL released) and moves it in as the device drains. All ring writes take
 one lock, so the ring still has a single producer at any instant.
 
+The backlog is bounded by time (`max_backlog_s` of audio beyond the ring): a server sending
+faster than real time without end must not grow the daemon until a Pi runs out of memory. What
+does not fit is the newest audio, and once an answer has been cut the rest of that answer is
+dropped too, so it plays from its start up to the cut without a hole in the middle. The cut is
+logged when it happens and again, with the seconds dropped, when the answer ends;
+`answer_dropped_s` counts them for the health line.
+
+Answer audio at a rate other than 24 kHz (`inlineData.mimeType` "audio/pcm;rate=N") is resampled
+to the device rate like the rest; a rate no speaker plays (outside 8..192 kHz) is dropped with a
+warning once per answer.
+
 Earcons share the ring, queued at answer boundaries: mixing them in the callback would break the
 "callback only copies" rule, and a mixer thread would add a copy and a period of latency to every
 answer byte, eating the 30 ms barge-in budget. Earcons happen at turn edges anyway (press: after
@@ -54,6 +65,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RATE_HZ = 24000  # what the Live API sends
+MIN_ANSWER_RATE_HZ = 8000  # answer rates outside this range are dropped, not resampled
+MAX_ANSWER_RATE_HZ = 192000
 _END: Final = "end-of-stream"  # backlog marker: call ring.end_stream() when reached
 
 PcmData = bytes | bytearray | memoryview
@@ -92,9 +105,12 @@ class Playback(SupervisedDevice):
         stall_timeout_s: float = 3.0,
         on_drained: Callable[[], None] | None = None,
         earcon_volume_percent: float = 100.0,
+        max_backlog_s: float = 120.0,
     ) -> None:
         if not 0 <= prebuffer_ms < ring_ms:
             raise ValueError(f"prebuffer_ms must be in 0..{ring_ms - 1}, got {prebuffer_ms}")
+        if not 0 <= max_backlog_s <= 3600:
+            raise ValueError(f"max_backlog_s must be between 0 and 3600, got {max_backlog_s}")
         if not 2 <= period_ms <= 100:
             raise ValueError(f"period_ms must be between 2 and 100, got {period_ms}")
         self._backend = backend
@@ -111,7 +127,15 @@ class Playback(SupervisedDevice):
         self._ring: RingBuffer | None = None
         self._format: tuple[int, int] | None = None
         self._converter: PcmConverter | None = None
+        self._converter_rate_hz = RATE_HZ  # the answer rate `_converter` takes
         self._backlog: deque[PcmData | str] = deque()
+        self.max_backlog_s = max_backlog_s
+        self._backlog_bytes = 0  # audio bytes in `_backlog` (device format)
+        self._backlog_limit_bytes = 0  # set when the device format is known
+        self._cut_bytes = 0  # of the current answer, dropped at the bound (device format)
+        self._cut_warned = False
+        self._bad_rate_warned = False
+        self.answer_dropped_s = 0.0  # answer audio dropped at the bound, in total
         self._backlog_ready = threading.Event()
         self._feeder: threading.Thread | None = None
         self._closing = False
@@ -183,16 +207,49 @@ class Playback(SupervisedDevice):
 
     # --- the producer side (event loop) -----------------------------------------------------
 
-    def write(self, pcm24k: PcmData) -> None:
-        """Queues answer audio, 24 kHz mono s16le; never blocks."""
+    def write(self, pcm: PcmData, rate_hz: int = RATE_HZ) -> None:
+        """Queues answer audio, mono s16le at `rate_hz`; never blocks. Beyond the backlog bound
+        the rest of the answer is dropped (see the module docstring)."""
         if not self._answer_active:
             self._answer_active = True
             self.answer_started_s = time.monotonic()
             self._awaiting_audio = True
+        if rate_hz != self._converter_rate_hz and not self._switch_rate(rate_hz):
+            return
+        if self._cut_bytes:
+            self._cut_bytes += self._device_bytes(len(pcm), rate_hz)
+            return
         converter = self._converter
         if converter is not None:
-            pcm24k = converter.convert(pcm24k)
-        self._push(pcm24k)
+            pcm = converter.convert(pcm)
+        self._push(pcm, answer=True)
+
+    def _switch_rate(self, rate_hz: int) -> bool:
+        """Resample from `rate_hz` from now on; False (and a warning) for a rate no speaker
+        plays, or while no device format is known (the audio would be dropped anyway)."""
+        if not MIN_ANSWER_RATE_HZ <= rate_hz <= MAX_ANSWER_RATE_HZ:
+            if not self._bad_rate_warned:
+                self._bad_rate_warned = True
+                log.warning("answer audio at %d Hz dropped: not a rate a speaker plays", rate_hz)
+            return False
+        fmt = self._format
+        if fmt is None:
+            return False
+        if self._converter is not None:  # the old rate's tail, before the new rate's audio
+            self._push(self._converter.flush(), answer=True)
+        self._converter = None
+        if (rate_hz, 1) != fmt:
+            self._converter = PcmConverter(rate_hz, 1, *fmt)
+        self._converter_rate_hz = rate_hz
+        log.debug("answer audio at %d Hz, resampled to %d Hz", rate_hz, fmt[0])
+        return True
+
+    def _device_bytes(self, nbytes: int, rate_hz: int) -> int:
+        """How many device-format bytes `nbytes` of mono answer audio at `rate_hz` become."""
+        fmt = self._format
+        if fmt is None:
+            return 0
+        return nbytes * fmt[0] * fmt[1] // rate_hz
 
     def end_of_answer(self) -> None:
         """The answer is complete (`turnComplete`/`generationComplete`): play out the tail even
@@ -200,16 +257,33 @@ class Playback(SupervisedDevice):
         if self._answer_active:
             self._answer_active = False
             if self._converter is not None:
-                self._push(self._converter.flush())
+                self._push(self._converter.flush(), answer=True)
             self._push(_END)
             self._drain_watch = self._on_drained is not None
+        self._answer_ended()
         self._play_pending_earcons()
+
+    def _answer_ended(self) -> None:
+        """Say how much of the answer the bound cut off, once, and be ready for the next."""
+        cut_bytes, self._cut_bytes = self._cut_bytes, 0
+        self._cut_warned = False
+        self._bad_rate_warned = False
+        fmt = self._format
+        if cut_bytes and fmt is not None:
+            dropped_s = cut_bytes / (fmt[0] * fmt[1] * SAMPLE_BYTES)
+            self.answer_dropped_s += dropped_s
+            log.warning(
+                "answer cut: %.1f s of answer audio beyond the %g s backlog were dropped",
+                dropped_s,
+                self.max_backlog_s,
+            )
 
     def flush(self) -> None:
         """Barge-in (a press while speaking, or the server's `interrupted`): drop everything not
         yet played; the ring fades the current block out instead of clicking."""
         with self._lock:
             self._backlog.clear()
+            self._backlog_bytes = 0
             self._backlog_ready.clear()
             if self._ring is not None:
                 self._ring.clear()
@@ -218,6 +292,7 @@ class Playback(SupervisedDevice):
         self._answer_active = False
         self._awaiting_audio = False
         self._drain_watch = False
+        self._answer_ended()
         self._play_pending_earcons()
 
     def play_earcon(self, name: str) -> None:
@@ -257,7 +332,9 @@ class Playback(SupervisedDevice):
             self._earcon_cache[key] = pcm
         return pcm
 
-    def _push(self, data: PcmData | str) -> None:
+    def _push(self, data: PcmData | str, *, answer: bool = False) -> None:
+        """Into the ring, or behind what waits; answer audio only up to the backlog bound."""
+        cut = False
         with self._lock:
             ring = self._ring
             if ring is None:
@@ -273,8 +350,28 @@ class Playback(SupervisedDevice):
                 if written == len(data):
                     return
                 data = memoryview(data)[written:]
-            self._backlog.append(data)
+            if isinstance(data, str):
+                self._backlog.append(data)
+            else:
+                room = self._backlog_limit_bytes - self._backlog_bytes
+                if answer and len(data) > room:
+                    frame_bytes = self._format[1] * SAMPLE_BYTES if self._format else SAMPLE_BYTES
+                    keep = max(0, room)
+                    keep -= keep % frame_bytes
+                    self._cut_bytes += len(data) - keep
+                    cut = not self._cut_warned
+                    self._cut_warned = True
+                    data = memoryview(data)[:keep]
+                if len(data):
+                    self._backlog_bytes += len(data)
+                    self._backlog.append(data)
             self._backlog_ready.set()
+        if cut:
+            log.warning(
+                "answer audio arrives faster than it plays and %g s are waiting: dropping the "
+                "rest of this answer",
+                self.max_backlog_s,
+            )
 
     @staticmethod
     def _write_fitting(ring: RingBuffer, data: PcmData) -> int:
@@ -310,6 +407,7 @@ class Playback(SupervisedDevice):
                         self._backlog.popleft()
                         continue
                     written = self._write_fitting(ring, item)
+                    self._backlog_bytes -= written
                     if written < len(item):
                         self._backlog[0] = memoryview(item)[written:]
                         break
@@ -334,6 +432,8 @@ class Playback(SupervisedDevice):
         frame_bytes = channels * SAMPLE_BYTES
         with self._lock:
             self._backlog.clear()  # audio queued while the device was gone is stale by now
+            self._backlog_bytes = 0
+            self._backlog_limit_bytes = int(self.max_backlog_s * rate_hz) * frame_bytes
             if self._ring is None or self._format != (rate_hz, channels):
                 self._ring = RingBuffer(
                     rate_hz * self.ring_ms // 1000 * frame_bytes,
@@ -343,6 +443,7 @@ class Playback(SupervisedDevice):
                 self._ring.gain = self._gain
                 self._format = (rate_hz, channels)
                 self._converter = None
+                self._converter_rate_hz = RATE_HZ
                 if (rate_hz, channels) != (RATE_HZ, 1):
                     self._converter = PcmConverter(RATE_HZ, 1, rate_hz, channels)
             else:
