@@ -232,6 +232,24 @@ def test_missing_file_and_bad_toml_name_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "[live]\nvoice = " + "[" * 400 + "]" * 400 + "\n",
+        "[live]\nvoice = " + "{a = " * 150 + "1" + "}" * 150 + "\n",
+        "x = " + "[" * 5000 + "]" * 5000 + "\n",
+    ],
+    ids=["arrays-400-deep", "tables-150-deep", "arrays-5000-deep"],
+)
+def test_deeply_nested_toml_is_named_not_a_recursion_error(tmp_path: Path, text: str) -> None:
+    """A file nested hundreds or thousands of levels deep is one ConfigError naming the file
+    (so `pilive run` exits 2 with one line). On today's main the TOML parser, or the checks
+    after it, ended in RecursionError."""
+    path = write(tmp_path, text, "deep.toml")
+    with pytest.raises(ConfigError, match=rf"{path}: .*nested"):
+        load_config(path, {})
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         (

@@ -14,6 +14,9 @@ from pilive.config.model import Config
 
 # Where the systemd unit's ExecStart and `pilive check` look when no --config is given.
 DEFAULT_CONFIG_PATH = Path("/etc/pilive/pilive.toml")
+# Deeper than any real config (a tool schema is a few levels); the checks after parsing recurse,
+# so a document nested hundreds of levels deep is refused before them.
+MAX_NESTING = 100
 
 
 def parse_config(
@@ -34,6 +37,15 @@ def parse_config(
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError.single(source, "", "", f"invalid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigError.single(
+            source, "", "", "invalid TOML: arrays or inline tables are nested too deeply"
+        ) from None
+    if _nesting(document) > MAX_NESTING:
+        raise ConfigError.single(
+            source, "", "", f"arrays or tables are nested more than {MAX_NESTING} levels deep"
+        )
 
     def resolve(value: str) -> Path:
         path = Path(value)
@@ -60,6 +72,20 @@ def parse_config(
         state = dataclasses.replace(config.state, directory=Path(state_dirs.split(":")[0]))
         config = dataclasses.replace(config, state=state)
     return config
+
+
+def _nesting(document: object) -> int:
+    """How deep tables and arrays nest, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
