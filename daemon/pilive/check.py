@@ -2,7 +2,8 @@
 
 Exit status 0 when the config and the API key are usable (the key shown only as its length),
 2 with every problem on stderr otherwise; with --online, 3 when the server refused the setup or
-could not be reached (the cause on stderr).
+could not be reached (the cause on stderr). Besides the file, it asks what `pilive run` asks at
+start (`preflight`): GPIO library installed, microphone WAV readable, tool schemas the setup takes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(path, os.environ)
         key = load_api_key(config, os.environ)
+        from pilive.preflight import problems  # noqa: PLC0415 - needed once the file parsed
+
+        found = problems(config, str(path))
+        if found:
+            raise ConfigError(found)
     except ConfigError as exc:
         count = len(exc.problems)
         print(

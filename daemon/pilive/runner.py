@@ -1,8 +1,11 @@
 """`pilive run`: the daemon, as systemd (or a terminal) starts it.
 
-Exit status: 0 after a clean stop (SIGTERM/SIGINT, or a timeline "stop"), 2 for an unusable
-configuration or key (named in the message, key never shown), 1 when systemd expects notifications
-that cannot be sent (NOTIFY_SOCKET set, systemd-python missing).
+Exit status:
+- 0 after a clean stop (SIGTERM/SIGINT, or a timeline "stop");
+- 1 when systemd expects notifications that cannot be sent (NOTIFY_SOCKET set, systemd-python
+  missing);
+- 2 when it cannot start as configured: an unusable configuration or key, or a start-up fault
+  that `pilive check` also reports (named by key and value, the key never shown).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pilive.preflight import problems  # noqa: PLC0415 - after argument parsing
+
     try:
         config = load_config(args.config, os.environ)
         api_key = load_api_key(config, os.environ)
+        # The keyboard backend reads fd 0 (stdin), whatever sys.stdin has become.
+        found = problems(config, str(args.config), stdin_fd=0)
+        if found:
+            raise ConfigError(found)
     except ConfigError as exc:
         print(f"pilive: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -17,6 +17,8 @@ def _config(tmp_path: Path, endpoint: str, key: str, model: str | None = None) -
     if model is not None:
         lines.append(f'model = "{model}"')
     lines += ["[connection]", "connect_timeout_s = 3.0"]
+    # Mock pins: check also asks for the GPIO library a real pin factory needs.
+    lines += ["[gpio]", 'pin_factory = "mock"']
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tomllib
+import types
+import wave
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.fixture
+def on_a_pi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `lgpio` module, so the Pi config's default pin factory finds its library."""
+    monkeypatch.setitem(sys.modules, "lgpio", types.ModuleType("lgpio"))
+
+
+def write_wav(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(bytes(320))
+    return path
+
+
 def test_valid_config_prints_resolved_toml_with_masked_key(
-    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], on_a_pi: None
 ) -> None:
     """A valid config and key exit 0; stdout is loadable TOML equal to the config; key masked."""
     clean_env.setenv("GEMINI_API_KEY", KEY)
@@ -46,10 +64,15 @@ def test_valid_config_prints_resolved_toml_with_masked_key(
 
 
 def test_demo_config_checks_clean(
-    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """The shipped demo config passes with its inline emulator key, shown only as a length."""
-    assert run_check(["--config", str(ROOT / "config" / "demo.toml")]) == 0
+    """The shipped demo config passes with its inline emulator key, shown only as a length,
+    once its microphone WAV exists (`pilive demo` writes it to ../demo-run before it starts)."""
+    config = tmp_path / "config" / "demo.toml"
+    config.parent.mkdir()
+    config.write_text((ROOT / "config" / "demo.toml").read_text())
+    write_wav(tmp_path / "demo-run" / "speech.wav")
+    assert run_check(["--config", str(config)]) == 0
     out, _ = capsys.readouterr()
     assert "pilive-demo-key" not in out
     assert "# api_key = <secret: 15 chars> (set inline)" in out
@@ -110,6 +133,9 @@ def test_runs_as_a_program_on_a_machine_without_hardware_libraries(tmp_path: Pat
     )
     env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
     env["GEMINI_API_KEY"] = KEY
+    # The Pi config's pin factory needs lgpio: a stand-in module, as python3-lgpio would be.
+    (tmp_path / "lgpio.py").write_text("")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-c", code, "--config", str(ROOT / "config" / "pilive.toml")],
         capture_output=True,
@@ -121,3 +147,75 @@ def test_runs_as_a_program_on_a_machine_without_hardware_libraries(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
     assert KEY not in result.stdout + result.stderr
+
+
+def _deep_schema(levels: int) -> str:
+    """A TOML inline table: `levels` objects nested through one property each."""
+    schema = '{ type = "string" }'
+    for _ in range(levels):
+        schema = f'{{ type = "object", properties = {{ a = {schema} }} }}'
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            '[gpio]\npin_factory = "lgpio"\n',
+            'gpio.pin_factory = "lgpio": needs the Python module lgpio, which is not installed: '
+            "sudo apt install python3-lgpio",
+        ),
+        (
+            '[gpio]\npin_factory = "pigpio"\n',
+            'gpio.pin_factory = "pigpio": needs the Python module pigpio, which is not installed: '
+            "sudo apt install python3-pigpio",
+        ),
+        (
+            '[audio.input]\nbackend = "file"\nfile_path = "absent.wav"\n',
+            'absent.wav": no such file',
+        ),
+        (
+            '[audio.input]\nbackend = "file"\nfile_path = "pilive.toml"\n',
+            'pilive.toml": not a PCM WAV file',
+        ),
+        (
+            '[audio.input]\nbackend = "file"\nfile_path = "."\n',
+            "is a directory, not a WAV file",
+        ),
+        (
+            '[[tools.command]]\nname = "deep"\ndescription = "d"\nargv = ["/bin/true"]\n'
+            f"parameters = {_deep_schema(35)}\n",
+            "tools.command[0].parameters: the Live API setup refuses it:",
+        ),
+    ],
+    ids=[
+        "lgpio-missing",
+        "pigpio-missing",
+        "wav-missing",
+        "not-a-wav",
+        "wav-is-a-directory",
+        "schema-nested-past-64",
+    ],
+)
+def test_check_reports_what_run_would_refuse_at_start(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    expected: str,
+) -> None:
+    """Faults the file's syntax does not show but `pilive run` would stop on at start (a GPIO
+    library not installed, a microphone WAV missing, not a WAV or a directory, a tool schema the
+    setup message refuses) make check exit 2 naming the key, the value and the fix. On today's
+    main check accepted all of them and run ended in a traceback."""
+    for module in ("lgpio", "pigpio"):
+        clean_env.setitem(sys.modules, module, None)  # not importable, even on a Pi
+    clean_env.setenv("GEMINI_API_KEY", KEY)
+    path = tmp_path / "pilive.toml"
+    base = "" if "[gpio]" in setting else '[gpio]\npin_factory = "mock"\n'
+    path.write_text(base + setting)
+    assert run_check(["--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert expected in err
+    assert "Traceback" not in err

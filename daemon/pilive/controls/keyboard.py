@@ -8,15 +8,19 @@ pipe never leaves the microphone open.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from pilive.controls.events import (
+    ApplianceState,
     ButtonPressed,
     ButtonReleased,
     ControlEvent,
     ControlEventCallback,
     NewConversationPressed,
 )
+
+log = logging.getLogger(__name__)
 
 _READ_BYTES = 4096
 _MAX_LINE_BYTES = 4096  # a runaway paste without newlines must not grow without bound
@@ -54,6 +58,10 @@ class KeyboardPushToTalk:
                 "not a regular file"
             ) from None
         self._reading = True
+
+    def show(self, state: ApplianceState) -> None:
+        """A keyboard has no LED; the state is only logged (the app calls this for every part)."""
+        log.debug("state: %s", state.value)
 
     def close(self) -> None:
         """Stop watching; a turn still open is ended so the microphone closes."""

@@ -145,6 +145,8 @@ def read_wav_format(path: Path) -> tuple[int, int]:
         raise AudioDeviceError(f"{path}: not a PCM WAV file ({exc})") from exc
     except FileNotFoundError as exc:
         raise AudioDeviceError(f"{path}: no such file") from exc
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise AudioDeviceError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 class FileBackend:
