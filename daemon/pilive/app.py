@@ -125,6 +125,8 @@ class App:
         self._awaiting_answer = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_status = ""
+        self.failure: str | None = None
+        """Why a part failed and stopped the daemon (`pilive run` then exits 1), or None."""
         # Built in run(), on the loop; typed here for readers.
         self.capture: Capture
         self.playback: Playback
@@ -133,6 +135,7 @@ class App:
         self.tools: ToolRunner
         self.session: LiveSession
         self.link: LiveLink
+        self.handle_store: HandleStore
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -210,13 +213,14 @@ class App:
             wiring.setup_options(cfg, self.tools.declarations()),
             replay_window_s=cfg.connection.replay_window_s or 0.001,
         )
+        self.handle_store = HandleStore(cfg.state.directory)
         self.link = LiveLink(
             self.session,
             self.api_key,
             wiring.link_options(cfg),
             on_event=self._on_session_event,
             on_status=self._on_link_status,
-            handle_store=HandleStore(cfg.state.directory),
+            handle_store=self.handle_store,
         )
         mode = CameraMode.parse(cfg.camera.mode)
         factory = make_source_factory(
@@ -305,8 +309,9 @@ class App:
             return
         exc = task.exception()
         if exc is not None:
-            # A part that dies takes the daemon down: systemd restarts it cleanly.
+            # A part that dies takes the daemon down with a failure exit: systemd restarts it.
             log.critical("%s failed: %r; stopping", task.get_name(), exc, exc_info=exc)
+            self.failure = f"{task.get_name()} failed ({type(exc).__name__})"
             self.request_stop()
 
     # -- inputs --------------------------------------------------------------------------------
@@ -479,6 +484,8 @@ class App:
             for name, part in (("microphone", self.capture), ("speaker", self.playback))
             if not part.ok and part.error_message
         ]
+        if self.handle_store.problem:
+            problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
         return "; ".join([text, *problems])
 
     def _update_status(self) -> None:
@@ -584,6 +591,14 @@ def _file_options(backend: str, **options: Any) -> dict[str, Any]:
 
 
 def install_signal_handlers(app: App) -> None:
+    """SIGTERM and SIGINT stop cleanly; SIGHUP is logged and ignored (no reload: restart)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, _ignore_hangup)
+
+
+def _ignore_hangup() -> None:
+    # The default action would kill the daemon without clean-up (LEDs, streams, socket). There is
+    # no reload: the configuration is read once, so a change needs a restart.
+    log.warning("SIGHUP ignored: pilive does not reload its configuration; restart it instead")

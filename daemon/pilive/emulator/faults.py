@@ -18,9 +18,10 @@ setup resumed a session (`resuming`), so "refuse every resume with 1011" is one 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Phase(StrEnum):
@@ -91,6 +92,21 @@ class SendMalformed:
 
 
 @dataclass(frozen=True)
+class SendMessages:
+    """Send `message` (a server message as a dict, sent as is) `count` times, `interval_s` apart
+    by the clock (late on a loaded machine, never faster): a flood of answer audio, a toolCall
+    that contradicts itself, anything a hostile server could say."""
+
+    message: Mapping[str, Any]
+    count: int = 1
+    interval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.interval_s < 0:
+            raise ValueError(f"count must be >= 1 and interval_s >= 0, got {self!r}")
+
+
+@dataclass(frozen=True)
 class SendInterrupted:
     """Send `serverContent.interrupted` now, whatever the activity detection setting and though
     nothing interrupted the model (seen 10+ times per user turn with detection disabled,
@@ -125,6 +141,7 @@ FaultAction = (
     | DelaySetupComplete
     | WithholdSetupComplete
     | SendMalformed
+    | SendMessages
     | SendInterrupted
     | EmptyReply
 )

@@ -441,8 +441,23 @@ class Emulator:
             live.model.send_interrupted(loop.time(), action.end_reply)
         elif isinstance(action, fx.EmptyReply):
             live.model.empty_next_reply(action.reason, action.waiting_for_input)
+        elif isinstance(action, fx.SendMessages):
+            await self._send_messages(live, action)
         else:
             await self._send_malformed(live, action.kind)
+
+    async def _send_messages(self, live: _Live, action: fx.SendMessages) -> None:
+        message = dict(action.message)
+        data = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(action.count):
+            if live.done:
+                return
+            delay_s = start + i * action.interval_s - loop.time()
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+            await self._send(live, message, data)
 
     async def _stall(self, live: _Live, duration_s: float | None) -> None:
         """Neither read (so pings go unanswered) nor write; TCP stays open."""
