@@ -185,25 +185,33 @@ def test_start_up_fault_is_one_line_naming_the_key_and_exit_2(
 
 # --- the keyboard backend on a terminal ---------------------------------------------------------
 
+KEYBOARD = '[conversation]\nbutton_backend = "keyboard"\nmin_press_ms = 100\n'
+
+
+async def press_enter_twice(controller: int, hold_s: float = 1.0) -> None:
+    """A turn through the keyboard backend: Enter starts it, Enter ends it."""
+    os.write(controller, b"\n")
+    await asyncio.sleep(hold_s)
+    os.write(controller, b"\n")
+
+
+async def wait_for_status(notify: NotifySocket, *parts: str, timeout_s: float = 15.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not any(all(p in status for p in parts) for status in notify.statuses()):
+            await asyncio.sleep(0.05)
+
 
 async def test_keyboard_push_to_talk_on_a_terminal_takes_a_turn(tmp_path: Path) -> None:
     """`button_backend = "keyboard"` with stdin on a pseudo-terminal: Enter starts a turn, Enter
     ends it, the emulator takes the turn in, and SIGTERM stops with exit 0. On today's main it
     stopped at start ("'KeyboardPushToTalk' object has no attribute 'show'")."""
     async with running(emulator_options()) as emu:
-        config = write_config(
-            tmp_path,
-            emu.url,
-            emu.api_key,
-            extra='[conversation]\nbutton_backend = "keyboard"\nmin_press_ms = 100\n',
-        )
+        config = write_config(tmp_path, emu.url, emu.api_key, extra=KEYBOARD)
         controller, terminal = pty.openpty()
         try:
             async with daemon(config, stdin=terminal) as run:
                 await emu.wait_until(lambda: emu.recording.counters["sessions"] == 1, 15)
-                os.write(controller, b"\n")
-                await asyncio.sleep(1.0)
-                os.write(controller, b"\n")
+                await press_enter_twice(controller)
                 await emu.wait_until(lambda: emu.recording.counters["turns"] == 1, 15)
                 assert await run.stop() == 0, run.log_text()
         finally:
@@ -313,9 +321,9 @@ async def test_read_only_state_directory_with_a_stale_handle_keeps_talking(
 ) -> None:
     """The state directory is a read-only mount holding a handle the server no longer knows:
     the daemon resumes, is refused, cannot forget the handle on disk, and still starts a fresh
-    conversation and takes a turn; STATUS says the conversation is not kept across restarts;
-    SIGTERM stops it with exit 0. On today's main forgetting the handle raised "Read-only file
-    system" and the daemon stopped at every start."""
+    conversation, with STATUS saying the conversation is not kept across restarts; a turn then
+    goes through and SIGTERM stops it with exit 0. On today's main forgetting the handle raised
+    "Read-only file system" and the daemon stopped at every start."""
     prefix = _read_only_bind_mount()
     if prefix is None:
         pytest.skip("needs a private mount namespace (unshare --mount) for a read-only mount")
@@ -324,23 +332,22 @@ async def test_read_only_state_directory_with_a_stale_handle_keeps_talking(
     stale = {"version": 1, "handle": "h-stale-from-before", "saved_at_unix_s": time.time()}
     (state / HANDLE_FILE_NAME).write_text(json.dumps(stale))
     async with running(emulator_options()) as emu:
-        config = write_config(tmp_path, emu.url, emu.api_key)
-        text = config.read_text() + '[[timeline]]\nat_s = 1.5\naction = "press"\n'
-        text += '[[timeline]]\nat_s = 2.5\naction = "release"\n'
-        config.write_text(text)
+        config = write_config(tmp_path, emu.url, emu.api_key, extra=KEYBOARD)
         notify = NotifySocket(tmp_path / "notify.sock")
+        controller, terminal = pty.openpty()
         try:
-            async with daemon(config, notify=notify, wrapper=[*prefix, str(state)]) as run:
-                await emu.wait_until(lambda: emu.recording.counters["turns"] >= 1, 20)
-                assert run.process.returncode is None, run.log_text()
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and not any(
-                    "not kept across restarts" in s for s in notify.statuses()
-                ):
-                    await asyncio.sleep(0.05)
-                assert any("not kept across restarts" in s for s in notify.statuses())
+            wrapper = [*prefix, str(state)]
+            async with daemon(config, notify=notify, stdin=terminal, wrapper=wrapper) as run:
+                # Idle means connected and ready: the refused resume is behind it.
+                await wait_for_status(notify, "idle", "not kept across restarts", timeout_s=20)
+                await press_enter_twice(controller)
+                await emu.wait_until(lambda: emu.recording.counters["turns"] == 1, 15)
                 assert await run.stop() == 0, run.log_text()
         finally:
+            os.close(controller)
+            os.close(terminal)
             notify.close()
     assert json.loads((state / HANDLE_FILE_NAME).read_text()) == stale
-    assert "will not be kept across restarts" in run.log_text()
+    log_text = run.log_text()
+    assert "refused to resume" in log_text
+    assert "will not be kept across restarts" in log_text
