@@ -123,6 +123,7 @@ class App:
         self._end_after_chunk = False
         self._end_fallback: asyncio.TimerHandle | None = None
         self._awaiting_answer = False
+        self._answer_rate_hz = wire.OUTPUT_AUDIO_RATE_HZ  # of the newest AudioChunk
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_status = ""
         self.failure: str | None = None
@@ -197,6 +198,7 @@ class App:
             rate_hz=spk.rate_hz,
             channels=spk.channels,
             on_drained=self._on_playback_drained,
+            max_backlog_s=spk.max_backlog_s,
         )
         self.tools = ToolRunner(
             wiring.tools(
@@ -359,6 +361,9 @@ class App:
         self._note(f"camera frame sent ({len(jpeg) // 1024} kB)")
 
     def _on_session_event(self, event: SessionEvent) -> None:
+        if isinstance(event, AudioChunk):
+            # The conversation's PlayAudio for this chunk comes out of the call below.
+            self._answer_rate_hz = event.rate_hz
         if isinstance(event, AudioChunk) and self._awaiting_answer:
             self._awaiting_answer = False
             latency_s = time.monotonic() - self.stats.last_activity_end_s
@@ -400,7 +405,7 @@ class App:
 
     def _carry_out(self, action: Action) -> None:
         if isinstance(action, PlayAudio):
-            self.playback.write(action.pcm)
+            self.playback.write(action.pcm, self._answer_rate_hz)
         elif isinstance(action, StartActivity):
             self.link.send_activity_start()
             preroll = self.capture.take_preroll()
@@ -439,7 +444,10 @@ class App:
         elif isinstance(action, RunTool):
             self.stats.tool_calls += 1
             self._note(f"tool call {action.name}({action.args})")
-            self.tools.start(action.call_id, action.name, action.args)
+            started = self.tools.start(action.call_id, action.name, action.args)
+            if started is None and action.call_id not in self.tools.running:
+                # Ignored and nothing of that id runs: no response will come, so stop waiting.
+                self._do(self.conversation.tool_finished(action.call_id))
         elif isinstance(action, CancelTools):
             self.tools.cancel(action.call_ids)
         elif isinstance(action, NewConversation):
@@ -519,6 +527,7 @@ class App:
                 "fds": _open_fds(),
                 "rss_kb": _rss_kb(),
                 "underruns": ring.underruns if ring is not None else 0,
+                "answer_dropped_s": round(self.playback.answer_dropped_s, 1),
                 "overflows": self.capture.overflows,
                 "reconnects": sum(self.link.counters.reconnects_by_cause.values()),
                 "turns": self.stats.turns,

@@ -149,6 +149,7 @@ class AudioOutputConfig:
     file_path: Path | None = None
     prebuffer_ms: int = setting(60, ge=0, le=2_000)
     buffer_s: float = setting(30.0, ge=1.0, le=600.0)
+    max_backlog_s: float = setting(120.0, ge=0.0, le=3600.0)
     volume_percent: int = setting(80, ge=0, le=100)
     earcons: bool = True
     earcon_volume_percent: int = setting(50, ge=0, le=100)
