@@ -30,6 +30,7 @@ from pilive.audio.backends import open_backend
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
 from pilive.camera import CameraMode, CameraStreamer, make_source_factory
+from pilive.check import model_warnings
 from pilive.config import Config, Secret
 from pilive.controls.events import (
     ApplianceState,
@@ -150,6 +151,8 @@ class App:
         self._build(loop)
         try:
             await self._start_hardware()
+            for warning in model_warnings(self.config):
+                log.warning("%s", warning)
             self._do(self.conversation.start())
             self.stats.ready_s = time.monotonic()
             self.notifier.ready(self._status_text())
@@ -472,7 +475,13 @@ class App:
             return
         fields = event_fields(entry.kind, text=entry.text, **dict(entry.fields))
         log.info("%s: %s", entry.kind, entry.text, extra=fields)
-        if entry.kind in ("output_transcript", "input_transcript", "turn_lost"):
+        if entry.kind in (
+            "output_transcript",
+            "input_transcript",
+            "turn_lost",
+            "no_answer",
+            "context_lost",
+        ):
             self._note(f"{entry.kind.replace('_', ' ')}: {entry.text}")
 
     # -- status ---------------------------------------------------------------------------------

@@ -16,14 +16,27 @@ from pathlib import Path
 # The config package is standard library only, so importing it here keeps start-up light.
 from pilive.config import (
     DEFAULT_CONFIG_PATH,
+    Config,
     ConfigError,
     load_api_key,
     load_config,
     render_toml,
 )
+from pilive.live.models import setup_warnings
 
 EXIT_INVALID = 2
 EXIT_OFFLINE = 3
+
+
+def model_warnings(config: Config) -> list[str]:
+    """What the chosen model will not do with these options (also logged by `pilive run`)."""
+    tools = config.tools
+    return setup_warnings(
+        config.live.model,
+        api_version=config.live.api_version,
+        response_modality=config.live.response_modality,
+        has_functions=bool(tools.builtin or tools.command),
+    )
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(f"# pilive configuration from {path}: valid")
     print(f"# API key: {key!r} from {key.origin}")
+    for warning in model_warnings(config):
+        print(f"pilive check: warning: {warning}", file=sys.stderr)
     print()
     print(render_toml(config), end="")
     if getattr(args, "online", False):

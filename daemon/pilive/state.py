@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from pilive.live.session import MAX_HANDLE_CHARS
+
 log = logging.getLogger("pilive.state")
 
 HANDLE_FILE_NAME = "resumption.json"
 MAX_FILE_BYTES = 64 * 1024
 """A handle file larger than this is damage, not a handle: it is not even read whole."""
-MAX_HANDLE_CHARS = 8 * 1024
-"""Live API handles are a few hundred characters; a longer one is never sent in setup."""
 FUTURE_TOLERANCE_S = 60.0
 """A handle saved further than this in the future has an unknown age and is not used."""
 DEFAULT_FSYNC_INTERVAL_S = 60.0

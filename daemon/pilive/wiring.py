@@ -17,6 +17,7 @@ from pilive.controls.gpio import ControlsConfig
 from pilive.controls.patterns import LedConfig, LedPattern
 from pilive.conversation import Timing
 from pilive.live import wire
+from pilive.live.models import find_model
 from pilive.net.connection import LinkOptions
 from pilive.tools.base import Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
@@ -47,8 +48,14 @@ def setup_options(
         if hands_free
         else wire.VadOptions(disabled=True)
     )
+    # pilive's tools are blocking (the answer waits for the result). On models where an undeclared
+    # behavior means NON_BLOCKING (3.8 Live) that must be said; elsewhere it is left out, since
+    # sync-only models are not known to accept the field.
+    model = find_model(live.model)
+    non_blocking_default = model is not None and model.default_tool_behavior != "BLOCKING"
+    behavior = "BLOCKING" if non_blocking_default else None
     functions = tuple(
-        wire.FunctionDeclaration(d.name, d.description, d.parameters_openapi())
+        wire.FunctionDeclaration(d.name, d.description, d.parameters_openapi(), behavior)
         for d in declarations
     )
     return wire.SetupOptions(
@@ -85,6 +92,7 @@ def link_options(config: Config) -> LinkOptions:
         backoff_factor=c.backoff_factor,
         config_fault_retry_s=c.config_fault_retry_s,
         send_stall_s=c.send_stall_s,
+        answer_timeout_s=c.answer_timeout_s,
         handle_max_age_s=config.state.handle_max_age_s,
     )
 

@@ -475,3 +475,26 @@ async def test_every_close_at_every_phase_keeps_the_conversation(
         await h.say(last)
         await h.until(lambda: emu.recording.session().turns[-1].audio == last)
         assert emu.recording.counters["sessions"] == 1
+
+
+async def test_a_frame_over_the_size_limit_is_named_1009_and_survived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server frame larger than the client's max_size: websockets closes with 1009 itself; the
+    link says so (not "1006"), resumes the same conversation, and the next turn is answered."""
+    from pilive.emulator.faults import SendMessages
+
+    caplog.set_level(logging.WARNING, logger="pilive.net")
+    huge = {"serverContent": {"modelTurn": {"parts": [{"text": "x" * (17 * 1024 * 1024)}]}}}
+    async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
+        await h.connected()
+        await h.say(speech(0.2, 30))
+        await h.until(lambda: h.turn_completes() == 1)
+        await h.until(lambda: h.session.resumption_handle is not None)
+        emu.faults.now(SendMessages(huge))
+        await h.until(lambda: h.link.counters.resumes == 1, timeout_s=20)
+        await h.say(speech(0.2, 31))
+        await h.until(lambda: h.turn_completes() == 2)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "larger than this client accepts (1009)" in text
+    assert "(1006)" not in text

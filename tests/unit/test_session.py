@@ -720,3 +720,17 @@ def test_replay_delivers_each_frame_of_the_activity_exactly_once(actions: list[s
     wire_log += describe(session.data_to_send())
     expected = ["start", *(f"audio:{i}" for i in range(sent_chunks)), "end"]
     assert [f for f in wire_log if not f.startswith("setup")] == expected
+
+
+def test_an_absurdly_long_handle_is_ignored() -> None:
+    """A server sending a 100 kB handle must not grow every later setup: the handle is ignored
+    (the previous one stays), counted."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.receive_data('{"sessionResumptionUpdate":{"newHandle":"h-1","resumable":true}}', 1.0)
+    huge = "h" * 100_000
+    session.receive_data(
+        '{"sessionResumptionUpdate":{"newHandle":"' + huge + '","resumable":true}}', 2.0
+    )
+    assert session.resumption_handle == "h-1"
+    assert session.handles_refused == 1

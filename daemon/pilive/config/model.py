@@ -17,6 +17,7 @@ from typing import Literal
 
 from pilive.config._fields import setting
 from pilive.config._secret import Secret
+from pilive.live import models as live_models
 
 ApiVersion = Literal["v1alpha", "v1beta", "v1"]
 ResponseModality = Literal["audio", "text"]
@@ -37,7 +38,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 TimelineAction = Literal["press", "release", "new-conversation", "stop"]
 
 DEFAULT_ENDPOINT = "wss://generativelanguage.googleapis.com"
-DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+DEFAULT_MODEL = live_models.DEFAULT_MODEL  # the model table is the one place that names it
 DEFAULT_SYSTEM_INSTRUCTION = (
     "You are a voice assistant on a small speaker with a camera. Answer in one or two short "
     "spoken sentences unless asked for more. When the user asks about what they are showing you, "
@@ -112,12 +113,16 @@ class ConnectionConfig:
     backoff_initial_s: float = setting(1.0, gt=0, le=600)
     backoff_max_s: float = setting(30.0, gt=0, le=3600)
     backoff_factor: float = setting(2.0, ge=1.0, le=10.0)
-    # 1007/1008 (bad key, model or field) will not fix itself; retry slowly.
+    # A setup refused for its key, model or fields twice in a row will not fix itself: retry
+    # slowly. (A single refusal, or one mid-session, is retried with the backoff.)
     config_fault_retry_s: float = setting(300.0, ge=1.0, le=86_400)
     replay_window_s: float = setting(15.0, ge=0, le=300)
     # When the network carries less than real time, a frame that cannot be written for this long
     # marks the link broken: it is resumed and the user's current turn replayed from its start.
     send_stall_s: float = setting(5.0, ge=0.5, le=120)
+    # A server that owes an answer (the user's turn ended, a tool result went out, or its answer
+    # began) and sends nothing for this long is taken as gone: resumed, the turn asked again.
+    answer_timeout_s: float = setting(20.0, ge=2.0, le=600)
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,3 +203,42 @@ _BY_NAME = {model.name: model for model in KNOWN_MODELS}
 def find_model(name: str) -> LiveModel | None:
     """The row for `name` (with or without the "models/" prefix), or None if unknown."""
     return _BY_NAME.get(name.removeprefix("models/"))
+
+
+def setup_warnings(
+    name: str, *, api_version: str, response_modality: str, has_functions: bool
+) -> list[str]:
+    """What `pilive check` (and the daemon at start) should say about running this model with
+    these options: a retired or unknown model, one on its way out, an option it refuses."""
+    model = find_model(name)
+    shown = name.removeprefix("models/")
+    if model is None:
+        return [
+            f"live.model {shown!r} is not a Live model pilive knows; the server may refuse it "
+            f"(known: {', '.join(m.name for m in KNOWN_MODELS if not m.retired)})"
+        ]
+    warnings: list[str] = []
+    if model.retired:
+        when = f" on {model.shutdown}" if model.shutdown else ""
+        warnings.append(
+            f"live.model {shown!r} was shut down{when}: the server refuses it (1008 "
+            f"'not found'); use {model.replacement or DEFAULT_MODEL!r}"
+        )
+        return warnings
+    if model.status in ("deprecated", "legacy"):
+        warnings.append(
+            f"live.model {shown!r} is {model.status}; {model.replacement or DEFAULT_MODEL!r} "
+            "is its successor"
+        )
+    if response_modality.upper() not in model.response_modalities:
+        warnings.append(
+            f"live.response_modality {response_modality!r}: {shown!r} answers only in "
+            f"{'/'.join(m.lower() for m in model.response_modalities)}; the setup will be refused"
+        )
+    if has_functions and model.tool_behaviors == ("BLOCKING",):
+        warnings.append(
+            f"{shown!r} runs function calls synchronously only: the model says nothing until a "
+            "tool's result is back (keep [[tools.command]] timeout_s short)"
+        )
+    del api_version  # the v1alpha-only features have no configuration keys yet
+    return warnings

@@ -55,9 +55,12 @@ from pilive.live.events import (
     TurnLost,
 )
 
-__all__ = ["LiveSession", "LiveSessionError", "SessionState"]
+__all__ = ["MAX_HANDLE_CHARS", "LiveSession", "LiveSessionError", "SessionState"]
 
 _BYTES_PER_SAMPLE = 2  # s16le mono
+MAX_HANDLE_CHARS = 8 * 1024
+"""Live API handles are a few hundred characters; a longer one is never kept, stored or sent
+in setup (a hostile server could otherwise grow every setup, and the state file, at will)."""
 
 
 class SessionState(enum.Enum):
@@ -172,6 +175,8 @@ class LiveSession:
         """`TurnLost` events emitted."""
         self.turns_replayed = 0
         """Activities sent again on a new connection because they had not been answered."""
+        self.handles_refused = 0
+        """`newHandle`s longer than MAX_HANDLE_CHARS, ignored (the previous handle stays)."""
         self.stale_tool_responses = 0
         """Function responses dropped because their call predates the resumed session."""
 
@@ -380,6 +385,9 @@ class LiveSession:
         elif isinstance(event, GoAway):
             self._go_away_deadline_s = now + event.time_left_s
         elif isinstance(event, SessionResumptionUpdate) and event.resumable and event.new_handle:
+            if len(event.new_handle) > MAX_HANDLE_CHARS:
+                self.handles_refused += 1
+                return
             self._handle = event.new_handle
             self._handle_received_s = now
             # A handle does not take the activity in: it may have been issued before the server
