@@ -158,7 +158,16 @@ class NotifySocket:
 class DaemonProcess:
     """`python -m pilive run --config F`, output to a log file, stopped with SIGTERM."""
 
-    def __init__(self, config_path: Path, log_path: Path, notify: NotifySocket) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        log_path: Path,
+        notify: NotifySocket,
+        *,
+        prefix: Sequence[str] = (),
+    ) -> None:
+        self.prefix = list(prefix)
+        """A command that execs the daemon (same pid), e.g. into a private mount namespace."""
         self.config_path = config_path
         self.log_path = log_path
         self.notify = notify
@@ -171,6 +180,7 @@ class DaemonProcess:
         with self.log_path.open("ab") as log:
             self.started_s = time.monotonic()
             self.process = await asyncio.create_subprocess_exec(
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "pilive",
