@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from pilive import wiring
 from pilive.audio.backends import open_backend
@@ -60,6 +60,7 @@ from pilive.live import wire
 from pilive.live.events import AudioChunk, GoAway, SessionEvent
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkState, LinkStatus, LiveLink
+from pilive.parts import Controls
 from pilive.state import HandleStore
 from pilive.systemd import Heartbeats, Notifier, event_fields, watchdog_interval_s
 from pilive.tools.base import ToolResult, ToolRunner
@@ -133,7 +134,7 @@ class App:
         self.capture: Capture
         self.playback: Playback
         self.camera: CameraStreamer | None = None
-        self.controls: Any = None
+        self.controls: Controls | None = None
         self.tools: ToolRunner
         self.session: LiveSession
         self.link: LiveLink
@@ -247,7 +248,7 @@ class App:
             )
         self.controls = self._make_controls(loop)
 
-    def _make_controls(self, loop: asyncio.AbstractEventLoop) -> Any:
+    def _make_controls(self, loop: asyncio.AbstractEventLoop) -> Controls:
         if self.config.conversation.button_backend == "keyboard":
             from pilive.controls.keyboard import KeyboardPushToTalk  # noqa: PLC0415
 
@@ -407,56 +408,61 @@ class App:
             self._carry_out(action)
 
     def _carry_out(self, action: Action) -> None:
-        if isinstance(action, PlayAudio):
-            self.playback.write(action.pcm, self._answer_rate_hz)
-        elif isinstance(action, StartActivity):
-            self.link.send_activity_start()
-            preroll = self.capture.take_preroll()
-            for chunk in preroll:
-                self.link.send_audio(chunk)
-            self.stats.turns += 1
-            self.stats.last_activity_start_s = time.monotonic()
-            self._note(
-                f"activityStart sent with {len(preroll) * self.capture.chunk_ms} ms pre-roll"
-            )
-        elif isinstance(action, EndActivity):
-            self._end_after_chunk = True
-            # A dead mic must not hold the turn open: end it after two chunk periods regardless.
-            self._end_fallback = asyncio.get_running_loop().call_later(
-                2 * self.capture.chunk_ms / 1000, self._send_activity_end
-            )
-        elif isinstance(action, ShowState):
-            self.controls.show(action.state)
-            self._note(f"LED {action.state.value}")
-            self._update_status()
-        elif isinstance(action, PlayEarcon):
-            if self.config.audio.output.earcons:
-                self.playback.play_earcon(action.earcon.value)
-        elif isinstance(action, FlushPlayback):
-            self.playback.flush()
-            self.stats.barge_ins += 1
-            self._note("barge-in: speaker flushed")
-        elif isinstance(action, EndOfAnswer):
-            self.playback.end_of_answer()
-        elif isinstance(action, CameraActivity):
-            if self.camera is not None:
-                if action.active:
-                    self.camera.activity_started()
-                else:
-                    self.camera.activity_ended()
-        elif isinstance(action, RunTool):
-            self.stats.tool_calls += 1
-            self._note(f"tool call {action.name}({action.args})")
-            started = self.tools.start(action.call_id, action.name, action.args)
-            if started is None and action.call_id not in self.tools.running:
-                # Ignored and nothing of that id runs: no response will come, so stop waiting.
-                self._do(self.conversation.tool_finished(action.call_id))
-        elif isinstance(action, CancelTools):
-            self.tools.cancel(action.call_ids)
-        elif isinstance(action, NewConversation):
-            self.link.new_conversation()
-        elif isinstance(action, Journal):
-            self._journal(action)
+        """Every Action has a case: a new one that is not carried out fails mypy (assert_never)."""
+        match action:
+            case PlayAudio():
+                self.playback.write(action.pcm, self._answer_rate_hz)
+            case StartActivity():
+                self.link.send_activity_start()
+                preroll = self.capture.take_preroll()
+                for chunk in preroll:
+                    self.link.send_audio(chunk)
+                self.stats.turns += 1
+                self.stats.last_activity_start_s = time.monotonic()
+                self._note(
+                    f"activityStart sent with {len(preroll) * self.capture.chunk_ms} ms pre-roll"
+                )
+            case EndActivity():
+                self._end_after_chunk = True
+                # A dead mic must not hold the turn open: end it after two chunk periods regardless.
+                self._end_fallback = asyncio.get_running_loop().call_later(
+                    2 * self.capture.chunk_ms / 1000, self._send_activity_end
+                )
+            case ShowState():
+                if self.controls is not None:
+                    self.controls.show(action.state)
+                self._note(f"LED {action.state.value}")
+                self._update_status()
+            case PlayEarcon():
+                if self.config.audio.output.earcons:
+                    self.playback.play_earcon(action.earcon.value)
+            case FlushPlayback():
+                self.playback.flush()
+                self.stats.barge_ins += 1
+                self._note("barge-in: speaker flushed")
+            case EndOfAnswer():
+                self.playback.end_of_answer()
+            case CameraActivity():
+                if self.camera is not None:
+                    if action.active:
+                        self.camera.activity_started()
+                    else:
+                        self.camera.activity_ended()
+            case RunTool():
+                self.stats.tool_calls += 1
+                self._note(f"tool call {action.name}({action.args})")
+                started = self.tools.start(action.call_id, action.name, action.args)
+                if started is None and action.call_id not in self.tools.running:
+                    # Ignored and nothing of that id runs: no response will come, so stop waiting.
+                    self._do(self.conversation.tool_finished(action.call_id))
+            case CancelTools():
+                self.tools.cancel(action.call_ids)
+            case NewConversation():
+                self.link.new_conversation()
+            case Journal():
+                self._journal(action)
+            case _:
+                assert_never(action)
 
     def _send_activity_end(self) -> None:
         if self._end_fallback is not None:
