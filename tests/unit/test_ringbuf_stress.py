@@ -377,6 +377,9 @@ def test_gain_changes_from_a_third_thread_apply_whole_reads() -> None:
             rb.gain = 0.5
 
     flipper = threading.Thread(target=flip)
+    # One of the two gains is in force before the first read, however late the flipper starts
+    # (on a slow CPU it may not have run at all yet).
+    rb.gain = 2.0
     with fine_switching():
         flipper.start()
         try:
