@@ -184,6 +184,13 @@ def camera_rows(f: Figures) -> list[Row]:
             f"JPEG encode alone p50 {num(f['encode_only_768_ms'])} ms",
         ),
         Row(
+            "camera: JPEG encode 768 q80, simplejpeg",
+            f"{num(f.get('encode_768_simplejpeg_ms'), 2)} ms"
+            f" ({num(f.get('jpeg_768_simplejpeg_bytes'), 0)} B)",
+            f"Pillow, the fallback: {num(f.get('encode_768_pillow_ms'), 2)} ms"
+            f" ({num(f.get('jpeg_768_pillow_bytes'), 0)} B)",
+        ),
+        Row(
             "camera: CPU share streaming at 1 fps",
             f"{num(f['cpu_share_1fps_pct'], 2)} % ({num(f['frames_sent_1fps'], 0)} frames)",
             f"camera off {num(f['cpu_share_camera_off_pct'], 2)} %",

@@ -3,6 +3,7 @@
 Run: `python -m tests.bench.bench_camera [seconds]` (default 10 s for the CPU-share run).
 Each figure is printed beside an alternative measured in the same run:
 - synthetic capture + crop/scale + encode at 768x768, against encode alone;
+- JPEG encode with simplejpeg, against Pillow (the fallback where simplejpeg has no wheel);
 - area scaling of a 1280x960 (and a 2592x1944) frame, against nearest-neighbour index picking;
 - CPU share (process CPU time / wall time) of a loop streaming at 1 fps, against the same loop
   with the camera off; with the p99 lateness of a 20 ms audio-like task in each.
@@ -20,7 +21,13 @@ from collections.abc import Callable
 import numpy as np
 
 from pilive.camera import CameraMode, CameraStreamer, SyntheticSource, make_source_factory
-from pilive.camera.imaging import centre_square, encode_jpeg, frame_to_jpeg, to_square
+from pilive.camera.imaging import (
+    centre_square,
+    encode_jpeg,
+    frame_to_jpeg,
+    jpeg_codec,
+    to_square,
+)
 
 
 def per_call_ms(call: Callable[[], object], repeats: int = 40) -> tuple[float, float]:
@@ -85,6 +92,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         per_call_ms(lambda: frame_to_jpeg(synthetic.capture_array(), 768, 80))
     )
     figures["encode_only_768_ms"], _ = per_call_ms(lambda: encode_jpeg(frame768, 80))
+    for name in ("simplejpeg", "pillow"):
+        try:
+            codec = jpeg_codec(name)
+        except ImportError:
+            continue  # not installed here: its rows say n/a
+        figures[f"encode_768_{name}_ms"], _ = per_call_ms(
+            lambda c=codec: encode_jpeg(frame768, 80, c)
+        )
+        figures[f"jpeg_768_{name}_bytes"] = float(len(encode_jpeg(frame768, 80, codec)))
     figures["synthetic_capture_only_ms"], _ = per_call_ms(synthetic.capture_array)
     figures["area_scale_1280x960_ms"], _ = per_call_ms(lambda: to_square(vga4x3, 768))
     figures["nearest_scale_1280x960_ms"], _ = per_call_ms(lambda: nearest_square(vga4x3, 768))
@@ -111,6 +127,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ("crop+scale 2592x1944 -> 768, area", "area_scale_2592x1944_ms", "ms"),
         ("  beside it: nearest-neighbour", "nearest_scale_2592x1944_ms", "ms"),
         ("JPEG size, synthetic 768 q80", "jpeg_768_bytes", "B"),
+        ("encode 768 q80, simplejpeg", "encode_768_simplejpeg_ms", "ms"),
+        ("  beside it: Pillow (fallback)", "encode_768_pillow_ms", "ms"),
+        ("JPEG size 768 q80, simplejpeg", "jpeg_768_simplejpeg_bytes", "B"),
+        ("  beside it: Pillow (fallback)", "jpeg_768_pillow_bytes", "B"),
         (f"CPU share streaming 1 fps ({seconds:g} s)", "cpu_share_1fps_pct", "%"),
         ("  beside it: camera off", "cpu_share_camera_off_pct", "%"),
         ("20 ms task p99 lateness, streaming", "audio_task_p99_late_1fps_ms", "ms"),
@@ -119,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ]
     print(f"{'camera benchmark':48s} {'value':>10s}")
     for label, key, unit in rows:
-        print(f"{label:48s} {figures[key]:10.2f} {unit}")
+        value = f"{figures[key]:10.2f}" if key in figures else f"{'n/a':>10s}"
+        print(f"{label:48s} {value} {unit}")
     return figures
 
 

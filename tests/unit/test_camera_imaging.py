@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import simplejpeg
@@ -10,9 +12,11 @@ from hypothesis import strategies as st
 
 from pilive.camera.imaging import (
     FrameError,
+    JpegCodec,
     centre_square,
     encode_jpeg,
     frame_to_jpeg,
+    jpeg_codec,
     to_square,
 )
 from tests.camera_rig import solid
@@ -135,3 +139,67 @@ def test_bad_quality_and_size_are_named() -> None:
         encode_jpeg(solid((0, 0, 0)), 0)
     with pytest.raises(FrameError, match="size_px"):
         to_square(solid((0, 0, 0)), 0)
+
+
+# --- the JPEG codec: simplejpeg, or Pillow where simplejpeg is missing (32-bit Debian) -----------
+
+CODEC_NAMES = ("simplejpeg", "pillow")
+
+
+def codec_or_skip(name: str) -> JpegCodec:
+    try:
+        return jpeg_codec(name)
+    except ImportError as exc:
+        pytest.skip(f"{name} is not installed: {exc}")
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_each_codec_encodes_what_the_other_decodes(name: str) -> None:
+    """Both codecs write a 4:2:0 baseline JPEG of the right size and colours, readable by the
+    other one (what the Live API receives does not depend on which is installed)."""
+    codec = codec_or_skip(name)
+    other = codec_or_skip(next(n for n in CODEC_NAMES if n != name))
+    jpeg = frame_to_jpeg(framed(480, 640), 768, 80, codec)
+    assert codec.is_jpeg(jpeg)
+    assert other.is_jpeg(jpeg)
+    decoded = other.decode(jpeg, 768)
+    assert decoded.shape == (768, 768, 3)
+    r, g, b = (int(v) for v in decoded[300:460, 300:460].reshape(-1, 3).mean(axis=0))
+    assert (r, b) > (230, 230)
+    assert g < 30
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_each_codec_decodes_big_jpegs_at_reduced_size(name: str) -> None:
+    """Decoding uses DCT scaling: a 2048 px JPEG comes back reduced but never below the size
+    asked for (simplejpeg scales in eighths, Pillow in halvings: 768 and 1024 for 700)."""
+    codec = codec_or_skip(name)
+    jpeg = encode_jpeg(solid((10, 200, 10), 2048, 2048), 90, codec)
+    assert codec.decode(jpeg, 512).shape == (512, 512, 3)
+    side = codec.decode(jpeg, 700).shape[0]
+    assert 700 <= side <= 1024
+    assert not codec.is_jpeg(b"\x89PNG\r\n\x1a\n")
+
+
+def test_pillow_is_chosen_when_simplejpeg_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without simplejpeg (no wheel on 32-bit Debian), encoding falls back to Pillow."""
+    codec_or_skip("pillow")
+    monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg raises ImportError
+    jpeg_codec.cache_clear()
+    try:
+        assert jpeg_codec().name == "pillow"
+        assert jpeg_codec().is_jpeg(encode_jpeg(framed(64, 64)))
+    finally:
+        jpeg_codec.cache_clear()
+
+
+def test_no_codec_at_all_names_both_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With neither installed the error says what to install, on a Pi and elsewhere."""
+    monkeypatch.setitem(sys.modules, "simplejpeg", None)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    jpeg_codec.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"python3-simplejpeg.*python3-pil"):
+            encode_jpeg(framed(64, 64))
+    finally:
+        jpeg_codec.cache_clear()

@@ -3,7 +3,7 @@
 Pieces:
 - `sources`: frame sources (synthetic, image folder, none) and the `FrameSource` interface.
 - `picam`: the picamera2 adapter, the only module that imports picamera2 (lazily).
-- `imaging`: centre-crop to a square, area-scale, JPEG-encode (numpy + simplejpeg).
+- `imaging`: centre-crop to a square, area-scale, JPEG-encode (numpy + simplejpeg, or Pillow).
 - `schedule`: the pure, drift-free frame schedule and the retry backoff.
 - `streamer`: the asyncio task that runs it all on a worker thread and sends frames.
 

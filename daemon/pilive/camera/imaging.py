@@ -1,4 +1,4 @@
-"""Frames to square JPEGs: centre-crop, area-scale with numpy, encode with simplejpeg.
+"""Frames to square JPEGs: centre-crop, area-scale with numpy, encode with simplejpeg (or Pillow).
 
 Every array here is RGB: uint8, shape (height, width, 3), channels in R, G, B order. The Live API
 wants discrete JPEG frames, best at 768x768; anything else is centre-cropped to a square (never
@@ -11,16 +11,21 @@ Scaling method (cheap enough to run on a Pi at 1 frame/s, a few ms on a desktop 
   the bin widths differ by at most one pixel, which is invisible at these ratios.
 - upscaling (a source smaller than the target) replicates pixels (nearest neighbour): there is no
   detail to invent, and a model reads blocky edges better than blurred ones.
+
+JPEG codec: simplejpeg (what picamera2 itself uses; wheels for x86-64 and arm64, and
+python3-simplejpeg on Raspberry Pi OS). Where it is missing (32-bit Debian: no armv7 wheel, and
+its source build downloads libjpeg-turbo), Pillow from Debian's python3-pil, also libjpeg-turbo
+underneath, encodes and decodes the same way. Chosen on first use, not at import.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import io
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import simplejpeg
 
 Frame = npt.NDArray[np.uint8]
 
@@ -116,18 +121,106 @@ def to_square(frame: Frame, size_px: int = DEFAULT_SIZE_PX) -> Frame:
     return scale_square(centre_square(check_frame(frame)), size_px)
 
 
-def encode_jpeg(frame: Frame, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+class JpegCodec(Protocol):
+    """What pilive needs from a JPEG library (RGB arrays in, bytes out, and back)."""
+
+    name: str
+
+    def encode(self, frame: Frame, quality: int) -> bytes:
+        """Baseline JPEG with 4:2:0 chroma at `quality` (1..100)."""
+        ...
+
+    def decode(self, data: bytes, min_side_px: int) -> Frame:
+        """RGB frame, reduced by DCT scaling while both sides stay >= min_side_px."""
+        ...
+
+    def is_jpeg(self, data: bytes) -> bool: ...
+
+
+class _SimpleJpeg:
+    name = "simplejpeg"
+
+    def __init__(self) -> None:
+        import simplejpeg  # noqa: PLC0415  # lazy: chosen on first use
+
+        self._lib = simplejpeg
+
+    def encode(self, frame: Frame, quality: int) -> bytes:
+        data: bytes = self._lib.encode_jpeg(
+            np.ascontiguousarray(frame), quality=quality, colorspace="RGB", colorsubsampling="420"
+        )
+        return data
+
+    def decode(self, data: bytes, min_side_px: int) -> Frame:
+        frame: Frame = self._lib.decode_jpeg(
+            data, colorspace="RGB", min_height=min_side_px, min_width=min_side_px
+        )
+        return frame
+
+    def is_jpeg(self, data: bytes) -> bool:
+        return bool(self._lib.is_jpeg(data))
+
+
+class _Pillow:
+    name = "pillow"
+
+    def __init__(self) -> None:
+        from PIL import Image  # noqa: PLC0415  # lazy: only where simplejpeg is missing
+
+        self._image = Image
+
+    def encode(self, frame: Frame, quality: int) -> bytes:
+        out = io.BytesIO()
+        image = self._image.fromarray(np.ascontiguousarray(frame), "RGB")
+        image.save(out, "JPEG", quality=quality, subsampling=2)  # 2: 4:2:0
+        return out.getvalue()
+
+    def decode(self, data: bytes, min_side_px: int) -> Frame:
+        with self._image.open(io.BytesIO(data)) as image:
+            if image.format != "JPEG":
+                raise ValueError(f"not a JPEG file ({image.format})")
+            image.draft("RGB", (min_side_px, min_side_px))  # DCT scaling, as simplejpeg's min_*
+            frame: Frame = np.asarray(image.convert("RGB"))
+        return frame
+
+    def is_jpeg(self, data: bytes) -> bool:
+        return data[:3] == b"\xff\xd8\xff"
+
+
+CODECS: dict[str, type[JpegCodec]] = {"simplejpeg": _SimpleJpeg, "pillow": _Pillow}
+
+
+@functools.cache
+def jpeg_codec(name: str | None = None) -> JpegCodec:
+    """The named codec, or the first of CODECS that imports; ImportError naming both if none."""
+    if name is not None:
+        return CODECS[name]()
+    missing: list[str] = []
+    for each in CODECS.values():
+        try:
+            return each()
+        except ImportError as exc:
+            missing.append(str(exc))
+    raise ImportError(
+        "no JPEG encoder: install simplejpeg (pip, or python3-simplejpeg on Raspberry Pi OS) "
+        f"or Pillow (python3-pil): {'; '.join(missing)}"
+    )
+
+
+def encode_jpeg(
+    frame: Frame, quality: int = DEFAULT_JPEG_QUALITY, codec: JpegCodec | None = None
+) -> bytes:
     """JPEG-encode an RGB frame (R, G, B channel order) with 4:2:0 chroma, like a camera does."""
     if not 1 <= quality <= 100:
         raise FrameError(f"jpeg quality must be 1..100, got {quality}")
-    data: bytes = simplejpeg.encode_jpeg(
-        np.ascontiguousarray(frame), quality=quality, colorspace="RGB", colorsubsampling="420"
-    )
-    return data
+    return (codec or jpeg_codec()).encode(frame, quality)
 
 
 def frame_to_jpeg(
-    frame: Frame, size_px: int = DEFAULT_SIZE_PX, quality: int = DEFAULT_JPEG_QUALITY
+    frame: Frame,
+    size_px: int = DEFAULT_SIZE_PX,
+    quality: int = DEFAULT_JPEG_QUALITY,
+    codec: JpegCodec | None = None,
 ) -> bytes:
     """A source frame (any size, RGB) to the square JPEG the Live API receives."""
-    return encode_jpeg(to_square(frame, size_px), quality)
+    return encode_jpeg(to_square(frame, size_px), quality, codec)

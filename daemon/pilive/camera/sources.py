@@ -6,7 +6,7 @@ called from the camera's worker thread, never from the event loop.
 
 - `SyntheticSource`: a moving test pattern with a visible clock, for the demo and tests.
 - `FileSource`: cycles through the JPEG (`.jpg`, `.jpeg`) and numpy (`.npy`, RGB uint8) files of a
-  folder. PNG and other formats are not read (simplejpeg only decodes JPEG); they are named in a
+  folder. PNG and other formats are not read (only JPEG is decoded); they are named in a
   warning and skipped.
 - `picam.Picamera2Source`: the real camera (see picam.py).
 - `none`: no source at all; the streamer then sends no frames.
@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import simplejpeg
 
-from pilive.camera.imaging import DEFAULT_SIZE_PX, Frame, FrameError, check_frame
+from pilive.camera.imaging import DEFAULT_SIZE_PX, Frame, FrameError, check_frame, jpeg_codec
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ NUMPY_SUFFIXES = (".npy",)
 class FileSource:
     """Cycles through a folder's JPEG and .npy files in name order, one per capture.
 
-    JPEGs are decoded to RGB with simplejpeg, using its DCT scaling to skip detail above the
+    JPEGs are decoded to RGB (simplejpeg, or Pillow), using DCT scaling to skip detail above the
     target size (min_height/min_width = size_px), so a 12 MP photo costs little. A file that
     cannot be read is named in a warning once and skipped; only a folder with nothing readable
     is an error.
@@ -231,12 +230,10 @@ class FileSource:
             except FrameError as exc:
                 raise ValueError(f"{path.name}: {exc}") from None
         data = path.read_bytes()
-        if not simplejpeg.is_jpeg(data):
+        codec = jpeg_codec()
+        if not codec.is_jpeg(data):
             raise ValueError(f"{path.name} is not a JPEG file")
-        frame: Frame = simplejpeg.decode_jpeg(
-            data, colorspace="RGB", min_height=self.size_px, min_width=self.size_px
-        )
-        return frame
+        return codec.decode(data, self.size_px)
 
     def close(self) -> None:
         self._paths = []
