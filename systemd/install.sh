@@ -6,9 +6,13 @@
 #
 # Run it from a checkout: the package is built from the checkout this script lives in. What it sets
 # up (see pilive.service for why each piece is there):
-#   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer), and
-#                     the hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
-#                     python3-picamera2 (the last two only exist in Raspberry Pi OS's archive)
+#   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer), the
+#                     hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
+#                     python3-picamera2 (the last two only exist in Raspberry Pi OS's archive), and
+#                     python3-numpy and python3-simplejpeg (Raspberry Pi OS), which pip then
+#                     takes as installed: PyPI has no 32-bit (armhf) wheel of simplejpeg, and
+#                     numpy would build from source there. On 32-bit ARM python3-pil too: where
+#                     simplejpeg is missing, pilive encodes JPEG with Pillow.
 #   PREFIX/venv       a venv with --system-site-packages, so it sees those apt bindings; pilive is
 #                     pip-installed into it (not editable: the checkout may be deleted afterwards)
 #   the unit          /etc/systemd/system/pilive.service (ExecStart follows --prefix)
@@ -26,9 +30,14 @@ PROG=pilive-install
 UNIT=pilive.service
 DEFAULT_PREFIX=/opt/pilive
 # Debian packages the install cannot do without; --print-packages lists them for image builders.
-REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev python3-pyaudio python3-systemd"
-# Raspberry Pi OS only: the camera (libcamera) and the GPIO library gpiozero uses on a Pi.
-PI_PACKAGES="python3-lgpio python3-picamera2"
+REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev python3-pyaudio python3-systemd
+python3-numpy"
+# Raspberry Pi OS only: the camera (libcamera), the GPIO library gpiozero uses on a Pi, and the
+# JPEG encoder picamera2 uses.
+PI_PACKAGES="python3-lgpio python3-picamera2 python3-simplejpeg"
+# The JPEG encoder on 32-bit ARM where simplejpeg is missing (PyPI has no wheel there); pip asks
+# for it on armv7l/armv6l.
+JPEG_FALLBACK_PACKAGE=python3-pil
 
 usage() {
     cat <<EOF
@@ -150,6 +159,13 @@ apt_has() {
     [ -n "$candidate" ] && [ "$candidate" != "(none)" ]
 }
 
+# Pillow on 32-bit ARM (armhf, armel); prints nothing elsewhere.
+jpeg_fallback() {
+    case $(dpkg --print-architecture 2>/dev/null) in
+        armhf | armel) echo "$JPEG_FALLBACK_PACKAGE" ;;
+    esac
+}
+
 # systemd is the running init here (not a chroot or an image being built).
 systemd_running() {
     [ -z "$root" ] && [ -d /run/systemd/system ]
@@ -244,11 +260,12 @@ install_apt_packages() {
     for pkg in $PI_PACKAGES; do
         if apt_has "$pkg"; then
             want="$want $pkg"
-        else
+        elif [ "$pkg" != python3-simplejpeg ]; then # pip (or Pillow) stands in for it
             say "note: $pkg is not in this system's archives (it comes with Raspberry Pi OS);" \
                 "camera source \"picamera2\" or pin factory \"lgpio\" will not work without it"
         fi
     done
+    want="$want $(jpeg_fallback)"
     say "apt-get install $want"
     # shellcheck disable=SC2086 # word splitting of the package list is intended
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $want >&2
@@ -259,6 +276,7 @@ print_packages() {
     for pkg in $PI_PACKAGES; do
         if apt_has "$pkg"; then echo "$pkg"; fi
     done
+    jpeg_fallback
 }
 
 apply_sysusers_and_tmpfiles() {

@@ -310,6 +310,29 @@ def test_print_packages_lists_what_the_install_needs() -> None:
     assert ("python3-picamera2" in packages) == has_picamera2
 
 
+@pytest.mark.parametrize(("arch", "has_pil"), [("armhf", True), ("armel", True), ("arm64", False)])
+def test_print_packages_adds_pillow_on_32_bit_arm(tmp_path: Path, arch: str, has_pil: bool) -> None:
+    """numpy always comes from apt; on 32-bit ARM (no simplejpeg wheel) Pillow does too, so the
+    camera has a JPEG encoder there."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    dpkg = fake / "dpkg"
+    dpkg.write_text(f"#!/bin/sh\necho {arch}\n")
+    dpkg.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    result = subprocess.run(
+        [str(SCRIPT), "--print-packages"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    packages = result.stdout.split()
+    assert "python3-numpy" in packages
+    assert ("python3-pil" in packages) == has_pil
+
+
 def key_holders(root: Path, key: str) -> dict[str, int]:
     """Every regular file under root holding `key` -> its permission bits."""
     return {
