@@ -266,6 +266,10 @@ def test_deeply_nested_toml_is_named_not_a_recursion_error(tmp_path: Path, text:
         ('[gpio]\nled = "led"\nled_pins = [17]\n', "gpio.led_pins[0] = 17: is already used by"),
         ("[gpio]\nnew_conversation_pin = 17\n", "must differ from gpio.button_pin"),
         (
+            '[gpio.patterns.starting]\nkind = "pulse"\n',
+            'gpio.patterns.starting.fade_in_s = 0.0: must be > 0 for kind = "pulse"',
+        ),
+        (
             "[connection]\nbackoff_initial_s = 60\nbackoff_max_s = 30\n",
             "connection.backoff_initial_s = 60.0: must not exceed connection.backoff_max_s",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import string
 from collections.abc import Mapping
@@ -162,6 +163,15 @@ def _check_gpio(gpio: GpioConfig, rules: _Rules) -> None:
         elif pin in seen:
             rules.problem(f"gpio.led_pins[{index}]", pin, "is listed twice")
         seen.add(pin)
+    for state in dataclasses.fields(gpio.patterns):
+        pattern = getattr(gpio.patterns, state.name)
+        if pattern.kind != "pulse":
+            continue
+        for name in ("fade_in_s", "fade_out_s"):
+            if getattr(pattern, name) <= 0:
+                # gpiozero cannot pulse without fades; said here, not as a traceback at start.
+                key = f"gpio.patterns.{state.name}.{name}"
+                rules.problem(key, getattr(pattern, name), 'must be > 0 for kind = "pulse"')
 
 
 def _check_tools(config: Config, rules: _Rules) -> None:

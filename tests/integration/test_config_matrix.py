@@ -1,0 +1,434 @@
+"""Every documented value of every enum-like key runs: `pilive run` on simulated hardware against
+the emulator takes one scripted turn and stops with exit 0 on SIGTERM.
+
+The keys and their values come from the config model's Literal types; `config/pilive.toml` must
+document exactly those values in the comment above each key, so a value added to either side is
+picked up here (and a value documented but not accepted, or accepted but not documented, fails).
+The full product is far too large to run, so the runs cover every pair of values (pairwise): a
+fault that needs two settings together still shows.
+
+Values that cannot run on this machine are listed in `unavailable()` with the reason, and skipped
+(never silently): gpiozero pin factories other than "mock" need a Pi's GPIO, "picamera2" needs the
+camera library and a camera, and "pyaudio" needs a sound server (the PulseAudio rig, when present).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import os
+import pty
+import random
+import re
+import shutil
+import signal
+import sys
+import time
+import types
+import typing
+import wave
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simplejpeg
+
+from pilive.config import Config
+from pilive.emulator import Emulator
+from pilive.live.models import DEFAULT_MODEL, KNOWN_MODELS
+from pilive.preflight import GPIO_LIBRARIES
+from tests.daemon_rig import NotifySocket
+from tests.emulator_rig import emulator_options
+from tests.pulse_rig import pulse_rig  # noqa: F401  (the fixture, for the pyaudio rows)
+
+REPO = Path(__file__).resolve().parents[2]
+DOCUMENTED_TOML = REPO / "config" / "pilive.toml"
+# Keys whose values are a list of choices, or a timeline step: covered elsewhere, not a setting
+# that changes how the daemon runs its parts.
+NOT_IN_MATRIX = {"tools.builtin", "timeline.action"}
+RUN_TIMEOUT_S = 30.0  # one daemon: start, connect, one turn, stop; generous for a loaded machine
+PARALLEL_RUNS = 4
+
+Combo = Mapping[str, str]
+
+
+# --- the keys and their values --------------------------------------------------------------
+
+
+def literal_keys(cls: type = Config, prefix: str = "") -> dict[str, tuple[str, ...]]:
+    """Dotted TOML key -> the values its Literal type accepts (LED pattern states folded as *)."""
+    keys: dict[str, tuple[str, ...]] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        name = f"{prefix}{f.name}"
+        if cls.__name__ == "LedPatterns":
+            name = f"{prefix}*"
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin is typing.Literal:
+            keys[name] = tuple(str(a) for a in args)
+        elif origin is tuple and args and typing.get_origin(args[0]) is typing.Literal:
+            keys[name] = tuple(str(a) for a in typing.get_args(args[0]))
+        elif origin is tuple and args and dataclasses.is_dataclass(args[0]):
+            keys.update(literal_keys(args[0], f"{name}."))  # type: ignore[arg-type]
+        elif dataclasses.is_dataclass(hint):
+            keys.update(literal_keys(hint, f"{name}."))  # type: ignore[arg-type]
+        elif isinstance(hint, types.UnionType):
+            continue
+    if cls is Config:
+        step = typing.get_type_hints(Config)["timeline"]
+        keys.update(literal_keys(typing.get_args(step)[0], "timeline."))
+    return keys
+
+
+_CHOICE = r'"[^"]+"(?:\s*\([^)]*\))?'
+_CHOICE_LIST = re.compile(rf"{_CHOICE}(?:\s*(?:,\s*or|,|or)\s*{_CHOICE})+")
+
+
+def documented_values(text: str) -> dict[str, tuple[str, ...]]:
+    """Dotted key -> the quoted choices listed in the comment above it.
+
+    A choice list is two or more quoted words joined by "," or "or"; words inside a parenthesis
+    after a choice (`"pulse" (...; a plain "led" blinks instead)`) are not choices. A comment
+    above a table covers its keys; a key right below a documented key, with no comment of its
+    own, shares that key's comment (`start_sensitivity` / `end_sensitivity`).
+    """
+    documented: dict[str, tuple[str, ...]] = {}
+    section = ""
+    comment: list[str] = []
+    inherited: tuple[str, ...] = ()
+    for raw in text.splitlines():
+        line = raw.strip()
+        header = re.fullmatch(r"#?\s*\[\[?([\w.]+)\]\]?", line)
+        key = re.fullmatch(r"#?\s*(\w+)\s*=.*", line)
+        if not line:
+            comment, inherited = [], ()
+        elif header:
+            section = re.sub(r"^gpio\.patterns\.\w+$", "gpio.patterns.*", header.group(1))
+            inherited, comment = _choices(" ".join(comment)) or inherited, []
+        elif key:
+            own = _choices(" ".join(comment))
+            inherited = own or inherited
+            if inherited:
+                name = f"{section}.{key.group(1)}" if section else key.group(1)
+                documented.setdefault(name, inherited)
+            comment = []
+        elif line.startswith("#"):
+            comment.append(line.lstrip("# "))
+    return documented
+
+
+def _choices(comment: str) -> tuple[str, ...]:
+    lists = " ".join(m.group(0) for m in _CHOICE_LIST.finditer(comment))
+    return tuple(re.findall(r'"([^"]+)"', re.sub(r"\([^)]*\)", "", lists)))
+
+
+def unavailable() -> dict[tuple[str, str], str]:
+    """(key, value) that cannot run here -> why."""
+    skipped: dict[tuple[str, str], str] = {}
+    for factory, (module, package) in GPIO_LIBRARIES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            reason = f"the Python module {module} is absent (Debian package {package})"
+        else:
+            reason = "needs a Raspberry Pi's GPIO chip"
+        skipped[("gpio.pin_factory", factory)] = reason
+    for factory in ("native",):
+        skipped.setdefault(("gpio.pin_factory", factory), "needs a Raspberry Pi's GPIO registers")
+    try:
+        importlib.import_module("picamera2")
+    except ImportError:
+        skipped[("camera.source", "picamera2")] = "the picamera2 module is absent"
+    else:
+        skipped[("camera.source", "picamera2")] = "needs a camera module"
+    if shutil.which("pulseaudio") is None:
+        for direction in ("input", "output"):
+            skipped[(f"audio.{direction}.backend", "pyaudio")] = "no PulseAudio rig (pulseaudio)"
+    return skipped
+
+
+def allowed(key_a: str, value_a: str, key_b: str, value_b: str) -> bool:
+    """Pairs a run cannot hold: hands-free needs a microphone that hears speech then silence."""
+    pair = {key_a: value_a, key_b: value_b}
+    return not (
+        pair.get("conversation.mode") == "hands-free"
+        and pair.get("audio.input.backend", "file") != "file"
+    )
+
+
+def pairwise(dimensions: Mapping[str, Sequence[str]], *, seed: int = 13) -> list[dict[str, str]]:
+    """Rows covering every allowed pair of values of two keys (greedy, AETG-style, seeded)."""
+    keys = list(dimensions)
+    uncovered = {
+        (a, va, b, vb)
+        for a, b in combinations(keys, 2)
+        for va in dimensions[a]
+        for vb in dimensions[b]
+        if allowed(a, va, b, vb)
+    }
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    while uncovered:
+        best: dict[str, str] = {}
+        best_gain = -1
+        for _ in range(30):
+            first = rng.choice(sorted(uncovered))
+            row = {first[0]: first[1], first[2]: first[3]}
+            for key in rng.sample(keys, len(keys)):
+                if key in row:
+                    continue
+                options = [
+                    v for v in dimensions[key] if all(allowed(key, v, k, row[k]) for k in row)
+                ]
+                row[key] = max(
+                    options,
+                    key=lambda v: (
+                        sum(_pair(key, v, k, row[k]) in uncovered for k in row),
+                        rng.random(),
+                    ),
+                )
+            gain = sum(_pair(a, row[a], b, row[b]) in uncovered for a, b in combinations(keys, 2))
+            if gain > best_gain:
+                best, best_gain = row, gain
+        uncovered -= {_pair(a, best[a], b, best[b]) for a, b in combinations(keys, 2)}
+        rows.append(best)
+    return rows
+
+
+def _pair(a: str, va: str, b: str, vb: str) -> tuple[str, str, str, str]:
+    return (a, va, b, vb) if keys_order(a) < keys_order(b) else (b, vb, a, va)
+
+
+_ORDER: dict[str, int] = {}
+
+
+def keys_order(key: str) -> int:
+    return _ORDER[key]
+
+
+def matrix() -> tuple[dict[str, tuple[str, ...]], list[dict[str, str]]]:
+    skipped = unavailable()
+    dimensions = {
+        key: tuple(v for v in values if (key, v) not in skipped)
+        for key, values in literal_keys().items()
+        if key not in NOT_IN_MATRIX
+    }
+    _ORDER.update({key: i for i, key in enumerate(dimensions)})
+    return dimensions, pairwise(dimensions)
+
+
+# --- the documented values and the accepted ones agree -------------------------------------
+
+
+def test_every_documented_choice_is_accepted_and_every_accepted_one_documented() -> None:
+    accepted = literal_keys()
+    documented = documented_values(DOCUMENTED_TOML.read_text())
+    assert {k: set(documented.get(k, ())) for k in accepted} == {
+        k: set(v) for k, v in accepted.items()
+    }
+
+
+def test_pairwise_rows_cover_every_allowed_pair() -> None:
+    dimensions, rows = matrix()
+    for a, b in combinations(dimensions, 2):
+        for va in dimensions[a]:
+            for vb in dimensions[b]:
+                if allowed(a, va, b, vb):
+                    assert any(r[a] == va and r[b] == vb for r in rows), (a, va, b, vb)
+
+
+# --- one daemon per row ---------------------------------------------------------------------
+
+
+def _mic_wav(path: Path, rate_hz: int = 16000) -> Path:
+    """1 s of noise (speech to the emulator's voice detector), then 2 s of silence, looped."""
+    rng = np.random.default_rng(13)
+    speech = rng.normal(0, 3000, rate_hz).clip(-32768, 32767)
+    samples = np.concatenate([speech, np.zeros(2 * rate_hz)]).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate_hz)
+        wav.writeframes(samples.tobytes())
+    return path
+
+
+def _image_folder(path: Path) -> Path:
+    path.mkdir()
+    pixels = np.zeros((48, 64, 3), dtype=np.uint8)
+    pixels[:, :32] = (200, 40, 40)
+    (path / "frame.jpg").write_bytes(simplejpeg.encode_jpeg(pixels, quality=80))
+    return path
+
+
+def model_for(modality: str) -> str:
+    """The default model, or the first one in service that answers in `modality`."""
+    serving = [
+        m for m in KNOWN_MODELS if not m.retired and modality.upper() in m.response_modalities
+    ]
+    names = [m.name for m in serving]
+    return DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
+
+
+def config_text(row: Combo, *, endpoint: str, api_key: str, work: Path) -> str:
+    """A `pilive run` config for one row: the row's values, simulated hardware around them."""
+    led = row["gpio.led"]
+    pins = {"none": "[]", "led": "[5]", "pwm": "[5]", "rgb": "[5, 6, 13]"}[led]
+    hands_free = row["conversation.mode"] == "hands-free"
+    lines = [
+        "[live]",
+        f'endpoint = "{endpoint}"',
+        f'api_key = "{api_key}"',
+        f'api_version = "{row["live.api_version"]}"',
+        f'model = "{model_for(row["live.response_modality"])}"',
+        f'response_modality = "{row["live.response_modality"]}"',
+        f'media_resolution = "{row["live.media_resolution"]}"',
+        f'activity_handling = "{row["live.activity_handling"]}"',
+        f'turn_coverage = "{row["live.turn_coverage"]}"',
+        "[live.vad]",
+        f'start_sensitivity = "{row["live.vad.start_sensitivity"]}"',
+        f'end_sensitivity = "{row["live.vad.end_sensitivity"]}"',
+        "prefix_padding_ms = 40",
+        "silence_duration_ms = 300",
+        "[connection]",
+        "backoff_initial_s = 0.2",
+        "backoff_max_s = 2.0",
+        "[audio.input]",
+        f'backend = "{row["audio.input.backend"]}"',
+        f'file_path = "{work / "mic.wav"}"',
+        "pace_realtime = true",
+        "[audio.output]",
+        f'backend = "{row["audio.output.backend"]}"',
+        f'file_path = "{work / "answer.wav"}"',
+        "[camera]",
+        f'source = "{row["camera.source"]}"',
+        f'mode = "{row["camera.mode"]}"',
+        f'folder = "{work / "images"}"',
+        "[gpio]",
+        f'pin_factory = "{row["gpio.pin_factory"]}"',
+        "button_pin = 17",
+        f'led = "{led}"',
+        f"led_pins = {pins}",
+    ]
+    for state in (f.name for f in dataclasses.fields(Config().gpio.patterns)):
+        kind = row["gpio.patterns.*.kind"]
+        lines += [
+            f"[gpio.patterns.{state}]",
+            f'kind = "{kind}"',
+            "fade_in_s = 0.3",
+            "fade_out_s = 0.3",
+        ]
+    lines += [
+        "[conversation]",
+        f'mode = "{row["conversation.mode"]}"',
+        f'button_backend = "{row["conversation.button_backend"]}"',
+        "min_press_ms = 100",
+        "[state]",
+        f'directory = "{work / "state"}"',
+        "[log]",
+        f'level = "{row["log.level"]}"',
+    ]
+    if not hands_free:  # hands-free turns come from the microphone; a press would barge in
+        for at_s, action in ((1.0, "press"), (2.2, "release")):
+            lines += ["[[timeline]]", f"at_s = {at_s}", f'action = "{action}"']
+    return "\n".join(lines) + "\n"
+
+
+def _answered(emu: Emulator) -> bool:
+    return any(t.completed for s in emu.recording.sessions.values() for t in s.turns)
+
+
+async def run_row(row: Combo, work: Path) -> str:
+    """One daemon for one row; returns "" when it took its turn and stopped with exit 0, else
+    what went wrong (with the end of its log)."""
+    work.mkdir()  # noqa: ASYNC240 - a few small files before the daemon starts
+    _mic_wav(work / "mic.wav")
+    _image_folder(work / "images")
+    notify = NotifySocket(work / "notify")
+    controller, terminal = pty.openpty()
+    log_path = work / "daemon.log"
+    process: asyncio.subprocess.Process | None = None
+    started_s = time.monotonic()
+    try:
+        async with Emulator(emulator_options()) as emu:
+            config = work / "pilive.toml"
+            config.write_text(config_text(row, endpoint=emu.url, api_key=emu.api_key, work=work))
+            env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
+            env.update(NOTIFY_SOCKET=str(notify.path), PYTHONUNBUFFERED="1")
+            with log_path.open("wb") as log:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    *("-m", "pilive", "run", "--config", str(config)),
+                    stdin=terminal,
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                )
+            try:
+                await emu.wait_until(lambda: _answered(emu), RUN_TIMEOUT_S)
+            except TimeoutError:
+                return f"the emulator answered no turn within {RUN_TIMEOUT_S:.0f} s"
+            # The daemon, too, saw the answer through: its STATUS is back to idle after it.
+            try:
+                async with asyncio.timeout(RUN_TIMEOUT_S - (time.monotonic() - started_s)):
+                    while not _saw_answer(row, notify.statuses()):
+                        await asyncio.sleep(0.05)
+            except TimeoutError:
+                return f"STATUS never went back to idle after the answer: {notify.statuses()}"
+            versions = {c.api_version for c in emu.recording.connections}
+            if versions != {row["live.api_version"]}:
+                return f"connected with API versions {versions}"
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                code = await process.wait()
+            if code != 0:
+                return f"exit {code} on SIGTERM"
+            return ""
+    finally:
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        notify.close()
+        os.close(controller)
+        os.close(terminal)
+
+
+def _saw_answer(row: Combo, statuses: Sequence[str]) -> bool:
+    """Busy (thinking or speaking), then idle; a hands-free text answer changes no state."""
+    if row["conversation.mode"] == "hands-free" and row["live.response_modality"] == "text":
+        return bool(statuses) and statuses[-1] == "idle"
+    busy = [i for i, s in enumerate(statuses) if s in ("thinking", "speaking")]
+    return bool(busy) and "idle" in statuses[busy[0] :]
+
+
+@pytest.fixture
+def sound_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The PulseAudio rig for the "pyaudio" rows, when this machine has pulseaudio."""
+    if shutil.which("pulseaudio") is not None:
+        request.getfixturevalue("pulse_rig")
+    yield
+
+
+async def test_every_documented_value_runs_a_turn_and_stops_cleanly(
+    tmp_path: Path, sound_server: None
+) -> None:
+    dimensions, rows = matrix()
+    assert all(dimensions.values()), f"a key with no value runnable here: {dimensions}"
+    gate = asyncio.Semaphore(PARALLEL_RUNS)
+
+    async def one(index: int, row: Combo) -> str:
+        async with gate:
+            return await run_row(row, tmp_path / f"run{index:02d}")
+
+    results = await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
+    failures = []
+    for index, (row, problem) in enumerate(zip(rows, results, strict=True)):
+        if problem:
+            log_tail = (tmp_path / f"run{index:02d}" / "daemon.log").read_text(errors="replace")
+            failures.append(f"run {index} {dict(row)}: {problem}\n{log_tail[-2000:]}")
+    assert not failures, "\n\n".join(failures)
