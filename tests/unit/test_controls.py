@@ -21,6 +21,8 @@ from gpiozero import Button, Device
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from pilive import wiring
+from pilive.config import Config
 from pilive.controls.events import (
     ApplianceState,
     ButtonPressed,
@@ -30,7 +32,10 @@ from pilive.controls.events import (
 )
 from pilive.controls.gpio import Controls, ControlsConfig, GpioButtons, StatusLed, make_pin_factory
 from pilive.controls.keyboard import KeyboardPushToTalk
-from pilive.controls.patterns import DEFAULT_PATTERNS, LedConfig, LedPattern
+from pilive.controls.patterns import LedConfig, LedPattern
+
+# The configuration's LED patterns, the one home of the defaults.
+DEFAULTS = wiring.controls_config(Config()).led.patterns
 
 EVENT_TIMEOUT_S = 5.0
 
@@ -213,7 +218,10 @@ def test_plain_led_blink_timing(factory: Any) -> None:
     cfg = LedConfig(
         "led",
         (5,),
-        patterns={ApplianceState.OFFLINE: LedPattern("blink", on_time_s=0.2, off_time_s=0.3)},
+        patterns={
+            ApplianceState.OFFLINE: LedPattern("blink", on_time_s=0.2, off_time_s=0.3),
+            ApplianceState.LISTENING: LedPattern("solid"),
+        },
     )
     led = StatusLed(factory, cfg)
     pin = factory.pin(5)
@@ -237,7 +245,7 @@ def test_plain_led_blink_timing(factory: Any) -> None:
 def test_plain_led_shows_pulse_as_blink_and_idle_off(factory: Any) -> None:
     """A plain LED cannot fade: 'thinking' (pulse 0.3/0.3 by default) blinks with that rhythm, and
     'idle' (off by default) turns it off."""
-    led = StatusLed(factory, LedConfig("led", (6,)))
+    led = StatusLed(factory, LedConfig("led", (6,), patterns=DEFAULTS))
     pin = factory.pin(6)
     try:
         pin.clear_states()
@@ -254,7 +262,7 @@ def test_plain_led_shows_pulse_as_blink_and_idle_off(factory: Any) -> None:
 
 def test_active_low_led(factory: Any) -> None:
     """active_high=False (LED wired to 3V3) drives the pin low to light it."""
-    led = StatusLed(factory, LedConfig("led", (13,), active_high=False))
+    led = StatusLed(factory, LedConfig("led", (13,), active_high=False, patterns=DEFAULTS))
     pin = factory.pin(13)
     try:
         led.show(ApplianceState.LISTENING)
@@ -304,6 +312,7 @@ def test_rgbled_colours_per_state(factory: Any) -> None:
             ApplianceState.CONFIG_FAULT: LedPattern(
                 "blink", on_time_s=0.1, off_time_s=0.2, colour=(1.0, 0.0, 0.0)
             ),
+            ApplianceState.ERROR: LedPattern("solid", colour=(1.0, 0.0, 0.0)),
         },
     )
     led = StatusLed(factory, cfg)
@@ -315,7 +324,7 @@ def test_rgbled_colours_per_state(factory: Any) -> None:
             p.clear_states()
         led.show(ApplianceState.CONFIG_FAULT)
         time.sleep(0.65)
-        led.show(ApplianceState.ERROR)  # default: solid red
+        led.show(ApplianceState.ERROR)
         red.assert_states_and_times(
             [(0.0, 0.0), (0.0, 1.0), (0.1, 0.0), (0.2, 1.0), (0.1, 0.0), (0.2, 1.0)]
         )
@@ -364,13 +373,15 @@ def test_no_led_is_fine(factory: Any) -> None:
 
 
 def test_every_state_has_a_default_pattern() -> None:
-    """Every ApplianceState has a default, and the defaults follow the documented rhythm."""
-    assert set(DEFAULT_PATTERNS) == set(ApplianceState)
-    assert DEFAULT_PATTERNS[ApplianceState.LISTENING].kind == "solid"
-    assert DEFAULT_PATTERNS[ApplianceState.THINKING].kind == "pulse"
-    assert DEFAULT_PATTERNS[ApplianceState.SPEAKING].kind == "pulse"
-    offline = DEFAULT_PATTERNS[ApplianceState.OFFLINE]
-    fault = DEFAULT_PATTERNS[ApplianceState.CONFIG_FAULT]
+    """The configuration's defaults (their one home) give every ApplianceState a pattern, in the
+    rhythm the README describes."""
+    defaults = wiring.controls_config(Config()).led.patterns
+    assert set(defaults) == set(ApplianceState)
+    assert defaults[ApplianceState.LISTENING].kind == "solid"
+    assert defaults[ApplianceState.THINKING].kind == "pulse"
+    assert defaults[ApplianceState.SPEAKING].kind == "pulse"
+    offline = defaults[ApplianceState.OFFLINE]
+    fault = defaults[ApplianceState.CONFIG_FAULT]
     assert offline.kind == fault.kind == "blink"
     assert offline.on_time_s + offline.off_time_s > 4 * (fault.on_time_s + fault.off_time_s)
 
@@ -413,7 +424,7 @@ async def test_controls_from_config() -> None:
         pin_factory="mock",
         button_pin=17,
         new_conversation_pin=27,
-        led=LedConfig("rgbled", (9, 10, 11)),
+        led=LedConfig("rgbled", (9, 10, 11), patterns=DEFAULTS),
     )
     controls = Controls(cfg, loop=asyncio.get_running_loop(), on_event=sink)
     pins = [controls.pin_factory.pin(n) for n in (9, 10, 11)]
@@ -421,7 +432,8 @@ async def test_controls_from_config() -> None:
         controls.pin_factory.pin(17).drive_low()
         assert isinstance(await sink.next(), ButtonPressed)
         controls.show(ApplianceState.LISTENING)
-        assert [p.state for p in pins] == [0.0, 1.0, 0.0]
+        listening = DEFAULTS[ApplianceState.LISTENING].scaled_colour
+        assert [p.state for p in pins] == pytest.approx(list(listening))
     finally:
         controls.close()
     assert [p.state for p in pins] == [0, 0, 0]

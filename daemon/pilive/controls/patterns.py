@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal, get_args
 
 from pilive.controls.events import ApplianceState
@@ -80,33 +79,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-_RED: Colour = (1.0, 0.0, 0.0)
-_GREEN: Colour = (0.0, 1.0, 0.0)
-_BLUE: Colour = (0.0, 0.3, 1.0)
-_AMBER: Colour = (1.0, 0.5, 0.0)
-_WHITE: Colour = (1.0, 1.0, 1.0)
-_CYAN: Colour = (0.0, 0.8, 0.8)
-
-# Idle is dark so "listening" (solid) stands out even on a single plain LED.
-DEFAULT_PATTERNS: Mapping[ApplianceState, LedPattern] = MappingProxyType(
-    {
-        ApplianceState.STARTING: LedPattern("pulse", fade_in_time_s=0.5, fade_out_time_s=0.5,
-                                            colour=_WHITE),
-        ApplianceState.CONNECTING: LedPattern("blink", on_time_s=0.2, off_time_s=0.8,
-                                              colour=_BLUE),
-        ApplianceState.IDLE: LedPattern("off"),
-        ApplianceState.LISTENING: LedPattern("solid", colour=_GREEN),
-        ApplianceState.THINKING: LedPattern("pulse", fade_in_time_s=0.3, fade_out_time_s=0.3,
-                                            colour=_CYAN),
-        ApplianceState.SPEAKING: LedPattern("pulse", fade_in_time_s=1.0, fade_out_time_s=1.0,
-                                            colour=_BLUE),
-        ApplianceState.OFFLINE: LedPattern("blink", on_time_s=0.2, off_time_s=1.8,
-                                           colour=_AMBER),
-        ApplianceState.CONFIG_FAULT: LedPattern("blink", on_time_s=0.1, off_time_s=0.1,
-                                                colour=_RED),
-        ApplianceState.ERROR: LedPattern("solid", colour=_RED),
-    }
-)  # fmt: skip
+# A state given no pattern is dark. The defaults a user sees are the configuration's
+# (pilive.config.model.LedPatterns, documented in pilive.toml and the README): one home for them.
+_DARK = LedPattern("off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +90,7 @@ class LedConfig:
 
     pins: one pin for led/pwmled, three (red, green, blue) for rgbled, none for none. Pins are
     gpiozero pin names (17, "GPIO17", "BOARD11"). active_high False for common-anode RGB LEDs or an
-    LED wired to 3V3. States missing from `patterns` use DEFAULT_PATTERNS.
+    LED wired to 3V3. States missing from `patterns` are dark.
     """
 
     kind: LedKind = "none"
@@ -141,5 +116,5 @@ class LedConfig:
                 raise ValueError(f"LED pattern for {state.value!r} is not a LedPattern")
 
     def pattern_for(self, state: ApplianceState) -> LedPattern:
-        """The configured pattern for `state`, or the default one."""
-        return self.patterns.get(state) or DEFAULT_PATTERNS[state]
+        """The configured pattern for `state`; dark when it has none."""
+        return self.patterns.get(state) or _DARK
