@@ -18,6 +18,7 @@ from typing import Literal
 from pilive.config._fields import setting
 from pilive.config._secret import Secret
 from pilive.live import models as live_models
+from pilive.live import wire
 
 ApiVersion = Literal["v1alpha", "v1beta", "v1"]
 ResponseModality = Literal["audio", "text"]
@@ -44,8 +45,8 @@ DEFAULT_SYSTEM_INSTRUCTION = (
     "spoken sentences unless asked for more. When the user asks about what they are showing you, "
     "describe what the camera sees."
 )
-# Tool names as the Live API accepts them in functionDeclarations.
-TOOL_NAME_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]{0,63}"
+# Tool names as the Live API accepts them in functionDeclarations (the wire module's rule).
+TOOL_NAME_PATTERN = wire.FUNCTION_NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +278,8 @@ class CommandTool:
     """
 
     name: str = setting(
-        pattern=TOOL_NAME_PATTERN, pattern_hint="be 1-64 letters, digits or _, not a digit first"
+        pattern=TOOL_NAME_PATTERN,
+        pattern_hint="be 1-64 letters, digits, _ . : or -, not a digit first",
     )
     description: str = setting(pattern=r"(?s).*\S.*", pattern_hint="not be empty")
     argv: tuple[str, ...] = setting()

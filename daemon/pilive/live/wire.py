@@ -89,7 +89,11 @@ TURN_COVERAGES = (
 BEHAVIORS = ("BLOCKING", "NON_BLOCKING")
 SCHEDULINGS = ("SILENT", "WHEN_IDLE", "INTERRUPT")
 
-_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+# FunctionDeclaration.name as Gemini documents it: a letter or underscore first, then letters,
+# digits, underscores, dots, colons and dashes; at most 64 characters. The one rule for a tool's
+# name: the config and the tool runner use it too.
+FUNCTION_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"
+_FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-/@]+")
 
 

@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pilive.live.wire import FUNCTION_NAME_PATTERN
 from pilive.ratelimit import LogLimiter
 from pilive.tools.schema import ArgumentError, validate
 
 log = logging.getLogger(__name__)
 
-# Gemini's rule for FunctionDeclaration.name: start with a letter or underscore; letters,
-# digits, underscores, dots, colons and dashes; at most 64 characters.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+_NAME = re.compile(FUNCTION_NAME_PATTERN)
 
 ToolResponse = dict[str, Any]
 
