@@ -20,9 +20,9 @@ from pilive.camera import (
     CameraState,
     CameraStreamer,
     FrameSource,
-    backoff_delays_s,
     make_source_factory,
 )
+from pilive.live.retry import backoff
 from tests.camera_rig import ScriptedSource, solid
 
 
@@ -41,7 +41,7 @@ class Sink:
 
 
 def fast_backoff() -> Iterator[float]:
-    return backoff_delays_s(0.05, 0.2)
+    return backoff(0.05, 0.2, jitter=0.0)
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pilive.camera.schedule import FrameSchedule, backoff_delays_s, interval_for_fps
+from pilive.camera.schedule import FrameSchedule, interval_for_fps
 
 
 def simulate(
@@ -117,12 +117,3 @@ def test_bad_schedule_arguments_are_named() -> None:
         FrameSchedule(0)
     with pytest.raises(ValueError, match="min_gap_s"):
         FrameSchedule(1.0, min_gap_s=2.0)
-
-
-def test_backoff_doubles_to_the_cap() -> None:
-    """Retry delays: 1, 2, 4, ... capped at 30 s, forever."""
-    delays = list(itertools.islice(backoff_delays_s(), 8))
-    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-    assert list(itertools.islice(backoff_delays_s(0.1, 0.25), 4)) == [0.1, 0.2, 0.25, 0.25]
-    with pytest.raises(ValueError, match="backoff"):
-        next(backoff_delays_s(5.0, 1.0))

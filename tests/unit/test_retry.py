@@ -27,6 +27,23 @@ from pilive.live.retry import (
 )
 
 
+def test_backoff_without_jitter_doubles_to_the_cap() -> None:
+    """jitter=0 (a local device: the camera): 1, 2, 4, ... capped at 30 s, forever."""
+    delays = list(itertools.islice(backoff(jitter=0.0), 8))
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert list(itertools.islice(backoff(0.1, 0.25, jitter=0.0), 4)) == [0.1, 0.2, 0.25, 0.25]
+    with pytest.raises(ValueError, match="jitter"):
+        next(backoff(jitter=1.5))
+
+
+def test_partial_jitter_stays_in_the_top_of_the_cap() -> None:
+    """jitter=0.2 (an audio device): each delay within the top fifth of its cap."""
+    delays = itertools.islice(backoff(0.2, 5.0, 2.0, random.Random(3), jitter=0.2), 12)
+    caps = itertools.chain([0.2, 0.4, 0.8, 1.6, 3.2], itertools.repeat(5.0))
+    for delay, cap in zip(delays, caps, strict=False):
+        assert 0.8 * cap <= delay <= cap
+
+
 @given(
     initial_s=st.floats(0.001, 10.0),
     extra_s=st.floats(0.0, 100.0),

@@ -20,7 +20,7 @@ Channel order is RGB (R, G, B bytes) at every edge in this package; picamera2 is
 from __future__ import annotations
 
 from pilive.camera.imaging import DEFAULT_JPEG_QUALITY, DEFAULT_SIZE_PX
-from pilive.camera.schedule import FrameSchedule, backoff_delays_s
+from pilive.camera.schedule import FrameSchedule
 from pilive.camera.sources import (
     SOURCE_KINDS,
     CameraError,
@@ -45,6 +45,5 @@ __all__ = [
     "FrameSource",
     "SourceFactory",
     "SyntheticSource",
-    "backoff_delays_s",
     "make_source_factory",
 ]

@@ -1,4 +1,4 @@
-"""When to take the next camera frame: a pure, drift-free schedule and the retry backoff.
+"""When to take the next camera frame: a pure, drift-free schedule.
 
 No clock is read here; every call takes `now` in seconds from any monotonic clock. The Live API
 asks for at most 1 frame per second, so frames sit on a fixed grid `anchor + k * interval_s`:
@@ -10,7 +10,6 @@ missed instead of sending them in a burst (a frame never follows the previous on
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 MAX_FPS = 1.0
 
@@ -73,21 +72,3 @@ class FrameSchedule:
         # A small epsilon keeps a slot that is exactly min_gap_s away despite float rounding.
         slot = math.ceil(earliest / self.interval_s - 1e-9)
         self._next_slot = max(self._next_slot + 1, slot)
-
-
-def backoff_delays_s(
-    initial_s: float = 1.0, maximum_s: float = 30.0, factor: float = 2.0
-) -> Iterator[float]:
-    """Retry delays for a failed camera: initial_s, doubling, capped at maximum_s, forever.
-
-    No jitter: a camera is one local device, there is no crowd of clients to spread out.
-    """
-    if not 0 < initial_s <= maximum_s or factor < 1:
-        raise ValueError(
-            f"backoff needs 0 < initial_s <= maximum_s and factor >= 1, got "
-            f"initial_s={initial_s!r}, maximum_s={maximum_s!r}, factor={factor!r}"
-        )
-    delay = initial_s
-    while True:
-        yield delay
-        delay = min(maximum_s, delay * factor)

@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pilive.camera.imaging import DEFAULT_JPEG_QUALITY, DEFAULT_SIZE_PX, frame_to_jpeg
-from pilive.camera.schedule import FrameSchedule, backoff_delays_s, interval_for_fps
+from pilive.camera.schedule import FrameSchedule, interval_for_fps
 from pilive.camera.sources import FrameSource, SourceFactory
+from pilive.live import retry
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class CameraStreamer:
         mode: CameraMode = CameraMode.ON_ACTIVITY,
         capture_timeout_s: float = 5.0,
         start_timeout_s: float = 15.0,
-        backoff: Callable[[], Iterator[float]] = backoff_delays_s,
+        backoff: Callable[[], Iterator[float]] = lambda: retry.backoff(1.0, 30.0, jitter=0.0),
         on_status: Callable[[CameraState, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

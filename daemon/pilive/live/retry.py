@@ -61,20 +61,27 @@ def backoff(
     max_s: float = 30.0,
     factor: float = 2.0,
     rng: random.Random | None = None,
+    *,
+    jitter: float = 1.0,
 ) -> Iterator[float]:
-    """Endless delays with full jitter: the n-th is uniform in [0, min(max_s, initial_s*factor**n)].
+    """Endless delays under a cap that grows from `initial_s` by `factor` up to `max_s`; the n-th
+    is uniform in [cap * (1 - jitter), cap] with cap = min(max_s, initial_s * factor**n).
 
-    Full jitter spreads many clients' retries apart; the cap keeps an appliance that was offline
-    for hours retrying every `max_s` at worst. Reset by starting a new generator.
+    Full jitter (1.0, the default) spreads many clients' retries apart; a local device has no
+    crowd to spread and takes less (a camera none, an audio device a little, so retries of two
+    devices do not fall together). The cap keeps an appliance that was offline for hours
+    retrying every `max_s` at worst. Reset by starting a new generator. The one backoff of pilive.
     """
     if not 0 < initial_s <= max_s:
         raise ValueError(f"backoff: need 0 < initial_s <= max_s, got {initial_s!r}, {max_s!r}")
     if not factor >= 1.0:
         raise ValueError(f"backoff: factor {factor!r} must be >= 1")
+    if not 0.0 <= jitter <= 1.0:
+        raise ValueError(f"backoff: jitter {jitter!r} must be in 0..1")
     draw = (rng or random.Random()).uniform
     cap_s = initial_s
     while True:
-        yield min(draw(0.0, cap_s), cap_s)
+        yield min(draw(cap_s * (1.0 - jitter), cap_s), cap_s)
         cap_s = min(cap_s * factor, max_s)
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pilive.audio.backends import AudioStream
+from pilive.live import retry
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,15 @@ class StreamSupervisor:
                 raise  # we are being cancelled ourselves, not just the task we stopped
 
     async def _run(self) -> None:
-        delay_s = self._backoff_min_s
+        delays = self._backoff()
         while True:
             try:
                 stream = await asyncio.to_thread(self._open_stream)
             except OSError as exc:
                 self._fail(str(exc))
-                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
-                delay_s = min(delay_s * 2, self._backoff_max_s)
+                await asyncio.sleep(next(delays))
                 continue
-            delay_s = self._backoff_min_s
+            delays = self._backoff()
             if self.opens:
                 self.reopens += 1
                 log.info("%s: device reopened (reopen #%d)", self.label, self.reopens)
@@ -110,7 +109,7 @@ class StreamSupervisor:
                 log.info("%s: stream ended", self.label)
                 return
             self._fail(reason)
-            await asyncio.sleep(delay_s)
+            await asyncio.sleep(next(delays))
 
     async def _watch(self, stream: AudioStream) -> str | None:
         """Returns why the stream failed, or None when it ended normally."""
@@ -137,6 +136,10 @@ class StreamSupervisor:
             await asyncio.wait_for(asyncio.shield(closing), self._close_timeout_s)
         except TimeoutError:
             log.warning("%s: closing the stream hung; abandoned it", self.label)
+
+    def _backoff(self) -> Iterator[float]:
+        """Doubling delays with a little jitter, so two devices' retries do not fall together."""
+        return retry.backoff(self._backoff_min_s, self._backoff_max_s, 2.0, jitter=0.2)
 
     def _fail(self, reason: str) -> None:
         self.failures += 1
