@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pilive.config import Config, ConfigError, Secret, load_api_key, load_config
+from pilive.live.wire import INPUT_AUDIO_RATE_HZ
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +42,7 @@ SENTENCES = (
     "Stop, I have another question.",
     "Thank you.",
 )
-MIC_RATE_HZ = 16000
+MIC_RATE_HZ = INPUT_AUDIO_RATE_HZ
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

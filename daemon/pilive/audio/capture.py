@@ -30,10 +30,11 @@ from pilive.audio.backends import (
 )
 from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
 from pilive.audio.resample import PcmConverter
+from pilive.live.wire import INPUT_AUDIO_RATE_HZ
 
 log = logging.getLogger(__name__)
 
-RATE_HZ = 16000  # what the Live API takes
+RATE_HZ = INPUT_AUDIO_RATE_HZ  # what the Live API takes (one home: live/wire.py)
 
 
 class _Generation:

@@ -58,13 +58,14 @@ from pilive.audio.backends import (
 )
 from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
 from pilive.audio.resample import PcmConverter
+from pilive.live.wire import OUTPUT_AUDIO_RATE_HZ
 
 if TYPE_CHECKING:
     from pilive.audio._ringbuf import RingBuffer
 
 log = logging.getLogger(__name__)
 
-RATE_HZ = 24000  # what the Live API sends
+RATE_HZ = OUTPUT_AUDIO_RATE_HZ  # what the Live API sends (one home: live/wire.py)
 MIN_ANSWER_RATE_HZ = 8000  # answer rates outside this range are dropped, not resampled
 MAX_ANSWER_RATE_HZ = 192000
 _END: Final = "end-of-stream"  # backlog marker: call ring.end_stream() when reached

@@ -14,7 +14,9 @@ import math
 
 import numpy as np
 
-RATE_HZ = 24000
+from pilive.live.wire import OUTPUT_AUDIO_RATE_HZ
+
+RATE_HZ = OUTPUT_AUDIO_RATE_HZ  # earcons play beside answers, at their rate
 PEAK = 0.32  # of full scale, before the envelope
 
 # name -> notes of (frequency_hz, start_ms, duration_ms, level 0..1)

@@ -11,7 +11,7 @@ import numpy as np
 import soxr
 
 OUTPUT_RATE_HZ = 24000
-OUTPUT_MIME = "audio/pcm;rate=24000"
+OUTPUT_MIME = f"audio/pcm;rate={OUTPUT_RATE_HZ}"
 _TONE_PEAK = 0.25  # of full scale: audible, never clipping when followed by speech
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from pilive.emulator import replies
 from pilive.emulator.faults import Phase
 from pilive.emulator.frames import (
+    DEFAULT_INPUT_RATE_HZ,
     INVALID_ARGUMENT,
     ActivityEnd,
     ActivityStart,
@@ -52,7 +53,9 @@ from pilive.live.models import LiveModel, find_model
 
 DEADLINE_EXPIRED = "Deadline expired before operation could complete."
 REASON_LIMIT_BYTES = 123  # WebSocket close reasons are cut to 123 bytes
-_IDLE_STREAM_KEEP_BYTES = 16000 * 2 * 2  # hands-free: keep 2 s of audio before speech starts
+_IDLE_STREAM_KEEP_BYTES = (
+    DEFAULT_INPUT_RATE_HZ * 2 * 2
+)  # hands-free: keep 2 s of audio before speech starts
 
 
 def cut_reason(reason: str) -> str:
@@ -139,7 +142,7 @@ class ConnectionModel:
         self._coverage = ONLY_ACTIVITY
         self._pending_video: list[tuple[int, int] | None] = []
         self._pending_audio = bytearray()
-        self._pending_audio_rate_hz = 16000
+        self._pending_audio_rate_hz = DEFAULT_INPUT_RATE_HZ
         self._undone: list[TurnRecord] = []  # turns a resume rolled back
         self._steps: deque[_Step] = deque()
         self._reply_turn: TurnRecord | None = None
@@ -337,7 +340,7 @@ class ConnectionModel:
             prefix_ms = setup.prefix_padding_ms
             silence_ms = setup.silence_duration_ms
             self._vad = EnergyVad(
-                16000,
+                DEFAULT_INPUT_RATE_HZ,
                 threshold,
                 self.options.vad_prefix_padding_ms if prefix_ms is None else prefix_ms,
                 self.options.vad_silence_ms if silence_ms is None else silence_ms,

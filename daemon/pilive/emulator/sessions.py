@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilive.emulator.frames import ProtocolViolation
+from pilive.emulator.frames import DEFAULT_INPUT_RATE_HZ, ProtocolViolation
 
 HANDLE_REJECTED = "Session resumption handle is invalid or has expired."
 SESSION_BUSY = "The service is currently unavailable."
@@ -42,7 +42,7 @@ class TurnRecord:
     connection_id: str
     source: str  # "activity" (push-to-talk), "vad", "text", "client_content"
     audio: bytearray = field(default_factory=bytearray)
-    audio_rate_hz: int = 16000
+    audio_rate_hz: int = DEFAULT_INPUT_RATE_HZ
     video_sizes: list[tuple[int, int] | None] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)

@@ -23,6 +23,7 @@ from pilive.audio.backends import (
     Direction,
     StreamCallback,
 )
+from pilive.live.wire import OUTPUT_AUDIO_RATE_HZ
 
 
 class _ThreadStream:
@@ -177,7 +178,7 @@ class FileBackend:
             rate_hz, channels = self._input_format
             found.append(DeviceInfo(f"file:{self._input_path.name}", channels, 0, rate_hz, 0))
         if self._output_path is not None:
-            rate_hz = self._output_rate_hz or 24000
+            rate_hz = self._output_rate_hz or OUTPUT_AUDIO_RATE_HZ
             found.append(DeviceInfo(f"file:{self._output_path.name}", 0, 2, rate_hz, 1))
         return found
 
