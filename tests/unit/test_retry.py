@@ -400,3 +400,12 @@ def test_only_productive_connections_reset_the_backoff() -> None:
     p = policy()
     assert [ended(p, TRANSIENT, setup=True).delay_s for _ in range(3)] == [1.0, 2.0, 4.0]
     assert ended(p, TRANSIENT, setup=True, productive=True).delay_s == 1.0
+
+
+def test_even_productive_connections_resume_at_once_only_ten_times_a_minute() -> None:
+    """A server that makes every connection look useful and then ends it: after ten immediate
+    resumes in a minute the backoff spaces them."""
+    p = policy()
+    decisions = [ended(p, NORMAL, now=0.5 * i, setup=True, productive=True) for i in range(12)]
+    assert [d.next for d in decisions[:10]] == [Next.RESUME_NOW] * 10
+    assert decisions[10].next is Next.RETRY_AFTER

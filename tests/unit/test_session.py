@@ -734,3 +734,20 @@ def test_an_absurdly_long_handle_is_ignored() -> None:
     )
     assert session.resumption_handle == "h-1"
     assert session.handles_refused == 1
+
+
+def test_a_barge_in_ended_by_interrupted_alone_does_not_swallow_the_new_answer() -> None:
+    """The old turn ends with `interrupted` but no turnComplete: the new answer's content is
+    the new answer's, its turnComplete ends the replay record, and nothing is owed after it."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_activity_end()
+    session.receive_data(MODEL_AUDIO, 1.0)  # the first answer is playing
+    session.send_activity_start()  # barge-in
+    session.receive_data(INTERRUPTED, 1.1)  # ... and no turnComplete for the old turn
+    session.send_activity_end()
+    session.receive_data(MODEL_AUDIO, 1.5)
+    session.receive_data(TURN_COMPLETE, 2.0)
+    assert not session.replay_pending
+    assert not session.owes_answer

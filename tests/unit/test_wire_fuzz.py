@@ -316,3 +316,35 @@ def test_valid_frames_parse() -> None:
     """The unmutated seed frames are all valid (so mutations start from real messages)."""
     for frame in VALID:
         assert wire.parse_server_message(json.dumps(frame))
+
+
+def _leaves_replaced(value: Any, new: Any) -> list[Any]:
+    """Copies of `value`, each with one leaf (a scalar anywhere inside) replaced by `new`."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            for changed in _leaves_replaced(item, new):
+                out.append({**value, key: changed})
+        return out
+    if isinstance(value, list):
+        out = []
+        for index, item in enumerate(value):
+            for changed in _leaves_replaced(item, new):
+                out.append([*value[:index], changed, *value[index + 1 :]])
+        return out
+    return [new]
+
+
+@pytest.mark.parametrize(
+    "huge",
+    [10**400, -(10**400), 1e308, 2**63, "9" * 400],
+    ids=["1e400", "-1e400", "1e308", "2**63", "400-digit string"],
+)
+def test_huge_numbers_in_any_field_are_protocol_errors_at_worst(huge: object) -> None:
+    """A 400-digit integer (or a float near the limit) in any field of any valid message parses
+    or raises LiveProtocolError: never OverflowError (a goAway timeLeft of 10**400 once stopped
+    the daemon)."""
+    for message in VALID:
+        for changed in _leaves_replaced(message, huge):
+            with contextlib.suppress(wire.LiveProtocolError):
+                wire.parse_server_message(json.dumps(changed))

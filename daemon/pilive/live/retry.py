@@ -321,14 +321,16 @@ class Decision:
 class RetryPolicy:
     """Decides what follows each ended connection from its classification and the history.
 
-    - A *productive* connection (the caller says so: it completed a model turn, or stayed up for
-      a while) resets the backoff and every repetition count.
+    - A *productive* connection (the caller says so: it answered one of the user's turns, or
+      stayed up for a while) resets the backoff and every repetition count. Whatever the server
+      does, at most `immediate_cap_per_minute` resumes a minute are immediate.
     - NORMAL_END resumes at once after a productive connection; after an unproductive one only
       `immediate_per_minute` times in any 60 s; beyond that (a server that ends every
       connection right after setup) it backs off like a failure until a productive connection.
     - TRANSIENT backs off (full jitter, growing until a productive connection).
     - SETUP_REFUSED backs off the first time and is a configuration fault from the
-      `config_fault_after`-th time in a row (a refusal can itself be transient).
+      `config_fault_after`-th time in a row (a refusal can itself be transient; "in a row" means
+      without an accepted setup between, transient failures aside).
     - HANDLE_REFUSED backs off and retries the handle; the `fresh_after`-th refusal in a row, or
       one whose reason names the handle or session, starts a fresh conversation.
     """
@@ -341,6 +343,7 @@ class RetryPolicy:
         config_fault_after: int = 2,
         fresh_after: int = 3,
         immediate_per_minute: int = 3,
+        immediate_cap_per_minute: int = 10,
     ) -> None:
         if config_fault_after < 1 or fresh_after < 1 or immediate_per_minute < 0:
             raise ValueError("RetryPolicy: repetition limits must be >= 1 (immediate >= 0)")
@@ -350,6 +353,8 @@ class RetryPolicy:
         self.config_fault_after = config_fault_after
         self.fresh_after = fresh_after
         self.immediate_per_minute = immediate_per_minute
+        self.immediate_cap_per_minute = immediate_cap_per_minute
+        self._all_immediate_s: deque[float] = deque()
         self.setup_refusals = 0
         """Setups refused for configuration reasons in a row."""
         self.handle_refusals = 0
@@ -369,7 +374,7 @@ class RetryPolicy:
             self.handle_refusals = 0
         failure = ended.failure
         if failure is Failure.NORMAL_END:
-            if productive or self._immediate_allowed(now):
+            if (productive or self._immediate_allowed(now)) and self._under_cap(now):
                 return Decision(Next.RESUME_NOW, 0.0, ended.cause)
             return Decision(
                 Next.RETRY_AFTER,
@@ -388,6 +393,16 @@ class RetryPolicy:
                 return Decision(Next.START_FRESH, 0.0, ended.cause)
             return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
         return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
+
+    def _under_cap(self, now: float) -> bool:
+        """A hard cap on immediate resumes, productive or not: however the server makes its
+        connections look useful, they are never opened back to back more than this a minute."""
+        while self._all_immediate_s and now - self._all_immediate_s[0] >= 60.0:
+            self._all_immediate_s.popleft()
+        if len(self._all_immediate_s) >= self.immediate_cap_per_minute:
+            return False
+        self._all_immediate_s.append(now)
+        return True
 
     def _immediate_allowed(self, now: float) -> bool:
         """Within the budget of immediate resumes after unproductive connections; once spent,

@@ -155,6 +155,7 @@ class LiveSession:
         self._activity_count = 0
         self._discarding = False  # the open activity was lost; drop its input until activityEnd
         self._stale_turn = False  # a model turn from before activityStart has yet to end
+        self._stale_interrupted = False  # that turn's `interrupted` came: its end is near
         self._model_turn = False
         self._tool_call_ids: set[str] = set()
         self._tool_answer_owed = False  # a toolResponse went out; the model has yet to go on
@@ -173,6 +174,10 @@ class LiveSession:
         """Audio bytes given up (each time with a `TurnLost` event)."""
         self.turns_lost = 0
         """`TurnLost` events emitted."""
+        self.turns_answered = 0
+        """User turns (push-to-talk activities, or hands-free speech) whose answer completed. A
+        bare turnComplete from the server answers nothing and does not count."""
+        self._answering_media = False  # model content followed hands-free audio
         self.turns_replayed = 0
         """Activities sent again on a new connection because they had not been answered."""
         self.handles_refused = 0
@@ -320,7 +325,8 @@ class LiveSession:
         self._go_away_deadline_s = None
         self._activity_after_go_away = False
         self._model_turn = False
-        self._stale_turn = False
+        self._stale_turn = self._stale_interrupted = False
+        self._answering_media = False
         if self._tool_call_ids:
             # No handle is resumable during a tool call: the next session predates these calls.
             self._tool_call_ids.clear()
@@ -365,7 +371,7 @@ class LiveSession:
             self._model_content()
         elif isinstance(event, TurnComplete):
             if self._stale_turn:
-                self._stale_turn = False
+                self._stale_turn = self._stale_interrupted = False
                 self._model_turn = False
             else:
                 self._model_content()
@@ -373,8 +379,16 @@ class LiveSession:
                 act = self._activity
                 if act is not None and act.answer_started:
                     self._activity = None  # answered: nothing left to replay
+                    self.turns_answered += 1
+                elif self._answering_media:
+                    self.turns_answered += 1
+                self._answering_media = False
         elif isinstance(event, Interrupted):
             self._model_turn = False
+            if self._stale_turn:
+                # [proto]: interrupted, then turnComplete. A server that leaves the turnComplete
+                # out must not make the new answer's content (and its turnComplete) look stale.
+                self._stale_interrupted = True
         elif isinstance(event, ToolCall):
             self._tool_call_ids.update(c.id for c in event.calls if c.id)
             self._model_content()
@@ -396,6 +410,9 @@ class LiveSession:
     def _model_content(self) -> None:
         """Model output arrived: the user's finished activity (or hands-free tail) is taken in; the
         activity is kept for replay until its answer completes."""
+        if self._stale_turn and self._stale_interrupted:
+            # No content follows `interrupted` in its own turn: the stale turn is over.
+            self._stale_turn = self._stale_interrupted = False
         if self._stale_turn:
             return  # the tail of the turn the user's activityStart interrupted
         self._model_turn = True
@@ -403,6 +420,8 @@ class LiveSession:
         act = self._activity
         if act is not None and act.end_on_wire:
             act.answer_started = True
+        if self._tail:
+            self._answering_media = True  # hands-free: an answer to audio sent since the last one
         self._tail.clear()
         self._tail_bytes = 0
 
@@ -454,6 +473,7 @@ class LiveSession:
         self._activity_count += 1
         self._activity = _Activity(self._activity_count, [])
         self._stale_turn = self._model_turn
+        self._stale_interrupted = False
         self._emit_activity(_Frame(wire.build_activity_start(), _Kind.ACTIVITY))
 
     def send_activity_end(self) -> None:

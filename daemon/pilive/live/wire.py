@@ -568,8 +568,10 @@ _DURATION = re.compile(r"(-?)(\d{1,12})(?:\.(\d{1,9}))?s")
 
 def _duration_s(value: object, path: str) -> float:
     """proto3 JSON Duration ("10s", "1.5s"); a bare number is taken as seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12:
+        return float(value)  # bounded first: float() of a 400-digit int raises OverflowError
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     if isinstance(value, str):
         m = _DURATION.fullmatch(value)
         if m:
