@@ -198,7 +198,7 @@ put_file() { # SOURCE DEST MODE
     cat "$1" >"$tmp_file"
     chown root:root "$tmp_file"
     chmod "$3" "$tmp_file"
-    mv -f "$tmp_file" "$2"
+    mv -fT "$tmp_file" "$2"
     say "installed ${2#"$root"}"
 }
 
@@ -312,7 +312,7 @@ install_key() {
         if [ -n "$key_source" ]; then printf '%s\n' "$key" >"$tmp_key"; fi
         chown root:root "$tmp_key"
         chmod 0600 "$tmp_key"
-        mv -f "$tmp_key" "$dest"
+        mv -fT "$tmp_key" "$dest"
         trap - EXIT
         if [ -n "$key_source" ]; then
             say "wrote the API key to /etc/pilive/gemini-api-key (root only)"

@@ -305,6 +305,13 @@ async def test_killed_by_signal_is_named() -> None:
     assert await tool.call({}) == {"error": "crash was killed by SIGSEGV"}
 
 
+async def test_killed_by_sigkill_is_named_too() -> None:
+    """SIGKILL (the OOM killer, `kill -9`) cannot be re-raised like other signals: the
+    supervisor still ends the same way, and the model is told which signal, not a traceback."""
+    tool = CommandTool("oom", "Dies.", ("/bin/sh", "-c", "kill -KILL $$"), {"type": "object"})
+    assert await tool.call({}) == {"error": "oom was killed by SIGKILL"}
+
+
 async def test_missing_program_is_an_error_result() -> None:
     """A program that cannot start is an error result, not an exception."""
     tool = CommandTool("ghost", "Nothing.", ("/nonexistent/program",), {"type": "object"})

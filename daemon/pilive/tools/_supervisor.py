@@ -97,7 +97,8 @@ def _end_like(status: int) -> None:
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         _prctl(_PR_SET_DUMPABLE, 0)  # the program may have dumped core; we must not
-        signal.signal(signum, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL/SIGSTOP cannot be reset
+            signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
@@ -127,6 +128,9 @@ def main(argv: list[str]) -> None:
     except _Stop:
         pass
     finally:
+        # Block the stop signals before ignoring them: a second one (the timeout and the
+        # daemon's death can both send one) must not raise _Stop inside this clean-up.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         for signum in _STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         _kill_everything()
