@@ -12,9 +12,9 @@ from typing import Any
 
 from pilive.config import Secret
 from pilive.live import wire
-from pilive.live.events import SessionEvent, TurnComplete
+from pilive.live.events import LinkState, SessionEvent, TurnComplete
 from pilive.live.session import LiveSession
-from pilive.net.connection import LinkOptions, LinkState, LinkStatus, LiveLink
+from pilive.net.connection import LinkOptions, LinkStatus, LiveLink
 from pilive.state import HandleStore
 from tests.emulator_rig import MODEL, tone
 

@@ -48,7 +48,6 @@ from pilive.conversation import (
     EndOfAnswer,
     FlushPlayback,
     Journal,
-    Link,
     NewConversation,
     PlayAudio,
     PlayEarcon,
@@ -57,9 +56,9 @@ from pilive.conversation import (
     StartActivity,
 )
 from pilive.live import wire
-from pilive.live.events import AudioChunk, GoAway, SessionEvent
+from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent
 from pilive.live.session import LiveSession
-from pilive.net.connection import LinkState, LinkStatus, LiveLink
+from pilive.net.connection import LinkStatus, LiveLink
 from pilive.parts import Controls
 from pilive.state import HandleStore
 from pilive.systemd import Heartbeats, Notifier, event_fields, watchdog_interval_s
@@ -67,13 +66,6 @@ from pilive.tools.base import ToolResult, ToolRunner
 
 log = logging.getLogger("pilive")
 
-_LINK = {
-    LinkState.CONNECTING: Link.CONNECTING,
-    LinkState.CONNECTED: Link.CONNECTED,
-    LinkState.RECONNECTING: Link.RECONNECTING,
-    LinkState.OFFLINE: Link.OFFLINE,
-    LinkState.CONFIG_FAULT: Link.CONFIG_FAULT,
-}
 _SHUTDOWN_BUDGET_S = 4.0  # systemd's stop timeout is longer; the issue asks for under 5 s
 _HEARTBEAT_MAX_AGE_S = 5.0  # a device callback silent this long while "ok" is a hang
 
@@ -379,11 +371,9 @@ class App:
 
     def _on_link_status(self, status: LinkStatus) -> None:
         self._note(f"link {status.describe()}")
-        link = _LINK.get(status.state)
         if self.camera is not None:
             self.camera.connected_changed(status.state is LinkState.CONNECTED)
-        if link is not None:
-            self._do(self.conversation.link_changed(link))
+        self._do(self.conversation.link_changed(status.state))
         self._update_status()
 
     def _on_playback_drained(self) -> None:

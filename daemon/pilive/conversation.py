@@ -35,6 +35,7 @@ from pilive.live.events import (
     ConversationReset,
     InputTranscription,
     Interrupted,
+    LinkState,
     OutputTranscription,
     SessionEvent,
     TextPart,
@@ -44,16 +45,6 @@ from pilive.live.events import (
     TurnLost,
     UsageMetadata,
 )
-
-
-class Link(enum.Enum):
-    """The network as the conversation needs to know it (mapped from the link supervisor)."""
-
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    OFFLINE = "offline"
-    CONFIG_FAULT = "config_fault"
 
 
 class Earcon(enum.Enum):
@@ -185,7 +176,7 @@ class Conversation:
         self.timing = timing or Timing()
         self.hands_free = hands_free
         self._state = State.STARTING
-        self._link = Link.CONNECTING
+        self._link = LinkState.CONNECTING
         self._pressed_at: float | None = None  # button down, turn not yet started
         self._activity_since: float | None = None  # activityStart sent, not yet ended
         self._ignore_release = False  # the turn ended by itself (max hold)
@@ -209,7 +200,7 @@ class Conversation:
     def mic_open(self) -> bool:
         """Mic chunks go to the server now (inside an activity, or always when hands-free)."""
         if self.hands_free:
-            return self._link is not Link.CONFIG_FAULT
+            return self._link is not LinkState.CONFIG_FAULT
         return self._activity_since is not None
 
     @property
@@ -225,12 +216,16 @@ class Conversation:
 
     def start(self) -> list[Action]:
         """Local hardware is up; the link is being opened."""
-        return self._enter(State.CONNECTING if self._link is not Link.CONNECTED else State.IDLE)
+        return self._enter(
+            State.CONNECTING if self._link is not LinkState.CONNECTED else State.IDLE
+        )
 
-    def link_changed(self, link: Link) -> list[Action]:
+    def link_changed(self, link: LinkState) -> list[Action]:
+        if link is LinkState.STOPPED:
+            return []  # the daemon is stopping: nothing more to show or cancel
         previous, self._link = self._link, link
         actions: list[Action] = []
-        if link is not Link.CONNECTED:
+        if link is not LinkState.CONNECTED:
             # A server turn cannot continue on another connection: no turnComplete will come
             # for it, so nothing may wait for one (or the next answer would be dropped).
             self._server_turn_open = False
@@ -238,17 +233,17 @@ class Conversation:
             if self._tools:
                 actions.append(CancelTools(tuple(sorted(self._tools))))
                 self._tools.clear()
-        if link is Link.CONNECTED:
-            if previous in (Link.OFFLINE, Link.CONFIG_FAULT):
+        if link is LinkState.CONNECTED:
+            if previous in (LinkState.OFFLINE, LinkState.CONFIG_FAULT):
                 actions.append(PlayEarcon(Earcon.CONNECTED))
             if self._state in (State.STARTING, State.CONNECTING, State.OFFLINE, State.CONFIG_FAULT):
                 actions += self._enter(State.IDLE)
             return actions
-        if link is Link.OFFLINE and previous is not Link.OFFLINE:
+        if link is LinkState.OFFLINE and previous is not LinkState.OFFLINE:
             actions.append(PlayEarcon(Earcon.OFFLINE))
-        elif link is Link.CONFIG_FAULT and previous is not Link.CONFIG_FAULT:
+        elif link is LinkState.CONFIG_FAULT and previous is not LinkState.CONFIG_FAULT:
             actions.append(PlayEarcon(Earcon.ERROR))
-        if self._state in (State.LISTENING, State.SPEAKING) and link is not Link.CONFIG_FAULT:
+        if self._state in (State.LISTENING, State.SPEAKING) and link is not LinkState.CONFIG_FAULT:
             # The user keeps talking (input is held and replayed) or the buffered answer plays out.
             return actions
         actions += self._enter(_LINK_STATE[link])
@@ -259,9 +254,9 @@ class Conversation:
             return self._barge_in() if self._state is State.SPEAKING else []
         if self._pressed_at is not None or self._activity_since is not None:
             return []  # already down (a repeated edge)
-        if self._link is Link.OFFLINE:
+        if self._link is LinkState.OFFLINE:
             return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
-        if self._link is Link.CONFIG_FAULT:
+        if self._link is LinkState.CONFIG_FAULT:
             return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
         actions: list[Action] = []
         if self._playing or self._state in (State.SPEAKING, State.THINKING):
@@ -304,7 +299,9 @@ class Conversation:
         self._pressed_at = None
         actions += self._barge_in()
         actions += [NewConversation(), PlayEarcon(Earcon.CONNECTED)]
-        actions += self._enter(State.CONNECTING if self._link is not Link.CONNECTED else State.IDLE)
+        actions += self._enter(
+            State.CONNECTING if self._link is not LinkState.CONNECTED else State.IDLE
+        )
         return actions
 
     def playback_drained(self) -> list[Action]:
@@ -371,7 +368,7 @@ class Conversation:
                     (("dropped_audio_bytes", str(event.dropped_audio_bytes)),),
                 ),
                 *self._enter(
-                    State.IDLE if self._link is Link.CONNECTED else _LINK_STATE[self._link]
+                    State.IDLE if self._link is LinkState.CONNECTED else _LINK_STATE[self._link]
                 ),
             ]
         if isinstance(event, InputTranscription) and event.text:
@@ -483,9 +480,9 @@ class Conversation:
 
 
 _LINK_STATE = {
-    Link.CONNECTING: State.CONNECTING,
-    Link.CONNECTED: State.IDLE,
-    Link.RECONNECTING: State.CONNECTING,
-    Link.OFFLINE: State.OFFLINE,
-    Link.CONFIG_FAULT: State.CONFIG_FAULT,
+    LinkState.CONNECTING: State.CONNECTING,
+    LinkState.CONNECTED: State.IDLE,
+    LinkState.RECONNECTING: State.CONNECTING,
+    LinkState.OFFLINE: State.OFFLINE,
+    LinkState.CONFIG_FAULT: State.CONFIG_FAULT,
 }

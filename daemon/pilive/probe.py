@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from pilive import wiring
 from pilive.config import Config, Secret
+from pilive.live.events import LinkState
 from pilive.live.session import LiveSession
-from pilive.net.connection import LinkState, LinkStatus, LiveLink
+from pilive.net.connection import LinkStatus, LiveLink
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,12 @@ from pilive.emulator.options import ToolTrigger
 from pilive.live import retry, wire
 from pilive.live.events import (
     AudioChunk,
+    LinkState,
     ToolCall,
 )
 from pilive.net.connection import (
     InsecureEndpointError,
     LinkOptions,
-    LinkState,
     check_endpoint,
 )
 from pilive.state import HandleStore

@@ -30,6 +30,7 @@ from pilive.emulator.faults import (
     Phase,
     SendInterrupted,
     SendMalformed,
+    SendMessages,
     Stall,
     WithholdSetupComplete,
 )
@@ -38,10 +39,10 @@ from pilive.live import wire
 from pilive.live.events import (
     ConversationReset,
     InteractionStatus,
+    LinkState,
     ToolCall,
 )
 from pilive.live.models import KNOWN_MODELS, find_model
-from pilive.net.connection import LinkState
 from tests.emulator_rig import emulator_options, running
 from tests.integration.test_app import app_config, mic_wav, start
 from tests.link_rig import Harness, speech
@@ -156,8 +157,8 @@ async def test_a_setup_closed_as_unavailable_backs_off_and_connects() -> None:
 @pytest.mark.parametrize(("code", "reason"), [(1008, ABORTED), (1007, ENTITY), (1008, ENTITY)])
 async def test_mid_session_refusals_resume_the_conversation_at_once(code: int, reason: str) -> None:
     """A transient 1007/1008 after setupComplete: no fault, the same conversation resumes
-    within about a second (after a productive connection the backoff starts from its first
-    step: 0.05 s here) and the next turn is answered."""
+    promptly (after a productive connection the backoff starts from its first step, 0.05 s
+    here; the unit test holds the exact delay) and the next turn is answered."""
     async with running(emulator_options()) as emu, Harness(emu.url, emu.api_key) as h:
         await h.connected()
         await answered_turn(h, 1, 1)
@@ -166,7 +167,7 @@ async def test_mid_session_refusals_resume_the_conversation_at_once(code: int, r
         emu.faults.close(code, reason)
         closed_at = loop.time()
         await h.until(lambda: h.link.counters.resumes == 1)
-        assert loop.time() - closed_at < 1.5
+        assert loop.time() - closed_at < 5.0  # the policy's delay is unit-tested; this is slack
         assert LinkState.CONFIG_FAULT not in statuses(h)
         await answered_turn(h, 2, 2)
         assert emu.recording.counters["sessions"] == 1
@@ -278,6 +279,21 @@ async def test_go_away_at_once_after_every_setup_cannot_storm() -> None:
     async with running(emulator_options()) as emu:
         for n in range(1, 40):
             emu.faults.on(Phase.IDLE, GoAway(1.0), connection=n)
+        async with Harness(emu.url, emu.api_key, backoff_initial_s=1.0, backoff_max_s=30.0) as h:
+            await asyncio.sleep(4.0)
+            assert h.link.counters.attempts <= 9
+
+
+async def test_bare_turn_completes_do_not_make_connections_look_useful() -> None:
+    """A server that answers every setup with a turnComplete nobody asked for, then closes 1000:
+    the turnComplete answers no user turn, so the connections are not productive and the
+    backoff spaces them (this once made 2456 connections in 5 s)."""
+    async with running(emulator_options()) as emu:
+        for n in range(1, 60):
+            emu.faults.on(
+                Phase.IDLE, SendMessages({"serverContent": {"turnComplete": True}}), connection=n
+            )
+            emu.faults.on(Phase.IDLE, Close(1000), connection=n)
         async with Harness(emu.url, emu.api_key, backoff_initial_s=1.0, backoff_max_s=30.0) as h:
             await asyncio.sleep(4.0)
             assert h.link.counters.attempts <= 9

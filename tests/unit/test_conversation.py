@@ -16,7 +16,6 @@ from pilive.conversation import (
     EndOfAnswer,
     FlushPlayback,
     Journal,
-    Link,
     NewConversation,
     PlayAudio,
     PlayEarcon,
@@ -32,6 +31,7 @@ from pilive.live.events import (
     FunctionCall,
     InputTranscription,
     Interrupted,
+    LinkState,
     OutputTranscription,
     ToolCall,
     ToolCallCancellation,
@@ -46,7 +46,7 @@ PCM = b"\x01\x00" * 480
 def connected(timing: Timing | None = None) -> Conversation:
     conv = Conversation(timing or Timing(min_press_s=0.1, max_press_s=5.0, preroll_s=0.3))
     conv.start()
-    conv.link_changed(Link.CONNECTED)
+    conv.link_changed(LinkState.CONNECTED)
     assert conv.state is State.IDLE
     return conv
 
@@ -65,7 +65,7 @@ def test_start_shows_connecting_then_idle() -> None:
     """Boot: connecting until the link is up, then idle; no earcon for the first connect."""
     conv = Conversation()
     assert conv.start() == [ShowState(State.CONNECTING)]
-    assert conv.link_changed(Link.CONNECTED) == [ShowState(State.IDLE)]
+    assert conv.link_changed(LinkState.CONNECTED) == [ShowState(State.IDLE)]
 
 
 def test_held_press_starts_the_turn_with_preroll_camera_and_earcon() -> None:
@@ -171,7 +171,7 @@ def test_server_interruption_flushes_playback_in_hands_free() -> None:
     a press does to the speaker."""
     conv = Conversation(hands_free=True)
     conv.start()
-    conv.link_changed(Link.CONNECTED)
+    conv.link_changed(LinkState.CONNECTED)
     conv.session_event(AudioChunk(PCM, 24000))
     assert conv.session_event(Interrupted()) == [FlushPlayback(), ShowState(State.IDLE)]
 
@@ -235,13 +235,13 @@ def test_running_tools_are_cancelled_when_the_link_drops() -> None:
     held_turn(conv)
     conv.button_released(1.0)
     conv.session_event(ToolCall((FunctionCall("a", "f", {}),)))
-    assert CancelTools(("a",)) in conv.link_changed(Link.RECONNECTING)
+    assert CancelTools(("a",)) in conv.link_changed(LinkState.RECONNECTING)
 
 
 def test_press_while_offline_gives_offline_feedback_at_once() -> None:
     """Offline: the press gets the offline earcon and LED immediately and starts nothing."""
     conv = connected()
-    assert conv.link_changed(Link.OFFLINE) == [
+    assert conv.link_changed(LinkState.OFFLINE) == [
         PlayEarcon(Earcon.OFFLINE),
         ShowState(State.OFFLINE),
     ]
@@ -252,12 +252,12 @@ def test_press_while_offline_gives_offline_feedback_at_once() -> None:
 def test_config_fault_press_and_recovery() -> None:
     """A configuration fault has its own earcon and LED; recovery plays the connected earcon."""
     conv = connected()
-    assert conv.link_changed(Link.CONFIG_FAULT) == [
+    assert conv.link_changed(LinkState.CONFIG_FAULT) == [
         PlayEarcon(Earcon.ERROR),
         ShowState(State.CONFIG_FAULT),
     ]
     assert conv.button_pressed(0.0)[0] == PlayEarcon(Earcon.ERROR)
-    assert conv.link_changed(Link.CONNECTED) == [
+    assert conv.link_changed(LinkState.CONNECTED) == [
         PlayEarcon(Earcon.CONNECTED),
         ShowState(State.IDLE),
     ]
@@ -268,15 +268,15 @@ def test_reconnecting_while_listening_keeps_listening() -> None:
     replayed, the LED stays on listening."""
     conv = connected()
     held_turn(conv)
-    assert conv.link_changed(Link.RECONNECTING) == []
+    assert conv.link_changed(LinkState.RECONNECTING) == []
     assert conv.state is State.LISTENING and conv.mic_open
-    assert conv.link_changed(Link.CONNECTED) == []
+    assert conv.link_changed(LinkState.CONNECTED) == []
 
 
 def test_press_while_reconnecting_is_accepted() -> None:
     """Reconnecting (not yet offline): a press still starts a turn; the session holds it."""
     conv = connected()
-    conv.link_changed(Link.RECONNECTING)
+    conv.link_changed(LinkState.RECONNECTING)
     actions = held_turn(conv)
     assert StartActivity(0.3) in actions
 
@@ -330,7 +330,7 @@ def test_hands_free_mic_is_open_and_press_only_barges_in() -> None:
     """Hands-free: the mic streams whenever connected; a press only stops a talking answer."""
     conv = Conversation(hands_free=True)
     conv.start()
-    conv.link_changed(Link.CONNECTED)
+    conv.link_changed(LinkState.CONNECTED)
     assert conv.mic_open
     assert conv.button_pressed(0.0) == []
     conv.session_event(AudioChunk(PCM, 24000))
@@ -347,7 +347,7 @@ _INPUTS = st.one_of(
     st.tuples(st.just("press"), st.floats(0, 0.5)),
     st.tuples(st.just("release"), st.floats(0, 0.5)),
     st.tuples(st.just("tick"), st.floats(0, 6)),
-    st.tuples(st.just("link"), st.sampled_from(list(Link))),
+    st.tuples(st.just("link"), st.sampled_from(list(LinkState))),
     st.tuples(st.just("audio"), st.none()),
     st.tuples(st.just("complete"), st.none()),
     st.tuples(st.just("interrupted"), st.none()),
@@ -375,7 +375,7 @@ def test_activities_always_pair_up(inputs: list[tuple[str, object]]) -> None:
         elif kind == "tick":
             actions = conv.tick(now)
         elif kind == "link":
-            assert isinstance(value, Link)
+            assert isinstance(value, LinkState)
             actions = conv.link_changed(value)
         elif kind == "audio":
             actions = conv.session_event(AudioChunk(PCM, 24000))
@@ -447,8 +447,8 @@ def test_an_answer_cut_by_a_dropped_link_does_not_swallow_the_next_one(
     if barge_in_first:
         conv.button_pressed(1.5)
         conv.button_released(1.55)
-    conv.link_changed(Link.RECONNECTING)
-    conv.link_changed(Link.CONNECTED)
+    conv.link_changed(LinkState.RECONNECTING)
+    conv.link_changed(LinkState.CONNECTED)
     conv.button_pressed(2.0)  # flushes whatever of the cut answer still plays
     assert StartActivity(0.3) in conv.tick(2.2)
     conv.button_released(3.0)

@@ -7,8 +7,27 @@ All are immutable value objects so they can be queued, compared in tests and log
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+class LinkState(enum.Enum):
+    """The link to the Live API as the daemon shows it: the one enum the link supervisor reports
+    and the conversation reacts to. The value is the word STATUS= uses."""
+
+    CONNECTING = "connecting"
+    """Opening a connection (first start, or resuming at once after goAway / a normal close)."""
+    CONNECTED = "connected"
+    """`setupComplete` received: input flows."""
+    RECONNECTING = "reconnecting"
+    """Waiting for the next attempt, shortly after the link was lost; input is kept."""
+    OFFLINE = "offline"
+    """No link for longer than `offline_after_s`; still retrying."""
+    CONFIG_FAULT = "configuration fault"
+    """The server refused the configuration (bad key, model, field); retrying slowly."""
+    STOPPED = "stopped"
+    """The daemon is stopping; the link will not reconnect."""
 
 
 @dataclass(frozen=True, slots=True)

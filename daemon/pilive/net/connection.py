@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import logging
 import ssl
 import time
@@ -54,7 +53,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from pilive.config import is_loopback_host
 from pilive.config._secret import mask_secrets
 from pilive.live import retry, wire
-from pilive.live.events import SessionEvent, SessionResumptionUpdate, SetupComplete, TurnComplete
+from pilive.live.events import (
+    LinkState,
+    SessionEvent,
+    SessionResumptionUpdate,
+    SetupComplete,
+)
 from pilive.live.retry import Classified, Failure, Next, Phase, RetryPolicy
 from pilive.live.session import LiveSession, SessionState
 from pilive.ratelimit import LogLimiter
@@ -77,32 +81,6 @@ class SecretLike(Protocol):
     def reveal(self) -> str: ...
 
 
-class LinkState(enum.Enum):
-    """What the appliance shows about the network."""
-
-    CONNECTING = "connecting"
-    """Opening a connection (first start, or resuming at once after goAway / a normal close)."""
-    CONNECTED = "connected"
-    """`setupComplete` received: input flows."""
-    RECONNECTING = "reconnecting"
-    """Waiting for the next attempt, shortly after the link was lost; input is kept."""
-    OFFLINE = "offline"
-    """No link for longer than `offline_after_s`; still retrying."""
-    CONFIG_FAULT = "config_fault"
-    """The server refused the configuration (bad key, model, field); retrying slowly."""
-    STOPPED = "stopped"
-
-
-_STATE_WORDS = {
-    LinkState.CONNECTING: "connecting",
-    LinkState.CONNECTED: "connected",
-    LinkState.RECONNECTING: "reconnecting",
-    LinkState.OFFLINE: "offline",
-    LinkState.CONFIG_FAULT: "configuration fault",
-    LinkState.STOPPED: "stopped",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
     state: LinkState
@@ -113,7 +91,7 @@ class LinkStatus:
 
     def describe(self) -> str:
         """A STATUS= line: "offline (connection refused), retry in 8 s"."""
-        text = _STATE_WORDS[self.state]
+        text = self.state.value
         if self.detail:
             text += f" ({self.detail})"
         if self.next_attempt_in_s is not None:
@@ -243,12 +221,12 @@ class LiveLink:
         self._ws: ClientConnection | None = None
         self._data_ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._restart_fresh = False
         self._handover = False
         self._stalled = False
         self._silent = False
         self._last_frame_s = 0.0
-        self._turns_on_connection = 0
         self._saved_handle: str | None = None
         self._initial_handle: str | None = None
         self._lost_at: float | None = None
@@ -295,12 +273,15 @@ class LiveLink:
         self._data_ready.set()
 
     def new_conversation(self) -> None:
-        """Drop the handle (memory and disk) and reconnect without it: the model forgets."""
+        """Drop the handle (memory and disk) and reconnect without it: the model forgets, and
+        nothing of the old conversation (an unanswered question) is replayed into the new one.
+        A wait for the next attempt (backoff, configuration fault) is cut short."""
         self._restart_fresh = True
-        self.session.forget_resumption_handle()
+        self.session.start_over()
         self._initial_handle = None
         if self._ws is not None:
             self._close_soon(self._ws, 1000, "new conversation")
+        self._wake.set()
 
     def stop(self) -> None:
         """End `run()`: the socket is closed normally; the handle stays saved for the restart."""
@@ -322,6 +303,8 @@ class LiveLink:
             ended = await self._run_connection()
             if self._stop.is_set():
                 break
+            if self._restart_fresh:
+                continue  # the user asked for a new conversation: no policy, no wait
             now = loop.time()
             cause = self._masked(ended.classified.cause)
             self.counters.reconnects_by_cause[cause] += 1
@@ -366,8 +349,15 @@ class LiveLink:
         self._set_status(LinkStatus(LinkState.STOPPED))
 
     async def _sleep_unless_stopped(self, delay_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay_s)
+        """Wait `delay_s`, or less if the link is stopped or a new conversation is asked for."""
+        self._wake.clear()
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._stop, self._wake)]
+        try:
+            await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def _run_connection(self) -> _Ended:
         """One WebSocket connection, from connect to close; never raises for network reasons."""
@@ -404,7 +394,7 @@ class LiveLink:
         self._stalled = False
         self._silent = False
         self._setup_timeout_hit = False
-        self._turns_on_connection = 0
+        answered_before = self.session.turns_answered
         opened_s = self._last_frame_s = loop.time()
         if self._stop.is_set() or self._restart_fresh:
             self._close_soon(ws, 1000, "client stopping")
@@ -430,8 +420,10 @@ class LiveLink:
                 self.session.connection_lost(loop.time())
             self._deliver_events()
         lasted_s = loop.time() - opened_s
+        # Productive: it answered one of the user's turns, or stayed up. A bare turnComplete
+        # from the server answers nothing (else a server could reset the backoff at will).
         productive = setup_completed and (
-            self._turns_on_connection > 0 or lasted_s >= self.options.stable_after_s
+            self.session.turns_answered > answered_before or lasted_s >= self.options.stable_after_s
         )
         phase = Phase.SESSION if setup_completed else phase
         return _Ended(self._close_action(ws, phase), setup_completed, productive)
@@ -457,8 +449,7 @@ class LiveLink:
                         self._on_setup_complete(resuming)
                     elif isinstance(event, SessionResumptionUpdate):
                         self._save_handle_soon()
-                    elif isinstance(event, TurnComplete):
-                        self._turns_on_connection += 1
+
                 self._data_ready.set()
                 if self.session.handover_due(loop.time()):
                     self._start_handover(ws)
@@ -468,17 +459,22 @@ class LiveLink:
         """Write what the session queued, in order; a stalled write marks the link broken."""
         loop = asyncio.get_running_loop()
         handover_timers: list[asyncio.TimerHandle] = []
+        armed_for: float | None = None
         try:
             while True:
                 await self._data_ready.wait()
                 self._data_ready.clear()
                 deadline = self.session.handover_at_s()
                 window = self.session.handover_window_at_s()
-                if deadline is not None and window is not None and not handover_timers:
+                if deadline is not None and window is not None and deadline != armed_for:
+                    # Armed again when a later goAway moves the deadline.
+                    for timer in handover_timers:
+                        timer.cancel()
                     handover_timers = [
                         loop.call_at(at, self._handover_timer_fired, ws)
                         for at in (window, deadline)
                     ]
+                    armed_for = deadline
                 for frame in self.session.data_to_send():
                     try:
                         await asyncio.wait_for(ws.send(frame), self.options.send_stall_s)
