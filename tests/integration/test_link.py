@@ -498,3 +498,18 @@ async def test_a_frame_over_the_size_limit_is_named_1009_and_survived(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "larger than this client accepts (1009)" in text
     assert "(1006)" not in text
+
+
+async def test_new_conversation_cuts_a_long_wait_short() -> None:
+    """During the slow retry of a configuration fault (30 s here) the user asks for a new
+    conversation: the link tries again at once instead of after the wait."""
+    from pilive.emulator.faults import Close
+
+    async with running(emulator_options()) as emu:
+        for _ in range(2):
+            emu.faults.on(Phase.SETUP, Close(1007, "Request contains an invalid argument."))
+        async with Harness(emu.url, emu.api_key) as h:
+            await h.until(lambda: h.link.status.state is LinkState.CONFIG_FAULT)
+            h.link.new_conversation()
+            await h.until(lambda: h.link.status.state is LinkState.CONNECTED, timeout_s=5)
+            assert h.link.counters.attempts == 3

@@ -692,8 +692,9 @@ def test_events_keep_frame_order() -> None:
 def test_replay_delivers_each_frame_of_the_activity_exactly_once(actions: list[str]) -> None:
     """Any interleaving of input, drains, drops and reconnects: the connection that finally
     completes setup receives the whole activity (start, every chunk in order, end) exactly once.
+    (max_replays is lifted here: giving a turn up after a few replays has its own test.)
     """
-    session = LiveSession(OPTIONS)
+    session = LiveSession(OPTIONS, max_replays=1000)
     ready(session)
     session.send_activity_start()
     sent_chunks = 0
@@ -751,3 +752,33 @@ def test_a_barge_in_ended_by_interrupted_alone_does_not_swallow_the_new_answer()
     session.receive_data(TURN_COMPLETE, 2.0)
     assert not session.replay_pending
     assert not session.owes_answer
+
+
+def test_a_new_conversation_replays_nothing_of_the_old_one() -> None:
+    """The user asks for a new conversation while a question awaits its answer: the fresh
+    connection gets a plain setup, not the question the user asked the model to forget."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.send_audio(chunk(1))
+    session.send_activity_end()
+    session.data_to_send()
+    session.start_over()
+    assert not session.replay_pending
+    session.connection_lost(1.0)
+    assert ready(session, 2.0) == ["setup"]
+
+
+def test_a_new_conversation_while_held_ends_that_activity_quietly() -> None:
+    """Asked for while the button is held: the rest of that press is not sent and its
+    activityEnd sends nothing."""
+    session = LiveSession(OPTIONS)
+    ready(session)
+    session.send_activity_start()
+    session.data_to_send()
+    session.start_over()
+    session.send_audio(chunk(2))
+    session.send_activity_end()
+    assert session.data_to_send() == []
+    session.send_activity_start()  # the next press works normally
+    assert describe(session.data_to_send()) == ["start"]

@@ -300,6 +300,19 @@ class LiveSession:
         if reason is not None:
             self._events.append(ConversationReset(reason))
 
+    def start_over(self) -> None:
+        """The user asked for a new conversation: forget the handle and everything that would be
+        replayed into the next one (the last question, the hands-free tail). An activity still
+        open drops the rest of its input until its activityEnd, which then sends nothing."""
+        self.forget_resumption_handle()
+        act = self._activity
+        if act is not None:
+            self._held = [f for f in self._held if f.activity_id != act.id]
+            self._activity = None
+            self._discarding = act.open
+        self._tail.clear()
+        self._tail_bytes = 0
+
     # -- connection lifecycle -----------------------------------------------------------------
 
     def connect(self, now: float, handle: str | None = None) -> None:
