@@ -90,9 +90,7 @@ class EndOfAnswer:
 
 @dataclass(frozen=True, slots=True)
 class StartActivity:
-    """Send activityStart, then the pre-roll covering `preroll_s` before the press."""
-
-    preroll_s: float
+    """Send activityStart, then the pre-roll the capture kept from before the press."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +149,17 @@ Action = (
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Press timing in seconds; see the module docstring."""
+    """Press timing in seconds; see the module docstring. No defaults: the configuration's
+    `[conversation] min_press_ms` / `max_press_s` are the one source (wiring.timing)."""
 
-    min_press_s: float = 0.12
-    max_press_s: float = 60.0
-    preroll_s: float = 0.3
+    min_press_s: float
+    max_press_s: float
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_press_s < self.max_press_s:
             raise ValueError(
                 f"need 0 <= min_press_s < max_press_s, got {self.min_press_s}, {self.max_press_s}"
             )
-        if self.preroll_s < 0:
-            raise ValueError(f"preroll_s must be >= 0, got {self.preroll_s}")
 
 
 class Conversation:
@@ -172,8 +168,8 @@ class Conversation:
     Every input method returns the actions to carry out, in order.
     """
 
-    def __init__(self, timing: Timing | None = None, *, hands_free: bool = False) -> None:
-        self.timing = timing or Timing()
+    def __init__(self, timing: Timing, *, hands_free: bool = False) -> None:
+        self.timing = timing
         self.hands_free = hands_free
         self._state = State.STARTING
         self._link = LinkState.CONNECTING
@@ -182,6 +178,7 @@ class Conversation:
         self._ignore_release = False  # the turn ended by itself (max hold)
         self._discarding = False  # drop audio of an answer the user interrupted
         self._interrupted_seen = False  # its `interrupted` came: only its turnComplete is left
+        self._turn_since_barge_in = False  # an activity started while discarding
         self._server_turn_open = False  # model content arrived, its turnComplete not yet
         self._playing = False  # answer audio handed to the speaker, not yet drained
         self._answer_done = False  # turnComplete seen for the audio being played
@@ -229,7 +226,7 @@ class Conversation:
             # A server turn cannot continue on another connection: no turnComplete will come
             # for it, so nothing may wait for one (or the next answer would be dropped).
             self._server_turn_open = False
-            self._discarding = self._interrupted_seen = False
+            self._discarding = self._interrupted_seen = self._turn_since_barge_in = False
             if self._tools:
                 actions.append(CancelTools(tuple(sorted(self._tools))))
                 self._tools.clear()
@@ -322,7 +319,7 @@ class Conversation:
         if isinstance(event, TurnComplete):
             return self._turn_complete(event.reason)
         if isinstance(event, Interrupted) and not self.hands_free:
-            if self._discarding:
+            if self._discarding and self._turn_since_barge_in:
                 # Our barge-in, already flushed. Its turnComplete comes next ([proto]: interrupted,
                 # then turnComplete) and is the old turn's, however late it arrives.
                 self._interrupted_seen = True
@@ -340,8 +337,8 @@ class Conversation:
                 actions += self._enter(State.IDLE)
             return actions
         if isinstance(event, ToolCall):
+            # Not an answer the user hears: an empty answer after the tools is still an error.
             self._server_turn_open = True
-            self._awaiting_answer = False
             runs: list[Action] = []
             for call in event.calls:
                 self._tools.add(call.id)
@@ -360,7 +357,15 @@ class Conversation:
             ]
         if isinstance(event, TurnLost):
             self._awaiting_answer = False
+            ended: list[Action] = []
+            if self._activity_since is not None:
+                # Lost while still held: end it now (the session sends nothing more of it) and
+                # ignore the release, or the release would wait for an answer that never comes.
+                self._activity_since = None
+                self._ignore_release = True
+                ended = [EndActivity(), CameraActivity(False)]
             return [
+                *ended,
                 PlayEarcon(Earcon.ERROR),
                 Journal(
                     "turn_lost",
@@ -399,8 +404,11 @@ class Conversation:
         self._pressed_at = None
         self._activity_since = pressed_at
         self.turns_started += 1
+        # Only an activityStart interrupts the server's turn; a tap that starts none does not,
+        # so a stray `interrupted` after a tap is not the end of the silenced answer.
+        self._turn_since_barge_in = self._discarding
         return [
-            StartActivity(self.timing.preroll_s),
+            StartActivity(),
             CameraActivity(True),
             PlayEarcon(Earcon.PRESS),
             *self._enter(State.LISTENING),
@@ -435,7 +443,7 @@ class Conversation:
             if self._interrupted_seen:
                 # No audio follows `interrupted` in the same turn: this is the new answer, and the
                 # server left out the old turn's turnComplete.
-                self._discarding = self._interrupted_seen = False
+                self._discarding = self._interrupted_seen = self._turn_since_barge_in = False
         if self._state is State.LISTENING and not self.hands_free:
             # The model cannot answer an activity that is still open: this is an older answer.
             self._discarding = True
@@ -450,7 +458,7 @@ class Conversation:
     def _turn_complete(self, reason: str | None) -> list[Action]:
         self._server_turn_open = False
         if self._discarding:
-            self._discarding = self._interrupted_seen = False
+            self._discarding = self._interrupted_seen = self._turn_since_barge_in = False
             return []
         if self._state is State.LISTENING:
             return []  # the end of an older answer while the user already talks again

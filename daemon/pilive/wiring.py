@@ -101,7 +101,6 @@ def timing(config: Config) -> Timing:
     return Timing(
         min_press_s=config.conversation.min_press_ms / 1000,
         max_press_s=config.conversation.max_press_s,
-        preroll_s=config.audio.input.preroll_ms / 1000,
     )
 
 

@@ -43,8 +43,11 @@ from pilive.live.events import (
 PCM = b"\x01\x00" * 480
 
 
-def connected(timing: Timing | None = None) -> Conversation:
-    conv = Conversation(timing or Timing(min_press_s=0.1, max_press_s=5.0, preroll_s=0.3))
+TIMING = Timing(min_press_s=0.1, max_press_s=5.0)
+
+
+def connected(timing: Timing = TIMING) -> Conversation:
+    conv = Conversation(timing)
     conv.start()
     conv.link_changed(LinkState.CONNECTED)
     assert conv.state is State.IDLE
@@ -63,7 +66,7 @@ def held_turn(conv: Conversation, at: float = 0.0) -> list[Action]:
 
 def test_start_shows_connecting_then_idle() -> None:
     """Boot: connecting until the link is up, then idle; no earcon for the first connect."""
-    conv = Conversation()
+    conv = Conversation(TIMING)
     assert conv.start() == [ShowState(State.CONNECTING)]
     assert conv.link_changed(LinkState.CONNECTED) == [ShowState(State.IDLE)]
 
@@ -73,7 +76,7 @@ def test_held_press_starts_the_turn_with_preroll_camera_and_earcon() -> None:
     conv = connected()
     actions = held_turn(conv)
     assert actions == [
-        StartActivity(0.3),
+        StartActivity(),
         CameraActivity(True),
         PlayEarcon(Earcon.PRESS),
         ShowState(State.LISTENING),
@@ -106,8 +109,8 @@ def test_short_tap_sends_nothing() -> None:
 
 def test_zero_minimum_starts_at_the_press() -> None:
     """With min_press_s = 0 the turn starts in the press handler itself."""
-    conv = connected(Timing(min_press_s=0.0))
-    assert StartActivity(0.3) in conv.button_pressed(0.0)
+    conv = connected(Timing(min_press_s=0.0, max_press_s=5.0))
+    assert StartActivity() in conv.button_pressed(0.0)
 
 
 def test_over_long_hold_ends_itself_and_ignores_the_release() -> None:
@@ -169,7 +172,7 @@ def test_tap_while_speaking_is_a_stop_gesture() -> None:
 def test_server_interruption_flushes_playback_in_hands_free() -> None:
     """Hands-free: `interrupted` is the server's voice detection hearing the user, and does what
     a press does to the speaker."""
-    conv = Conversation(hands_free=True)
+    conv = Conversation(TIMING, hands_free=True)
     conv.start()
     conv.link_changed(LinkState.CONNECTED)
     conv.session_event(AudioChunk(PCM, 24000))
@@ -278,7 +281,7 @@ def test_press_while_reconnecting_is_accepted() -> None:
     conv = connected()
     conv.link_changed(LinkState.RECONNECTING)
     actions = held_turn(conv)
-    assert StartActivity(0.3) in actions
+    assert StartActivity() in actions
 
 
 def test_tool_calls_run_and_cancel() -> None:
@@ -328,7 +331,7 @@ def test_new_conversation_ends_any_turn_and_flushes() -> None:
 
 def test_hands_free_mic_is_open_and_press_only_barges_in() -> None:
     """Hands-free: the mic streams whenever connected; a press only stops a talking answer."""
-    conv = Conversation(hands_free=True)
+    conv = Conversation(TIMING, hands_free=True)
     conv.start()
     conv.link_changed(LinkState.CONNECTED)
     assert conv.mic_open
@@ -450,6 +453,6 @@ def test_an_answer_cut_by_a_dropped_link_does_not_swallow_the_next_one(
     conv.link_changed(LinkState.RECONNECTING)
     conv.link_changed(LinkState.CONNECTED)
     conv.button_pressed(2.0)  # flushes whatever of the cut answer still plays
-    assert StartActivity(0.3) in conv.tick(2.2)
+    assert StartActivity() in conv.tick(2.2)
     conv.button_released(3.0)
     assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)
