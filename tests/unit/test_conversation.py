@@ -296,13 +296,43 @@ def test_tool_calls_run_and_cancel() -> None:
 
 
 def test_lost_turn_is_heard_and_journalled() -> None:
-    """A turn the replay window could not keep: error earcon, a journal line, back to idle."""
+    """A turn the replay window could not keep, lost while the button is still held: the
+    activity ends at once, error earcon, a journal line, back to idle; the later release is
+    ignored (it must not wait, THINKING, for an answer that never comes)."""
     conv = connected()
     held_turn(conv)
     actions = conv.session_event(TurnLost("link down too long", 480000))
-    assert actions[0] == PlayEarcon(Earcon.ERROR)
-    assert isinstance(actions[1], Journal) and actions[1].kind == "turn_lost"
+    assert actions[:3] == [EndActivity(), CameraActivity(False), PlayEarcon(Earcon.ERROR)]
+    assert isinstance(actions[3], Journal) and actions[3].kind == "turn_lost"
     assert conv.state is State.IDLE
+    assert not conv.mic_open
+    assert conv.button_released(5.0) == []
+    assert conv.state is State.IDLE
+
+
+def test_an_empty_answer_after_a_tool_call_is_an_audible_error() -> None:
+    """The model calls a tool, gets its result, then ends the turn without a word: still the
+    error earcon (a tool call is nothing the user hears)."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(ToolCall((FunctionCall("a", "f", {}),)))
+    conv.tool_finished("a")
+    actions = conv.session_event(TurnComplete("RESPONSE_REJECTED"))
+    assert actions[0] == PlayEarcon(Earcon.ERROR)
+
+
+def test_a_stray_interrupted_after_a_tap_does_not_revive_the_silenced_answer() -> None:
+    """A tap silences the answer without starting a turn (the server's turn goes on); a stray
+    `interrupted` then is not the end of that turn, so its remaining audio stays silent."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    conv.button_pressed(2.0)
+    conv.button_released(2.05)  # shorter than min_press_s: a tap
+    conv.session_event(Interrupted())
+    assert conv.session_event(AudioChunk(PCM, 24000)) == []
 
 
 def test_transcripts_and_usage_go_to_the_journal() -> None:
