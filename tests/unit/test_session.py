@@ -63,7 +63,7 @@ def describe(frames: list[str]) -> list[str]:
 
 def ready(session: LiveSession, now: float = 0.0, handle: str | None = None) -> list[str]:
     """Connect, complete setup, drop the events so far, and return what was sent (described)."""
-    session.connect(now, handle)
+    session.connect(handle)
     session.receive_data(SETUP_COMPLETE, now)
     session.events_received()
     return describe(session.data_to_send())
@@ -74,7 +74,7 @@ def test_connect_sends_setup_and_holds_input_until_setup_complete() -> None:
     session = LiveSession(OPTIONS)
     assert session.state is SessionState.IDLE
     session.send_text("before connect")
-    session.connect(1.0)
+    session.connect()
     assert session.state is SessionState.AWAITING_SETUP
     session.send_audio(chunk(1))
     assert describe(session.data_to_send()) == ["setup"]
@@ -91,7 +91,7 @@ def test_connect_sends_setup_and_holds_input_until_setup_complete() -> None:
 def test_connect_with_handle_resumes() -> None:
     """A handle given to connect() goes into setup.sessionResumption.handle."""
     session = LiveSession(OPTIONS)
-    session.connect(0.0, "h-9")
+    session.connect("h-9")
     assert describe(session.data_to_send()) == ["setup:h-9"]
 
 
@@ -100,9 +100,9 @@ def test_misuse_is_reported() -> None:
     session = LiveSession(OPTIONS)
     with pytest.raises(LiveSessionError, match=r"receive_data\(\) while idle"):
         session.receive_data(SETUP_COMPLETE, 0.0)
-    session.connect(0.0)
+    session.connect()
     with pytest.raises(LiveSessionError, match="while awaiting_setup"):
-        session.connect(0.0)
+        session.connect()
     with pytest.raises(LiveSessionError, match="without send_activity_start"):
         session.send_activity_end()
     session.send_activity_start()
@@ -112,10 +112,10 @@ def test_misuse_is_reported() -> None:
     assert session.state is SessionState.CLOSED
     assert session.data_to_send() == []
     with pytest.raises(LiveSessionError, match="after close"):
-        session.connect(0.0)
+        session.connect()
     with pytest.raises(LiveSessionError, match="after close"):
         session.send_audio(chunk(0))
-    session.connection_lost(1.0)  # harmless after close
+    session.connection_lost()  # harmless after close
     with pytest.raises(ValueError, match="replay_window_s"):
         LiveSession(OPTIONS, replay_window_s=0)
 
@@ -123,7 +123,7 @@ def test_misuse_is_reported() -> None:
 def test_malformed_frame_leaves_state_unchanged() -> None:
     """A bad frame raises LiveProtocolError and changes nothing (no half-applied frame)."""
     session = LiveSession(OPTIONS)
-    session.connect(0.0)
+    session.connect()
     bad = '{"setupComplete":{},"goAway":{"timeLeft":"never"}}'
     with pytest.raises(wire.LiveProtocolError, match=r"goAway\.timeLeft"):
         session.receive_data(bad, 0.0)
@@ -157,7 +157,7 @@ def test_resumption_handle_keeps_newest_resumable() -> None:
     )
     assert (session.resumption_handle, session.resumption_handle_received_s) == ("h-2", 7.0)
     assert SessionResumptionUpdate("", False) in session.events_received()
-    session.connection_lost(8.0)
+    session.connection_lost()
     assert session.resumption_handle == "h-2"  # survives the connection
     session.forget_resumption_handle()
     assert session.resumption_handle is None
@@ -174,7 +174,7 @@ def test_go_away_at_idle_hands_over_at_once() -> None:
     assert session.go_away_deadline_s == 110.0
     assert session.handover_at_s() == 108.0
     assert session.handover_due(100.0)
-    session.connection_lost(100.1)
+    session.connection_lost()
     assert session.go_away_deadline_s is None
     assert not session.handover_due(100.2)
 
@@ -189,8 +189,8 @@ def test_go_away_mid_turn_waits_for_boundary_or_deadline() -> None:
     assert session.handover_due(9.0)  # 11 - 2
     session.receive_data(TURN_COMPLETE, 6.0)
     assert session.handover_due(6.0)  # boundary came in time
-    session.connection_lost(6.0)
-    session.connect(6.1, session.resumption_handle)
+    session.connection_lost()
+    session.connect(session.resumption_handle)
     assert session.go_away_deadline_s is None  # a new connection has no goAway yet
 
 
@@ -229,7 +229,7 @@ def test_turn_state() -> None:
     session.receive_data(TURN_COMPLETE, 4.0)
     assert not session.model_turn_in_progress
     session.receive_data(MODEL_AUDIO, 5.0)
-    session.connection_lost(6.0)
+    session.connection_lost()
     assert not session.model_turn_in_progress  # the turn died with the connection
 
 
@@ -261,7 +261,7 @@ def test_tool_response_for_a_call_from_a_lost_connection_is_dropped() -> None:
     session = LiveSession(OPTIONS)
     ready(session)
     session.receive_data('{"toolCall":{"functionCalls":[{"id":"a","name":"f"}]}}', 1.0)
-    session.connection_lost(2.0)
+    session.connection_lost()
     assert session.outstanding_tool_calls == frozenset()
     session.send_tool_response([wire.FunctionResponse("a", "f", {"result": 1})])
     assert ready(session, 3.0) == ["setup"]
@@ -276,9 +276,9 @@ def test_replay_of_open_activity_after_drop() -> None:
     session.send_audio(chunk(1))
     session.send_audio(chunk(2))
     assert describe(session.data_to_send()) == ["start", "audio:1", "audio:2"]
-    session.connection_lost(1.0)
+    session.connection_lost()
     session.send_audio(chunk(3))  # captured while down
-    session.connect(1.5, "h")
+    session.connect("h")
     session.send_audio(chunk(4))  # captured during setup
     assert describe(session.data_to_send()) == ["setup:h"]
     session.receive_data(SETUP_COMPLETE, 2.0)
@@ -299,16 +299,16 @@ def test_replay_of_ended_activity_not_yet_answered() -> None:
     session.send_activity_end()
     session.data_to_send()
     session.receive_data('{"serverContent":{"inputTranscription":{"text":"hi"}}}', 1.0)
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert session.replay_pending
     assert ready(session, 2.0) == ["setup", "start", "audio:1", "end"]
     # dropped again before the answer: replayed again, still once per connection
-    session.connection_lost(3.0)
+    session.connection_lost()
     assert ready(session, 4.0) == ["setup", "start", "audio:1", "end"]
     session.receive_data(MODEL_AUDIO, 5.0)
     session.receive_data(TURN_COMPLETE, 5.0)
     assert not session.replay_pending
-    session.connection_lost(6.0)
+    session.connection_lost()
     assert ready(session, 7.0) == ["setup"]
     assert session.replayed_frames == 6
     assert session.turns_replayed == 2
@@ -328,7 +328,7 @@ def test_a_handle_arriving_after_activity_end_does_not_take_it_in() -> None:
     session.data_to_send()
     session.receive_data(update, 1.0)
     assert session.replay_pending
-    session.connection_lost(2.0)
+    session.connection_lost()
     replay = ready(session, 3.0, session.resumption_handle)
     assert replay == ["setup:h-crossed", "start", "audio:1", "end"]
 
@@ -340,10 +340,10 @@ def test_drop_during_setup_of_replay_connection() -> None:
     session.send_activity_start()
     session.send_audio(chunk(1))
     session.data_to_send()
-    session.connection_lost(1.0)
+    session.connection_lost()
     session.send_audio(chunk(2))
-    session.connect(2.0)
-    session.connection_lost(3.0)
+    session.connect()
+    session.connection_lost()
     session.send_activity_end()
     assert ready(session, 4.0) == ["setup", "start", "audio:1", "audio:2", "end"]
 
@@ -367,12 +367,12 @@ def test_a_cut_answer_is_replayed_a_completed_one_is_not(answer: bytes) -> None:
     session.receive_data(answer, 1.0)
     if answer != TURN_COMPLETE:
         assert session.replay_pending
-        session.connection_lost(2.0)
+        session.connection_lost()
         assert ready(session, 3.0) == ["setup", "start", "audio:1", "end"]
         session.receive_data(answer, 4.0)
         session.receive_data(TURN_COMPLETE, 4.0)
     assert not session.replay_pending
-    session.connection_lost(5.0)
+    session.connection_lost()
     assert ready(session, 6.0) == ["setup"]
 
 
@@ -386,7 +386,7 @@ def test_output_during_open_activity_does_not_take_it_in() -> None:
     session.receive_data(TURN_COMPLETE, 1.0)
     assert session.replay_pending
     session.data_to_send()
-    session.connection_lost(2.0)
+    session.connection_lost()
     assert ready(session, 3.0) == ["setup", "start", "audio:1"]
 
 
@@ -403,7 +403,7 @@ def test_barge_in_end_of_old_turn_does_not_take_in_new_activity() -> None:
     session.receive_data(INTERRUPTED, 1.2)
     session.receive_data(TURN_COMPLETE, 1.2)
     assert session.replay_pending
-    session.connection_lost(2.0)
+    session.connection_lost()
     assert ready(session, 3.0) == ["setup", "start", "audio:1", "end"]
     session.receive_data(TURN_COMPLETE, 4.0)  # the real answer's end
     assert not session.replay_pending
@@ -415,7 +415,7 @@ def test_held_activity_past_window_is_lost_and_reported() -> None:
     ready(session)
     session.send_text("kept")
     session.data_to_send()
-    session.connection_lost(0.0)
+    session.connection_lost()
     session.send_activity_start()
     for i in range(5):
         session.send_audio(chunk(i))
@@ -446,7 +446,7 @@ def test_long_press_while_connected_is_fine_unless_the_link_drops() -> None:
     session.send_activity_end()
     assert len(session.data_to_send()) == 10
     assert session.events_received() == []
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert session.events_received() == [
         TurnLost("the connection dropped during a turn longer than the replay window", 8 * 640)
     ]
@@ -466,7 +466,7 @@ def test_long_press_answered_needs_no_replay() -> None:
         session.receive_data(MODEL_AUDIO, 1.0)
         if complete:
             session.receive_data(TURN_COMPLETE, 1.5)
-        session.connection_lost(2.0)
+        session.connection_lost()
         assert len([e for e in session.events_received() if isinstance(e, TurnLost)]) == lost
 
 
@@ -480,10 +480,10 @@ def test_an_activity_the_server_never_answers_is_given_up_after_max_replays() ->
     session.send_activity_end()
     session.data_to_send()
     for n in range(2):
-        session.connection_lost(1.0 + n)
+        session.connection_lost()
         assert ready(session, 1.5 + n) == ["setup", "start", "audio:1", "end"]
-    session.connection_lost(5.0)
-    session.connect(6.0)
+    session.connection_lost()
+    session.connect()
     session.receive_data(SETUP_COMPLETE, 6.0)
     assert describe(session.data_to_send()) == ["setup"]
     (lost,) = [e for e in session.events_received() if isinstance(e, TurnLost)]
@@ -558,7 +558,7 @@ def test_drop_with_button_held_past_window_discards_rest_of_press() -> None:
     for i in range(8):
         session.send_audio(chunk(i))
     session.data_to_send()
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert session.user_activity_open
     session.send_audio(chunk(9))
     session.send_activity_end()
@@ -573,10 +573,10 @@ def test_video_in_activity_is_replayed_and_bounded() -> None:
     session.send_video(b"A")
     session.send_audio(chunk(1))
     session.data_to_send()
-    session.connection_lost(1.0)
+    session.connection_lost()
     session.send_video(b"B")
     assert ready(session, 2.0) == ["setup", "start", "video:A", "audio:1", "video:B"]
-    session.connection_lost(3.0)
+    session.connection_lost()
     session.send_video(b"C")
     assert isinstance(session.events_received()[-1], TurnLost)
 
@@ -591,7 +591,7 @@ def test_new_activity_supersedes_unanswered_one() -> None:
     session.send_activity_start()
     session.send_audio(chunk(2))
     session.data_to_send()
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert ready(session, 2.0) == ["setup", "start", "audio:2"]
 
 
@@ -602,16 +602,16 @@ def test_undrained_frames_at_drop() -> None:
     session.send_text("t1")
     session.send_activity_start()
     session.send_audio(chunk(1))
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert ready(session, 2.0) == ["setup", "start", "audio:1", "text"]
 
 
 def test_undrained_setup_is_not_resent_as_input() -> None:
     """A setup frame queued for a connection that died is not carried over."""
     session = LiveSession(OPTIONS)
-    session.connect(0.0)
-    session.connection_lost(0.5)
-    session.connect(1.0, "h")
+    session.connect()
+    session.connection_lost()
+    session.connect("h")
     assert describe(session.data_to_send()) == ["setup:h"]
 
 
@@ -622,7 +622,7 @@ def test_hands_free_audio_flows_and_tail_is_replayed() -> None:
     for i in range(7):
         session.send_audio(chunk(i))
     assert len(session.data_to_send()) == 7
-    session.connection_lost(1.0)
+    session.connection_lost()
     session.send_audio(chunk(7))
     assert ready(session, 2.0) == [
         "setup",
@@ -635,7 +635,7 @@ def test_hands_free_audio_flows_and_tail_is_replayed() -> None:
     ]
     assert session.replayed_frames == 5
     session.receive_data(MODEL_AUDIO, 3.0)  # the model answered: the tail is taken in
-    session.connection_lost(4.0)
+    session.connection_lost()
     assert ready(session, 5.0) == ["setup"]
 
 
@@ -647,7 +647,7 @@ def test_hands_free_unsent_audio_at_drop_goes_out_once() -> None:
     session.data_to_send()
     session.send_audio(chunk(2))
     session.send_audio(chunk(3))
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert ready(session, 2.0) == ["setup", "audio:1", "audio:2", "audio:3"]
     assert session.replayed_frames == 1
 
@@ -656,7 +656,7 @@ def test_hands_free_held_audio_is_bounded_and_reported_once() -> None:
     """Held hands-free audio keeps the newest window; the loss is reported once per outage."""
     session = LiveSession(OPTIONS, replay_window_s=0.1, hands_free_tail_s=0)
     ready(session)
-    session.connection_lost(0.0)
+    session.connection_lost()
     for i in range(8):
         session.send_audio(chunk(i))
     lost = [e for e in session.events_received() if isinstance(e, TurnLost)]
@@ -706,17 +706,17 @@ def test_replay_delivers_each_frame_of_the_activity_exactly_once(actions: list[s
         elif action == "drain":
             wire_log += describe(session.data_to_send())
         elif action == "drop":
-            session.connection_lost(0.0)
+            session.connection_lost()
             wire_log = []
         elif action == "connect" and session.state is SessionState.IDLE:
-            session.connect(0.0, "h")
+            session.connect("h")
         elif action == "setup_complete" and session.state is SessionState.AWAITING_SETUP:
             session.receive_data(SETUP_COMPLETE, 0.0)
     session.send_activity_end()
     if session.state is not SessionState.READY:
-        session.connection_lost(0.0)
+        session.connection_lost()
         wire_log = []
-        session.connect(0.0, "h")
+        session.connect("h")
         session.receive_data(SETUP_COMPLETE, 0.0)
     wire_log += describe(session.data_to_send())
     expected = ["start", *(f"audio:{i}" for i in range(sent_chunks)), "end"]
@@ -765,7 +765,7 @@ def test_a_new_conversation_replays_nothing_of_the_old_one() -> None:
     session.data_to_send()
     session.start_over()
     assert not session.replay_pending
-    session.connection_lost(1.0)
+    session.connection_lost()
     assert ready(session, 2.0) == ["setup"]
 
 

@@ -194,7 +194,7 @@ def check_parse(data: str | bytes) -> None:
 def check_session(script: list[tuple[str, Any]]) -> None:
     """A session fed frames and input in any order raises nothing but LiveProtocolError."""
     session = LiveSession(wire.SetupOptions(model="m"), replay_window_s=0.2, hands_free_tail_s=0.05)
-    session.connect(0.0)
+    session.connect()
     now = 0.0
     for action, arg in script:
         now += 0.01
@@ -202,8 +202,8 @@ def check_session(script: list[tuple[str, Any]]) -> None:
             with contextlib.suppress(wire.LiveProtocolError):
                 session.receive_data(arg, now)
         elif action == "drop":
-            session.connection_lost(now)
-            session.connect(now, session.resumption_handle)
+            session.connection_lost()
+            session.connect(session.resumption_handle)
         elif action == "press":
             if not session.user_activity_open:
                 session.send_activity_start()

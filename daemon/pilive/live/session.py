@@ -1,7 +1,7 @@
 """Sans-I/O Live API session: one conversation across many WebSocket connections.
 
-Drive it like a websockets protocol object: `connect(now, handle)`, `receive_data(frame, now)`,
-`connection_lost(now)` and `send_*()` calls in; `data_to_send()` (frames to write, in order) and
+Drive it like a websockets protocol object: `connect(handle)`, `receive_data(frame, now)`,
+`connection_lost()` and `send_*()` calls in; `data_to_send()` (frames to write, in order) and
 `events_received()` out. It never sleeps, reads a clock or touches a socket: `now` is always an
 argument, in seconds on whatever monotonic clock the caller uses.
 
@@ -315,7 +315,7 @@ class LiveSession:
 
     # -- connection lifecycle -----------------------------------------------------------------
 
-    def connect(self, now: float, handle: str | None = None) -> None:
+    def connect(self, handle: str | None = None) -> None:
         """A new connection is open: queue `setup` (resuming `handle` if given)."""
         if self._state is SessionState.CLOSED:
             raise LiveSessionError("connect() after close()")
@@ -330,7 +330,7 @@ class LiveSession:
         self.connections += 1
         self._out.append(_Frame(frame, _Kind.SETUP))
 
-    def connection_lost(self, now: float) -> None:
+    def connection_lost(self) -> None:
         """The connection is gone: hold input from now on; prepare the replay for the next one."""
         if self._state in (SessionState.IDLE, SessionState.CLOSED):
             return

@@ -398,7 +398,7 @@ class LiveLink:
         opened_s = self._last_frame_s = loop.time()
         if self._stop.is_set() or self._restart_fresh:
             self._close_soon(ws, 1000, "client stopping")
-        self.session.connect(loop.time(), handle)
+        self.session.connect(handle)
         self._setup_deadline = loop.call_later(
             self.options.connect_timeout_s, self._setup_timed_out, ws
         )
@@ -417,7 +417,7 @@ class LiveLink:
             await asyncio.gather(*helpers, return_exceptions=True)
             self._ws = None
             if self.session.state is not SessionState.CLOSED:
-                self.session.connection_lost(loop.time())
+                self.session.connection_lost()
             self._deliver_events()
         lasted_s = loop.time() - opened_s
         # Productive: it answered one of the user's turns, or stayed up. A bare turnComplete
