@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, assert_never
 
@@ -308,7 +309,15 @@ class App:
         exc = task.exception()
         if exc is not None:
             # A part that dies takes the daemon down with a failure exit: systemd restarts it.
-            log.critical("%s failed: %r; stopping", task.get_name(), exc, exc_info=exc)
+            # The text of an exception can quote anything (a header a server echoed back): the
+            # key is masked in it and in its traceback.
+            trace = "".join(traceback.format_exception(exc))
+            log.critical(
+                "%s failed: %s; stopping\n%s",
+                task.get_name(),
+                self.api_key.redact(repr(exc)),
+                self.api_key.redact(trace),
+            )
             self.failure = f"{task.get_name()} failed ({type(exc).__name__})"
             self.request_stop()
 
@@ -403,6 +412,10 @@ class App:
             case PlayAudio():
                 self.playback.write(action.pcm, self._answer_rate_hz)
             case StartActivity():
+                if self._end_after_chunk:
+                    # The last press's activityEnd still waits for its mic chunk (a re-press
+                    # within one chunk, or a bounce): it goes first.
+                    self._send_activity_end()
                 self.link.send_activity_start()
                 preroll = self.capture.take_preroll()
                 for chunk in preroll:

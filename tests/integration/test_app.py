@@ -377,3 +377,24 @@ async def test_hands_free_turn_needs_no_button(tmp_path: Path) -> None:
             await r.until(lambda: r.state is ApplianceState.SPEAKING, timeout_s=10)
             await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
             assert r.app.stats.presses == 0
+
+
+async def test_a_re_press_within_one_mic_chunk_of_the_release_starts_a_new_turn(
+    tmp_path: Path,
+) -> None:
+    """With min_press_ms = 0 a release and a new press can fall within one 20 ms mic chunk
+    (or a contact bounce): the deferred activityEnd goes out first, then the new activityStart;
+    nothing raises and both turns reach the model."""
+    mic_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, conversation="min_press_ms = 0")
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            r.press()
+            await asyncio.sleep(0.6)
+            r.release()
+            r.press()  # at once: the release's last chunk has not come yet
+            await asyncio.sleep(0.6)
+            r.release()
+            await r.until(lambda: emu.recording.counters["turns"] == 2, timeout_s=15)
+            assert r.app.failure is None
