@@ -300,17 +300,17 @@ def check_answers(
     origin_s: float,
     errors_s: Sequence[float],
 ) -> None:
-    """Each press's answer starts playing within 3 s of the release, or an audible error (its
-    journal line) comes before the next press. Excused: a fault hit while that answer was on its
-    way, and the next press came before the resumed link could bring it."""
+    """Each press's answer starts playing before the next press, or an audible error (its journal
+    line) comes by then. Excused: neither came, and a fault hit while that answer was on its way
+    (the next press then superseded the answer the resumed link was bringing)."""
     for n, press in enumerate(presses, 1):
         release_s = press.at_s + press.hold_s
         next_s = presses[n].at_s if n < len(presses) else release_s + PRESS_PERIOD_S
         if any(release_s - 0.5 <= t <= next_s for t in errors_s):
             report.presses_errored += 1
             continue
-        if any(release_s <= t + origin_s <= release_s + 3.0 for t in starts_s):
-            continue
+        if any(release_s <= t + origin_s <= next_s for t in starts_s):
+            continue  # answered before the next press (a replay after a fault included)
         if any(release_s - 1.0 - f.duration_s <= f.at_s <= release_s + 4.0 for f in report.faults):
             report.answers_excused += 1
             continue
