@@ -10,7 +10,6 @@ from __future__ import annotations
 from pilive.config._load import DEFAULT_CONFIG_PATH, load_config, parse_config
 from pilive.config._reader import ConfigError, Problem
 from pilive.config._render import render_toml
-from pilive.config._rules import is_loopback_host
 from pilive.config._secret import Secret
 from pilive.config.apikey import load_api_key
 from pilive.config.model import (
@@ -32,6 +31,7 @@ from pilive.config.model import (
     ToolsConfig,
     VadConfig,
 )
+from pilive.net.endpoint import is_loopback_host
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import string
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from pilive.config._reader import Problem, show_value
 from pilive.config.model import CommandTool, Config, GpioConfig, TimelineStep
+from pilive.net.endpoint import (
+    endpoint_host,
+    endpoint_problems,
+    is_loopback_host,
+    shown_endpoint,
+)
 from pilive.tools.schema import check_schema
 
 _LED_PIN_COUNT = {"none": 0, "led": 1, "pwm": 1, "rgb": 3}
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost and loopback IP literals (127.0.0.0/8, ::1); names are not resolved."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def endpoint_host(endpoint: str) -> str:
-    try:
-        return urlsplit(endpoint).hostname or ""
-    except ValueError:
-        return ""
 
 
 class _Rules:
@@ -75,40 +62,10 @@ def check_rules(config: Config, source: str) -> list[Problem]:
 
 def _check_live(config: Config, rules: _Rules) -> None:
     live = config.live
-    try:
-        parts = urlsplit(live.endpoint)
-        host = parts.hostname or ""
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        rules.problem("live.endpoint", live.endpoint, f"is not a valid URL ({exc})")
-        return
-    # Never show a query string: it might carry a key.
-    shown = live.endpoint.split("?", 1)[0] + ("?…" if parts.query else "")
-    if parts.scheme not in ("wss", "ws"):
-        rules.problem("live.endpoint", shown, "must start with wss:// (or ws:// for loopback)")
-    elif not host:
-        rules.problem("live.endpoint", shown, "must name a host")
-    elif parts.scheme == "ws" and not is_loopback_host(host):
-        rules.problem(
-            "live.endpoint",
-            shown,
-            "plain ws:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
-            "use wss://",
-        )
-    if parts.username is not None or parts.password is not None:
-        rules.problem("live.endpoint", "<redacted>", "must not contain user information")
-    if parts.query or parts.fragment:
-        rules.problem(
-            "live.endpoint",
-            shown,
-            "must not have a query or fragment (the API key goes in a header)",
-        )
-    if parts.path not in ("", "/"):
-        rules.problem(
-            "live.endpoint",
-            shown,
-            "must be a base URL without a path (the API version comes from live.api_version)",
-        )
+    host = endpoint_host(live.endpoint)
+    for message in endpoint_problems(live.endpoint):
+        shown = "<redacted>" if "user information" in message else shown_endpoint(live.endpoint)
+        rules.problem("live.endpoint", shown, message)
     if live.api_key is not None:
         if live.api_key_file is not None:
             rules.problem(

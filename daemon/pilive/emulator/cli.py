@@ -42,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
     from pilive.emulator.options import EmulatorOptions, ToolTrigger  # noqa: PLC0415
-    from pilive.emulator.server import Emulator, is_loopback  # noqa: PLC0415
+    from pilive.emulator.server import Emulator  # noqa: PLC0415
+    from pilive.net.endpoint import is_loopback_host  # noqa: PLC0415
 
-    if not is_loopback(args.host):
+    if not is_loopback_host(args.host):
         print(
             f"pilive emulator: refusing to bind to {args.host!r}: it is a test tool and only "
             "listens on loopback (127.0.0.1 or ::1)",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import json
 import logging
@@ -35,6 +34,7 @@ from pilive.emulator.options import EmulatorOptions
 from pilive.emulator.recording import ConnectionRecord, Recording, SentFrame
 from pilive.emulator.replies import audio_message
 from pilive.emulator.sessions import SessionRegistry
+from pilive.net.endpoint import is_loopback_host
 
 logger = logging.getLogger("pilive.emulator")
 
@@ -61,15 +61,6 @@ def _ends_connection(action: fx.FaultAction) -> bool:
     if isinstance(action, fx.SendMalformed):
         return action.kind == "wire_truncated"
     return isinstance(action, fx.Close | fx.Abort)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -103,7 +94,7 @@ class Emulator:
         self, options: EmulatorOptions | None = None, *, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         self.options = options or EmulatorOptions()
-        if not is_loopback(self.options.host):
+        if not is_loopback_host(self.options.host):
             raise ValueError(f"the emulator only binds to loopback, not {self.options.host!r}")
         self._ssl = ssl_context
         if self._ssl is None and self.options.tls_cert is not None:

@@ -45,12 +45,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from pilive.config import is_loopback_host
 from pilive.config._secret import mask_secrets
 from pilive.live import retry, wire
 from pilive.live.events import (
@@ -61,6 +59,7 @@ from pilive.live.events import (
 )
 from pilive.live.retry import Classified, Failure, Next, Phase, RetryPolicy
 from pilive.live.session import LiveSession, SessionState
+from pilive.net.endpoint import endpoint_problems, shown_endpoint
 from pilive.ratelimit import LogLimiter
 from pilive.state import HandleStore, LoadOutcome
 
@@ -155,20 +154,10 @@ class InsecureEndpointError(ValueError):
 
 
 def check_endpoint(endpoint: str) -> None:
-    """Refuse endpoints that would leak: plain ws:// off-loopback, or a key/path in the URL."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("ws", "wss"):
-        raise InsecureEndpointError(
-            f"endpoint {endpoint!r}: scheme must be wss (or ws to loopback)"
-        )
-    if parts.query or parts.username or parts.password:
-        raise InsecureEndpointError(
-            f"endpoint {parts.scheme}://{parts.hostname}: no query/userinfo"
-        )
-    if parts.scheme == "ws" and not is_loopback_host(parts.hostname or ""):
-        raise InsecureEndpointError(
-            f"endpoint ws://{parts.hostname}: plain ws:// is only allowed to loopback; use wss://"
-        )
+    """Refuse endpoints that would leak or that `pilive check` refuses (net/endpoint.py rules)."""
+    problems = endpoint_problems(endpoint)
+    if problems:
+        raise InsecureEndpointError(f"endpoint {shown_endpoint(endpoint)}: {problems[0]}")
 
 
 @dataclass(slots=True)

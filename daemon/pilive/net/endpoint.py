@@ -1,0 +1,67 @@
+"""The Live API endpoint rules, in one place: the config check, the link and the emulator ask here.
+
+Pure (no I/O, names are never resolved), so `pilive check` and the daemon refuse exactly the same
+endpoints with the same words.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals (127.0.0.0/8, ::1); names are not resolved."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of `endpoint`, or "" when it has none or does not parse."""
+    try:
+        return urlsplit(endpoint).hostname or ""
+    except ValueError:
+        return ""
+
+
+def shown_endpoint(endpoint: str) -> str:
+    """`endpoint` as safe to show: never the query string, which might carry a key."""
+    return endpoint.split("?", 1)[0] + ("?…" if "?" in endpoint else "")
+
+
+def endpoint_problems(endpoint: str) -> list[str]:
+    """What is wrong with `endpoint`, one sentence per broken rule; [] when it is usable.
+
+    wss:// to a host (plain ws:// only to loopback: the key would cross the network in the
+    clear), no user information, query or fragment (the key goes in a header), and no path (the
+    API version is added by the link).
+    """
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        return [f"is not a valid URL ({exc})"]
+    problems = []
+    if parts.scheme not in ("wss", "ws"):
+        problems.append("must start with wss:// (or ws:// for loopback)")
+    elif not host:
+        problems.append("must name a host")
+    elif parts.scheme == "ws" and not is_loopback_host(host):
+        problems.append(
+            "plain ws:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
+            "use wss://"
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append("must not contain user information")
+    if parts.query or parts.fragment:
+        problems.append("must not have a query or fragment (the API key goes in a header)")
+    if parts.path not in ("", "/"):
+        problems.append(
+            "must be a base URL without a path (the API version comes from live.api_version)"
+        )
+    return problems
