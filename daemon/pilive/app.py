@@ -1,4 +1,4 @@
-"""The composition root: builds every part from the configuration and runs them on one loop.
+"""The running appliance: the parts `wiring` builds from the configuration, on one loop.
 
 Data flow, all on the event loop thread (device threads only hand bytes over with
 `call_soon_threadsafe`):
@@ -18,19 +18,16 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import os
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any, assert_never
 
-from pilive import wiring
-from pilive.audio.backends import open_backend
+from pilive import health, wiring
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
-from pilive.camera import CameraMode, CameraStreamer, make_source_factory
+from pilive.camera import CameraStreamer
 from pilive.check import model_warnings
 from pilive.config import Config, Secret
 from pilive.controls.events import (
@@ -62,7 +59,14 @@ from pilive.live.session import LiveSession
 from pilive.net.connection import LinkStatus, LiveLink
 from pilive.parts import Controls
 from pilive.state import HandleStore
-from pilive.systemd import Heartbeats, Notifier, event_fields, watchdog_interval_s
+from pilive.systemd import (
+    Heartbeats,
+    Notifier,
+    event_fields,
+    run_watchdog,
+    watchdog_interval_s,
+)
+from pilive.timeline import run_timeline
 from pilive.tools.base import ToolResult, ToolRunner
 
 log = logging.getLogger("pilive")
@@ -156,47 +160,32 @@ class App:
                 self._spawn(self.camera.run(), "camera")
             interval_s = watchdog_interval_s()
             if interval_s is not None:
-                self._spawn(self._watchdog(interval_s), "watchdog")
+                watching = run_watchdog(
+                    self.notifier, self.heartbeats, interval_s, on_tick=self._update_status
+                )
+                self._spawn(watching, "watchdog")
             if self.config.timeline:
-                self._spawn(self._run_timeline(), "timeline")
-            self._spawn(self._report_health(self.config.log.health_interval_s), "health")
+                script = run_timeline(
+                    self.config,
+                    self.controls,
+                    on_event=self._on_control_event,
+                    request_stop=self.request_stop,
+                    note=self._note,
+                )
+                self._spawn(script, "timeline")
+            reporting = health.report_health(
+                self.config.log.health_interval_s, self._health_figures
+            )
+            self._spawn(reporting, "health")
             await self._stop.wait()
         finally:
             await self._shutdown()
 
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The parts from wiring, their callbacks pointed at this app."""
         cfg = self.config
-        mic, spk = cfg.audio.input, cfg.audio.output
-        self.capture = Capture(
-            open_backend(
-                mic.backend,
-                # A simulated mic loops its WAV: a real microphone never runs out.
-                **_file_options(
-                    mic.backend, input_path=mic.file_path, realtime=mic.pace_realtime, loop=True
-                ),
-            ),
-            self._on_mic_chunk,
-            device=mic.device,
-            chunk_ms=mic.chunk_ms,
-            preroll_ms=wiring.capture_preroll_ms(cfg),
-            rate_hz=mic.rate_hz,
-            channels=mic.channels,
-        )
-        self.playback = Playback(
-            open_backend(
-                spk.backend,
-                **_file_options(spk.backend, output_path=spk.file_path, output_rate_hz=spk.rate_hz),
-            ),
-            device=spk.device,
-            prebuffer_ms=spk.prebuffer_ms,
-            ring_ms=int(spk.buffer_s * 1000),
-            volume_percent=spk.volume_percent,
-            earcon_volume_percent=spk.earcon_volume_percent,
-            rate_hz=spk.rate_hz,
-            channels=spk.channels,
-            on_drained=self._on_playback_drained,
-            max_backlog_s=spk.max_backlog_s,
-        )
+        self.capture = wiring.capture(cfg, self._on_mic_chunk)
+        self.playback = wiring.playback(cfg, self._on_playback_drained)
         self.tools = ToolRunner(
             wiring.tools(
                 cfg,
@@ -221,38 +210,12 @@ class App:
             on_status=self._on_link_status,
             handle_store=self.handle_store,
         )
-        mode = CameraMode.parse(cfg.camera.mode)
-        factory = make_source_factory(
-            cfg.camera.source,
-            size_px=cfg.camera.size_px,
-            folder=cfg.camera.folder,
-            capture_timeout_s=cfg.camera.capture_timeout_s,
+        self.camera = wiring.camera(
+            cfg,
+            on_frame=self._on_frame,
+            on_status=lambda state, text: self._note(f"camera: {text}"),
         )
-        if factory is not None and mode is not CameraMode.OFF:
-            self.camera = CameraStreamer(
-                factory,
-                on_frame=self._on_frame,
-                fps=cfg.camera.fps,
-                size_px=cfg.camera.size_px,
-                jpeg_quality=cfg.camera.jpeg_quality,
-                mode=mode,
-                capture_timeout_s=cfg.camera.capture_timeout_s,
-                on_status=lambda state, text: self._note(f"camera: {text}"),
-            )
-        self.controls = self._make_controls(loop)
-
-    def _make_controls(self, loop: asyncio.AbstractEventLoop) -> Controls:
-        if self.config.conversation.button_backend == "keyboard":
-            from pilive.controls.keyboard import KeyboardPushToTalk  # noqa: PLC0415
-
-            keyboard = KeyboardPushToTalk(0, loop=loop, on_event=self._on_control_event)
-            keyboard.start()
-            return keyboard
-        from pilive.controls.gpio import Controls  # noqa: PLC0415 - gpiozero only when used
-
-        return Controls(
-            wiring.controls_config(self.config), loop=loop, on_event=self._on_control_event
-        )
+        self.controls = wiring.controls(cfg, loop=loop, on_event=self._on_control_event)
 
     async def _start_hardware(self) -> None:
         await self.capture.start()
@@ -520,101 +483,22 @@ class App:
             self._last_status = text
             self.notifier.status(text)
 
-    async def _watchdog(self, interval_s: float) -> None:
-        """WATCHDOG=1 while every heartbeat is fresh; the loop itself proves alive by running."""
-        stale_before: tuple[str, ...] = ()
-        while True:
-            fresh, stale = self.heartbeats.all_fresh(time.monotonic())
-            if fresh:
-                self.notifier.watchdog()
-            if stale != stale_before:
-                if stale:
-                    log.error("withholding the watchdog ping: %s stopped", ", ".join(stale))
-                stale_before = stale
-            self._update_status()
-            await asyncio.sleep(interval_s)
-
-    async def _report_health(self, interval_s: float) -> None:
-        """One line per interval with what would grow if something leaked or stalled."""
-        while True:
-            await asyncio.sleep(interval_s)
-            ring = self.playback.ring
-            figures = {
-                "tasks": len(asyncio.all_tasks()),
-                "threads": threading.active_count(),
-                "fds": _open_fds(),
-                "rss_kb": _rss_kb(),
-                "underruns": ring.underruns if ring is not None else 0,
-                "answer_dropped_s": round(self.playback.answer_dropped_s, 1),
-                "overflows": self.capture.overflows,
-                "reconnects": sum(self.link.counters.reconnects_by_cause.values()),
-                "turns": self.stats.turns,
-            }
-            text = " ".join(f"{k}={v}" for k, v in figures.items())
-            log.info("health %s", text, extra=event_fields("health", **figures))
-
-    # -- the scripted timeline -------------------------------------------------------------------
-
-    async def _run_timeline(self) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for step in self.config.timeline:
-            await asyncio.sleep(max(0.0, start + step.at_s - loop.time()))
-            self._note(f"timeline: {step.action}" + (f" ({step.note})" if step.note else ""))
-            if step.action == "stop":
-                self.request_stop()
-                return
-            if step.action == "new-conversation":
-                self._drive(self.config.gpio.new_conversation_pin, True)
-                self._drive(self.config.gpio.new_conversation_pin, False)
-            else:
-                self._drive(self.config.gpio.button_pin, step.action == "press")
-
-    def _drive(self, pin: int | None, pressed: bool) -> None:
-        """Press through real gpiozero mock pins when the pin factory is "mock" (the demo)."""
-        factory = getattr(self.controls, "pin_factory", None)
-        if pin is not None and factory is not None and self.config.gpio.pin_factory == "mock":
-            level_low = pressed if self.config.gpio.pull_up else not pressed
-            mock_pin = factory.pin(pin)
-            if level_low:
-                mock_pin.drive_low()
-            else:
-                mock_pin.drive_high()
-            return
-        at = asyncio.get_running_loop().time()
-        if pin == self.config.gpio.new_conversation_pin and pin is not None:
-            if pressed:
-                self._on_control_event(NewConversationPressed(at))
-        else:
-            self._on_control_event(ButtonPressed(at) if pressed else ButtonReleased(at))
+    def _health_figures(self) -> dict[str, int | float]:
+        """The parts' counters for the health line (health.report_health adds the process's)."""
+        ring = self.playback.ring
+        return {
+            "underruns": ring.underruns if ring is not None else 0,
+            "answer_dropped_s": round(self.playback.answer_dropped_s, 1),
+            "overflows": self.capture.overflows,
+            "reconnects": sum(self.link.counters.reconnects_by_cause.values()),
+            "turns": self.stats.turns,
+        }
 
     def _note(self, text: str) -> None:
         if self.on_timeline is not None:
             self.on_timeline(time.monotonic() - self.stats.started_s, text)
         else:
             log.debug("%s", text)
-
-
-def _open_fds() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return -1
-
-
-def _rss_kb() -> int:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
-def _file_options(backend: str, **options: Any) -> dict[str, Any]:
-    """The file backend takes paths and pacing; the others take nothing."""
-    if backend != "file":
-        return {}
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def install_signal_handlers(app: App) -> None:

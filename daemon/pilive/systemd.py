@@ -182,11 +182,13 @@ async def run_watchdog(
     interval_s: float,
     *,
     clock: Callable[[], float] = time.monotonic,
+    on_tick: Callable[[], None] | None = None,
 ) -> None:
     """Send WATCHDOG=1 every interval_s while all heartbeats are fresh; runs until cancelled.
 
     The event loop itself needs no heartbeat: this runs on it, so a blocked loop sends nothing
     and systemd restarts us after WatchdogSec. A stale part withholds the ping the same way.
+    `on_tick` runs every interval (the app refreshes its STATUS line there).
     """
     stale_before: tuple[str, ...] = ()
     while True:
@@ -199,6 +201,8 @@ async def run_watchdog(
             else:
                 log.warning("all heartbeats fresh again; watchdog pings resumed")
             stale_before = stale
+        if on_tick is not None:
+            on_tick()
         await asyncio.sleep(interval_s)
 
 

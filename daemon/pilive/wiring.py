@@ -1,24 +1,33 @@
-"""Configuration -> the options each part takes. Pure mapping, no I/O, tested on its own.
+"""The composition root's first half: configuration -> each part, tested on its own.
 
 The config speaks the user's words (`media_resolution = "low"`, `led = "rgb"`); each part takes
 its own small options type in its own words (`MEDIA_RESOLUTION_LOW`, `"rgbled"`). Keeping the
-translation here means neither side knows the other's vocabulary.
+translation here means neither side knows the other's vocabulary. The option mappers are pure;
+the device builders at the end construct the microphone, speaker, camera and button backend
+(nothing is opened until the app starts them). `App` only connects the parts' callbacks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from pilive.audio.backends import open_backend
+from pilive.audio.capture import Capture
+from pilive.audio.playback import Playback
+from pilive.camera import CameraMode, CameraState, CameraStreamer, make_source_factory
 from pilive.config import Config
 from pilive.config.model import LedPattern as ConfigLedPattern
-from pilive.controls.events import ApplianceState
+from pilive.controls.events import ApplianceState, ControlEventCallback
 from pilive.controls.gpio import ControlsConfig
 from pilive.controls.patterns import LedConfig, LedPattern
 from pilive.conversation import Timing
 from pilive.live import wire
 from pilive.live.models import find_model
 from pilive.net.connection import LinkOptions
+from pilive.parts import Controls
 from pilive.tools.base import Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
 from pilive.tools.command import CommandTool
@@ -169,3 +178,92 @@ def tools(
             )
         )
     return chosen
+
+
+# -- the devices ---------------------------------------------------------------------------------
+
+
+def capture(config: Config, on_chunk: Callable[[bytes], None]) -> Capture:
+    """The microphone; a simulated one loops its WAV (a real microphone never runs out)."""
+    mic = config.audio.input
+    return Capture(
+        open_backend(
+            mic.backend,
+            **_file_options(
+                mic.backend, input_path=mic.file_path, realtime=mic.pace_realtime, loop=True
+            ),
+        ),
+        on_chunk,
+        device=mic.device,
+        chunk_ms=mic.chunk_ms,
+        preroll_ms=capture_preroll_ms(config),
+        rate_hz=mic.rate_hz,
+        channels=mic.channels,
+    )
+
+
+def playback(config: Config, on_drained: Callable[[], None]) -> Playback:
+    spk = config.audio.output
+    return Playback(
+        open_backend(
+            spk.backend,
+            **_file_options(spk.backend, output_path=spk.file_path, output_rate_hz=spk.rate_hz),
+        ),
+        device=spk.device,
+        prebuffer_ms=spk.prebuffer_ms,
+        ring_ms=int(spk.buffer_s * 1000),
+        volume_percent=spk.volume_percent,
+        earcon_volume_percent=spk.earcon_volume_percent,
+        rate_hz=spk.rate_hz,
+        channels=spk.channels,
+        on_drained=on_drained,
+        max_backlog_s=spk.max_backlog_s,
+    )
+
+
+def camera(
+    config: Config,
+    *,
+    on_frame: Callable[[bytes], None],
+    on_status: Callable[[CameraState, str], None],
+) -> CameraStreamer | None:
+    """The camera streamer, or None when there is no source or the mode is off."""
+    cam = config.camera
+    mode = CameraMode.parse(cam.mode)
+    factory = make_source_factory(
+        cam.source, size_px=cam.size_px, folder=cam.folder, capture_timeout_s=cam.capture_timeout_s
+    )
+    if factory is None or mode is CameraMode.OFF:
+        return None
+    return CameraStreamer(
+        factory,
+        on_frame=on_frame,
+        fps=cam.fps,
+        size_px=cam.size_px,
+        jpeg_quality=cam.jpeg_quality,
+        mode=mode,
+        capture_timeout_s=cam.capture_timeout_s,
+        on_status=on_status,
+    )
+
+
+def controls(
+    config: Config, *, loop: asyncio.AbstractEventLoop, on_event: ControlEventCallback
+) -> Controls:
+    """The button backend: the keyboard on stdin, or gpiozero buttons and LED."""
+    if config.conversation.button_backend == "keyboard":
+        from pilive.controls.keyboard import KeyboardPushToTalk  # noqa: PLC0415
+
+        keyboard = KeyboardPushToTalk(0, loop=loop, on_event=on_event)
+        keyboard.start()
+        return keyboard
+    from pilive.controls.gpio import Controls as GpioControls  # noqa: PLC0415
+
+    return GpioControls(controls_config(config), loop=loop, on_event=on_event)
+
+
+def _file_options(backend: str, **options: Any) -> dict[str, Any]:
+    """The file backend takes paths and pacing; the others take nothing."""
+    if backend != "file":
+        return {}
+    return {k: v for k, v in options.items() if v is not None}
