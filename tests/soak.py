@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -163,6 +164,14 @@ def fault_plan(rng: random.Random, total_s: float, first_s: float, every_s: floa
             if kind == "flood"
             else 0.0
         )
+        if kind == "flood":
+            # Just after a release, while the answer plays: a flood that meets a held button is
+            # discarded as an old answer and would not fill the backlog (its high-water mark
+            # must fall in the warm-up; the peak check bounds it).
+            after_release_s = 2.0 + HOLD_S + 1.0
+            at_s = after_release_s + math.ceil((at_s - after_release_s) / PRESS_PERIOD_S) * (
+                PRESS_PERIOD_S
+            )
         faults.append(Fault(round(at_s, 2), kind, round(duration_s, 2)))
         at_s += every_s * rng.uniform(0.7, 1.3)
         n += 1
