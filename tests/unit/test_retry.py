@@ -18,12 +18,15 @@ from pilive.live.retry import (
     Decision,
     Failure,
     Next,
+    OwnClose,
     Phase,
     RetryPolicy,
     backoff,
     classify_close,
     classify_exception,
     classify_handshake_status,
+    classify_own_close,
+    stronger,
 )
 
 
@@ -409,3 +412,38 @@ def test_even_productive_connections_resume_at_once_only_ten_times_a_minute() ->
     decisions = [ended(p, NORMAL, now=0.5 * i, setup=True, productive=True) for i in range(12)]
     assert [d.next for d in decisions[:10]] == [Next.RESUME_NOW] * 10
     assert decisions[10].next is Next.RETRY_AFTER
+
+
+# --- connections the client ended itself ----------------------------------------------------
+
+
+def _own(reason: OwnClose, phase: Phase = Phase.SESSION) -> Classified:
+    return classify_own_close(reason, phase, answer_timeout_s=45.0, connect_timeout_s=15.0)
+
+
+@pytest.mark.parametrize(
+    ("reason", "failure", "cause"),
+    [
+        (OwnClose.HANDOVER, Failure.NORMAL_END, "goAway handover"),
+        (OwnClose.NEW_CONVERSATION, Failure.NORMAL_END, "new conversation requested"),
+        (OwnClose.STALLED, Failure.TRANSIENT, "network stalled"),
+        (OwnClose.SILENT, Failure.TRANSIENT, "no answer from the server for 45 s"),
+        (OwnClose.SETUP_TIMEOUT, Failure.TRANSIENT, "no setupComplete within 15 s"),
+    ],
+)
+def test_each_own_close_has_its_outcome(reason: OwnClose, failure: Failure, cause: str) -> None:
+    assert _own(reason) == Classified(failure, cause)
+
+
+def test_a_resume_that_never_completes_its_setup_is_a_refused_handle() -> None:
+    assert _own(OwnClose.SETUP_TIMEOUT, Phase.RESUME).failure is Failure.HANDLE_REFUSED
+
+
+def test_the_stronger_reason_explains_the_connection_whatever_the_order() -> None:
+    """A handover wins over everything, a new conversation over the faults; None yields."""
+    reasons = list(OwnClose)
+    for first in reasons:
+        for second in reasons:
+            assert stronger(stronger(None, first), second) == min(first, second)
+    assert stronger(OwnClose.STALLED, OwnClose.HANDOVER) is OwnClose.HANDOVER
+    assert stronger(OwnClose.SETUP_TIMEOUT, OwnClose.NEW_CONVERSATION) is OwnClose.NEW_CONVERSATION

@@ -175,6 +175,48 @@ def _field_cause(code: int, reason: str) -> str:
     return f"invalid configuration ({code})"
 
 
+class OwnClose(enum.IntEnum):
+    """Why the client itself ended a connection; when several apply, the lowest value wins
+    (a handover the user's new conversation interrupted is still a handover)."""
+
+    HANDOVER = 1
+    """goAway: the next connection resumes before the deadline."""
+    NEW_CONVERSATION = 2
+    """The user asked for a new conversation."""
+    STALLED = 3
+    """A frame waited longer than `send_stall_s`: the network is slower than real time."""
+    SILENT = 4
+    """The server owed an answer and sent nothing for `answer_timeout_s`."""
+    SETUP_TIMEOUT = 5
+    """No setupComplete within `connect_timeout_s`."""
+
+
+def stronger(current: OwnClose | None, reason: OwnClose) -> OwnClose:
+    """The reason that explains a connection when `reason` joins `current`."""
+    return reason if current is None else min(current, reason)
+
+
+def classify_own_close(
+    reason: OwnClose, phase: Phase, *, answer_timeout_s: float, connect_timeout_s: float
+) -> Classified:
+    """What a connection the client ended itself means. A resume that never completes its setup
+    counts as a refused handle (the real service has answered stale handles with silence)."""
+    if reason is OwnClose.HANDOVER:
+        return Classified(Failure.NORMAL_END, "goAway handover")
+    if reason is OwnClose.NEW_CONVERSATION:
+        return Classified(Failure.NORMAL_END, "new conversation requested")
+    if reason is OwnClose.STALLED:
+        return Classified(Failure.TRANSIENT, "network stalled")
+    if reason is OwnClose.SILENT:
+        return Classified(
+            Failure.TRANSIENT, f"no answer from the server for {answer_timeout_s:.0f} s"
+        )
+    text = f"no setupComplete within {connect_timeout_s:.0f} s"
+    if phase is Phase.RESUME:
+        return Classified(Failure.HANDLE_REFUSED, text)
+    return Classified(Failure.TRANSIENT, text)
+
+
 def classify_close(
     code: int | None, reason: str = "", *, phase: Phase, after_go_away: bool = False
 ) -> Classified:

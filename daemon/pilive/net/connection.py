@@ -57,7 +57,7 @@ from pilive.live.events import (
     SessionResumptionUpdate,
     SetupComplete,
 )
-from pilive.live.retry import Classified, Failure, Next, Phase, RetryPolicy
+from pilive.live.retry import Classified, Failure, Next, OwnClose, Phase, RetryPolicy
 from pilive.live.session import LiveSession, SessionState
 from pilive.net.endpoint import endpoint_problems, shown_endpoint
 from pilive.ratelimit import LogLimiter
@@ -212,15 +212,12 @@ class LiveLink:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._restart_fresh = False
-        self._handover = False
-        self._stalled = False
-        self._silent = False
+        self._own_close: OwnClose | None = None  # why we ended the current connection
         self._last_frame_s = 0.0
         self._saved_handle: str | None = None
         self._initial_handle: str | None = None
         self._lost_at: float | None = None
         self._setup_deadline: asyncio.TimerHandle | None = None
-        self._setup_timeout_hit = False
         self._handover_started_s: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -379,10 +376,7 @@ class LiveLink:
             return _Ended(retry.classify_exception(exc))
 
         self._ws = ws
-        self._handover = False
-        self._stalled = False
-        self._silent = False
-        self._setup_timeout_hit = False
+        self._own_close = None
         answered_before = self.session.turns_answered
         opened_s = self._last_frame_s = loop.time()
         if self._stop.is_set() or self._restart_fresh:
@@ -468,7 +462,7 @@ class LiveLink:
                     try:
                         await asyncio.wait_for(ws.send(frame), self.options.send_stall_s)
                     except TimeoutError:
-                        self._stalled = True
+                        self._close_because(OwnClose.STALLED)
                         log.warning(
                             "network slower than real time: a frame waited %.1f s; reconnecting",
                             self.options.send_stall_s,
@@ -497,7 +491,7 @@ class LiveLink:
             if owed_since is None:
                 owed_since = now
             if now - max(owed_since, self._last_frame_s) >= timeout_s:
-                self._silent = True
+                self._close_because(OwnClose.SILENT)
                 self.counters.silent_servers += 1
                 log.warning(
                     "the server sent nothing for %.0f s while an answer was due; reconnecting",
@@ -534,7 +528,7 @@ class LiveLink:
 
     def _setup_timed_out(self, ws: ClientConnection) -> None:
         log.warning("no setupComplete within %.0f s", self.options.connect_timeout_s)
-        self._setup_timeout_hit = True
+        self._close_because(OwnClose.SETUP_TIMEOUT)
         ws.transport.abort()
 
     def _handover_timer_fired(self, ws: ClientConnection) -> None:
@@ -542,35 +536,32 @@ class LiveLink:
             self._start_handover(ws)
 
     def _start_handover(self, ws: ClientConnection) -> None:
-        if self._handover:
+        if self._own_close is OwnClose.HANDOVER:
             return
-        self._handover = True
+        self._close_because(OwnClose.HANDOVER)
         self._handover_started_s = asyncio.get_running_loop().time()
         self.counters.handovers += 1
         log.info("goAway: handing over to a new connection")
         self._close_soon(ws, 1000, "handover after goAway")
+
+    def _close_because(self, reason: OwnClose) -> None:
+        self._own_close = retry.stronger(self._own_close, reason)
 
     def _close_soon(self, ws: ClientConnection, code: int, reason: str) -> None:
         self._track(asyncio.get_running_loop().create_task(ws.close(code, reason)))
 
     def _close_action(self, ws: ClientConnection, phase: Phase) -> Classified:
         """How this connection ended; our own reasons first, then the server's close frame."""
-        if self._handover:
-            return Classified(Failure.NORMAL_END, "goAway handover")
-        if self._restart_fresh:
-            return Classified(Failure.NORMAL_END, "new conversation requested")
-        if self._stalled:
-            return Classified(Failure.TRANSIENT, "network stalled")
-        if self._silent:
-            return Classified(
-                Failure.TRANSIENT,
-                f"no answer from the server for {self.options.answer_timeout_s:.0f} s",
+        own = self._own_close
+        if self._restart_fresh:  # asked for while this connection was open or opening
+            own = retry.stronger(own, OwnClose.NEW_CONVERSATION)
+        if own is not None:
+            return retry.classify_own_close(
+                own,
+                phase,
+                answer_timeout_s=self.options.answer_timeout_s,
+                connect_timeout_s=self.options.connect_timeout_s,
             )
-        if self._setup_timeout_hit:
-            text = f"no setupComplete within {self.options.connect_timeout_s:.0f} s"
-            if phase is Phase.RESUME:
-                return Classified(Failure.HANDLE_REFUSED, text)
-            return Classified(Failure.TRANSIENT, text)
         received = ws.protocol.close_rcvd
         sent = ws.protocol.close_sent
         if received is None and sent is not None and sent.code == 1011:
