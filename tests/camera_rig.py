@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from pilive.camera.base import CameraError
 from pilive.camera.imaging import Frame
-from pilive.camera.sources import CameraError
 
 
 def solid(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Frame:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pilive.camera.base import CameraError
 from pilive.camera.picam import Picamera2Source
-from pilive.camera.sources import CameraError
 from tests.camera_rig import RecordingPicamera2, solid
 
 

@@ -19,14 +19,12 @@ Channel order is RGB (R, G, B bytes) at every edge in this package; picamera2 is
 
 from __future__ import annotations
 
+from pilive.camera.base import CameraError, FrameSource, SourceFactory
 from pilive.camera.imaging import DEFAULT_JPEG_QUALITY, DEFAULT_SIZE_PX
 from pilive.camera.schedule import FrameSchedule
 from pilive.camera.sources import (
     SOURCE_KINDS,
-    CameraError,
     FileSource,
-    FrameSource,
-    SourceFactory,
     SyntheticSource,
     make_source_factory,
 )

@@ -28,8 +28,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pilive.camera.base import CameraError  # noqa: PLC0415
     from pilive.camera.imaging import FrameError, frame_to_jpeg  # noqa: PLC0415 (keep CLI light)
-    from pilive.camera.sources import CameraError, make_source_factory  # noqa: PLC0415
+    from pilive.camera.sources import make_source_factory  # noqa: PLC0415
 
     out = Path(args.out)
     if not out.is_dir():

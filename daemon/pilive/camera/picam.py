@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pilive.camera.base import CameraError
 from pilive.camera.imaging import DEFAULT_SIZE_PX, Frame, check_frame
-from pilive.camera.sources import CameraError
 
 # picamera2's DRM fourcc for arrays in R, G, B byte order (see the module docstring).
 PIXEL_FORMAT = "BGR888"

@@ -18,38 +18,15 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from pilive.camera.base import CameraError, SourceFactory
 from pilive.camera.imaging import DEFAULT_SIZE_PX, Frame, FrameError, check_frame, jpeg_codec
 
 log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("picamera2", "synthetic", "files", "none")
-
-
-class CameraError(RuntimeError):
-    """The camera (or stand-in) could not start or deliver a frame; retried with backoff."""
-
-
-class FrameSource(Protocol):
-    """What the streamer needs from a camera. All calls block; all run on the worker thread."""
-
-    name: str
-
-    def start(self) -> None:
-        """Open the device; raise CameraError (or any error) when it cannot be used."""
-
-    def capture_array(self) -> Frame:
-        """One fresh RGB frame (R, G, B order), any size."""
-        ...
-
-    def close(self) -> None:
-        """Release the device; safe to call more than once and after a failed start."""
-
-
-SourceFactory = Callable[[], FrameSource]
 
 
 # 5x7 bitmap glyphs, one string per row, '#' lit. Enough for a clock and a frame counter.
@@ -259,7 +236,7 @@ def make_source_factory(
         chosen = Path(folder)
         return lambda: FileSource(chosen, size_px=size_px)
     if kind == "picamera2":
-        from pilive.camera.picam import Picamera2Source  # noqa: PLC0415 (no cycle at import)
+        from pilive.camera.picam import Picamera2Source  # noqa: PLC0415 (picamera2 only when used)
 
         return lambda: Picamera2Source(
             size_px, camera_num=camera_num, capture_timeout_s=capture_timeout_s

@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from pilive.camera.base import FrameSource, SourceFactory
 from pilive.camera.imaging import DEFAULT_JPEG_QUALITY, DEFAULT_SIZE_PX, frame_to_jpeg
 from pilive.camera.schedule import FrameSchedule, interval_for_fps
-from pilive.camera.sources import FrameSource, SourceFactory
 from pilive.live import retry
 
 log = logging.getLogger(__name__)
