@@ -34,6 +34,19 @@ from pilive.tools.command import CommandTool, parse_template
 from pilive.tools.schema import ArgumentError, SchemaError, check_schema, validate
 
 LONG_TIMEOUT_S = 60.0  # generous: only a broken kill path would ever come near it
+
+
+def subreaper_refused() -> bool:
+    """True where prctl(PR_SET_CHILD_SUBREAPER) is refused, which no Linux since 3.4 does but
+    qemu-user 7.2 (Debian 12's, running the arm64 suite) does, with EINVAL: an emulation
+    artefact. The tool supervisor needs it, so tests that run a program skip there."""
+    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) != 0)"
+    return subprocess.run([sys.executable, "-c", probe], check=False, timeout=60).returncode != 0
+
+
+needs_subreaper = pytest.mark.skipif(
+    subreaper_refused(), reason="PR_SET_CHILD_SUBREAPER is refused here (qemu-user)"
+)
 ONE_STRING = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 
 
@@ -250,6 +263,7 @@ def printf_tool(**kwargs: Any) -> CommandTool:
     return CommandTool(**spec)
 
 
+@needs_subreaper
 async def test_command_success_one_element_per_value() -> None:
     """A value with spaces stays one argv element; an omitted optional argument drops its
     element; the output comes back as the result."""
@@ -258,6 +272,7 @@ async def test_command_success_one_element_per_value() -> None:
     assert await tool.call({"text": "alone"}) == {"result": "[alone]"}
 
 
+@needs_subreaper
 @pytest.mark.parametrize(
     "attack", ["; rm -rf /", "$(id)", "`id`", "a\nb", "'\"; echo pwned", "--help", "* ?"]
 )
@@ -273,6 +288,7 @@ async def test_nul_in_a_value_is_an_error_result() -> None:
     assert "NUL" in result["error"]
 
 
+@needs_subreaper
 async def test_environment_is_minimal_and_stdin_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     """The program sees only PATH, LANG and HOME (no API key), and stdin at EOF (cat returns)."""
     monkeypatch.setenv("GEMINI_API_KEY", "secret-test-key")
@@ -287,6 +303,7 @@ async def test_environment_is_minimal_and_stdin_closed(monkeypatch: pytest.Monke
     assert await cat_tool.call({}) == {"result": ""}
 
 
+@needs_subreaper
 async def test_nonzero_exit_reports_status_and_stderr() -> None:
     """A failing program gives an error with its exit status and the end of its stderr."""
     tool = CommandTool(
@@ -299,12 +316,14 @@ async def test_nonzero_exit_reports_status_and_stderr() -> None:
     assert result == {"error": "fail exited with status 3: disk not found: sdb"}
 
 
+@needs_subreaper
 async def test_killed_by_signal_is_named() -> None:
     """A program that dies of a signal is reported with the signal's name."""
     tool = CommandTool("crash", "Crashes.", ("/bin/sh", "-c", "kill -SEGV $$"), {"type": "object"})
     assert await tool.call({}) == {"error": "crash was killed by SIGSEGV"}
 
 
+@needs_subreaper
 async def test_killed_by_sigkill_is_named_too() -> None:
     """SIGKILL (the OOM killer, `kill -9`) cannot be re-raised like other signals: the
     supervisor still ends the same way, and the model is told which signal, not a traceback."""
@@ -312,6 +331,7 @@ async def test_killed_by_sigkill_is_named_too() -> None:
     assert await tool.call({}) == {"error": "oom was killed by SIGKILL"}
 
 
+@needs_subreaper
 async def test_missing_program_is_an_error_result() -> None:
     """A program that cannot start is an error result, not an exception."""
     tool = CommandTool("ghost", "Nothing.", ("/nonexistent/program",), {"type": "object"})
@@ -319,6 +339,7 @@ async def test_missing_program_is_an_error_result() -> None:
     assert result["error"].startswith("ghost: could not start '/nonexistent/program'")
 
 
+@needs_subreaper
 async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     """A slow program and the child it started are both killed at the timeout, and the model
     gets an error naming the limit."""
@@ -340,6 +361,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         fifo.close()
 
 
+@needs_subreaper
 async def test_background_child_holding_stdout_does_not_hold_the_call(tmp_path: Path) -> None:
     """The call ends when the program exits even if a child it left behind keeps stdout open;
     the output so far is returned and the child is killed."""
@@ -360,6 +382,7 @@ async def test_background_child_holding_stdout_does_not_hold_the_call(tmp_path: 
         fifo.close()
 
 
+@needs_subreaper
 async def test_output_is_capped_and_the_program_killed() -> None:
     """`yes` never stops writing: we keep max_output_bytes, kill it, and return what we have,
     marked truncated (well before the generous timeout)."""
@@ -372,6 +395,7 @@ async def test_output_is_capped_and_the_program_killed() -> None:
     assert result["result"] == ("y\n" * 500).rstrip()
 
 
+@needs_subreaper
 async def test_large_stderr_does_not_block_the_program() -> None:
     """stderr is drained while stdout is read, so a chatty program cannot deadlock on a full
     pipe; only the tail is kept for the error message."""
@@ -423,6 +447,7 @@ async def read_two_pids(fifo: Fifo) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+@needs_subreaper
 @pytest.mark.parametrize("how", ["exit", "timeout", "cancel"])
 async def test_children_that_left_the_process_group_die_with_the_call(
     tmp_path: Path, how: str
@@ -449,6 +474,7 @@ async def test_children_that_left_the_process_group_die_with_the_call(
         fifo.close()
 
 
+@needs_subreaper
 async def test_concurrent_programs_are_capped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -480,6 +506,7 @@ async def test_concurrent_programs_are_capped(
         fifo.close()
 
 
+@needs_subreaper
 async def test_program_gets_no_new_privileges_and_no_inherited_descriptors() -> None:
     """The program runs with NoNewPrivs set (a setuid binary cannot raise its privileges) and
     with stdin, stdout and stderr only, though the daemon holds an inheritable descriptor."""
@@ -505,6 +532,7 @@ print("still", os.environ["GEMINI_API_KEY"])
 """
 
 
+@needs_subreaper
 def test_a_program_cannot_read_the_key_from_the_daemons_environment() -> None:
     """A daemon started with GEMINI_API_KEY in its environment runs a tool that reads
     /proc/<daemon pid>/environ: the key's value is not there (the variable's name is, its
@@ -653,6 +681,7 @@ async def test_runner_turns_every_failure_into_an_error_result(
     assert "tool device_status failed" in caplog.text
 
 
+@needs_subreaper
 async def test_rejected_arguments_never_start_the_program(tmp_path: Path) -> None:
     """Arguments failing the schema are refused before anything runs."""
     marker = tmp_path / "ran"
@@ -670,6 +699,7 @@ async def test_rejected_arguments_never_start_the_program(tmp_path: Path) -> Non
     assert marker.exists()
 
 
+@needs_subreaper
 async def test_cancellation_kills_the_process_and_reports_nothing(tmp_path: Path) -> None:
     """toolCallCancellation: the running program (and its child) die, the task ends cancelled,
     and no response is reported for that id."""
@@ -700,6 +730,7 @@ async def test_cancellation_kills_the_process_and_reports_nothing(tmp_path: Path
     assert runner.running == frozenset()
 
 
+@needs_subreaper
 async def test_aclose_cancels_everything(tmp_path: Path) -> None:
     """Shutdown cancels every running call and waits for their processes."""
     tool = CommandTool("nap", "Naps.", ("/bin/sleep", "300"), {"type": "object"}, timeout_s=600)
