@@ -53,7 +53,7 @@ import numpy as np
 
 from pilive.emulator import Emulator, replies
 from pilive.emulator.faults import EmptyReply, Phase, SendInterrupted, SendMessages
-from tests.daemon_rig import (
+from tests.support.daemon_rig import (
     DaemonProcess,
     NotifySocket,
     Press,
@@ -63,8 +63,8 @@ from tests.daemon_rig import (
     presses_every,
     sample_process,
 )
-from tests.emulator_rig import emulator_options, running
-from tests.fault_proxy import FaultProxy
+from tests.support.emulator_rig import emulator_options, running
+from tests.support.fault_proxy import FaultProxy
 
 PRESS_PERIOD_S = 5.0
 HOLD_S = 1.5

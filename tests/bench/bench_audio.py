@@ -33,7 +33,7 @@ import soxr
 from pilive.audio.backends.portaudio import PyAudioBackend
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
-from tests.pulse_rig import PulseRig, align, chirp, stop_recording
+from tests.support.pulse_rig import PulseRig, align, chirp, stop_recording
 
 
 def pct(values: list[float], q: float) -> float:

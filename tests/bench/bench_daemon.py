@@ -42,7 +42,7 @@ from pilive.app import App
 from pilive.config import Secret, load_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
-from tests.daemon_rig import (
+from tests.support.daemon_rig import (
     DaemonProcess,
     NotifySocket,
     ProcSample,
@@ -52,8 +52,8 @@ from tests.daemon_rig import (
     presses_every,
     sample_process,
 )
-from tests.emulator_rig import ACTIVITY_END, ACTIVITY_START, RawClient, audio_input, running
-from tests.emulator_rig import emulator_options as rig_options
+from tests.support.emulator_rig import ACTIVITY_END, ACTIVITY_START, RawClient, audio_input, running
+from tests.support.emulator_rig import emulator_options as rig_options
 
 REPO = Path(__file__).resolve().parents[2]
 BYTES_PER_MS_24K = 48

@@ -20,7 +20,7 @@ from pilive.live import wire
 from pilive.live.events import SessionEvent, TurnComplete
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkOptions, LiveLink
-from tests.emulator_rig import MODEL, emulator_options, running, tone
+from tests.support.emulator_rig import MODEL, emulator_options, running, tone
 
 CHUNK_BYTES = 640  # 20 ms at 16 kHz
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from pilive.audio._ringbuf import RingBuffer
-from tests.ringbuf_model import ModelRingBuffer
+from tests.support.ringbuf_model import ModelRingBuffer
 
 CHUNK_BYTES = 1920  # 40 ms at 24 kHz, mono, 16-bit
 SAMPLES = 20_000

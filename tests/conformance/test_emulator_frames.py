@@ -11,7 +11,7 @@ from typing import Any
 from google.genai import types
 
 from pilive.emulator import EmptyReply, Emulator, Phase, SendInterrupted, ToolTrigger
-from tests.emulator_rig import (
+from tests.support.emulator_rig import (
     ACTIVITY_START,
     RawClient,
     audio_input,

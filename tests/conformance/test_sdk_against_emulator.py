@@ -16,7 +16,7 @@ from google.genai import errors, types
 
 from pilive.emulator import Close, Emulator, EmulatorOptions, Phase, ToolTrigger
 from pilive.emulator.media import parrot_pcm, tone_pcm
-from tests.emulator_rig import MODEL, TlsMaterial, emulator_options, make_tls, running, tone
+from tests.support.emulator_rig import MODEL, TlsMaterial, emulator_options, make_tls, running, tone
 
 WEATHER = types.FunctionDeclaration(
     name="get_weather",

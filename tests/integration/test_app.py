@@ -24,8 +24,8 @@ from pilive.config import Config, Secret, parse_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
 from pilive.emulator.options import ToolTrigger
-from tests.emulator_rig import emulator_options, running
-from tests.pulse_rig import PulseRig, pulse_rig  # noqa: F401 - a fixture used below
+from tests.support.emulator_rig import emulator_options, running
+from tests.support.pulse_rig import PulseRig, pulse_rig  # noqa: F401 - a fixture used below
 
 MIC_RATE_HZ = 16000
 BUTTON = 17

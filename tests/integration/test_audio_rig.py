@@ -1,5 +1,6 @@
 """Capture and playback on real audio devices: PortAudio -> ALSA -> PulseAudio null sinks, paced by
-the sink clock (see tests/pulse_rig.py). Marked `rig`; skipped only when PulseAudio is absent."""
+the sink clock (see tests/support/pulse_rig.py). Marked `rig`; skipped only when PulseAudio is
+absent."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pilive.audio.backends.portaudio import PyAudioBackend
 from pilive.audio.capture import Capture
 from pilive.audio.devices import report
 from pilive.audio.playback import Playback
-from tests.pulse_rig import (
+from tests.support.pulse_rig import (
     PulseRig,
     align,
     chirp,

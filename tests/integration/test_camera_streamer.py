@@ -23,7 +23,7 @@ from pilive.camera import (
     make_source_factory,
 )
 from pilive.live.retry import backoff
-from tests.camera_rig import ScriptedSource, solid
+from tests.support.camera_rig import ScriptedSource, solid
 
 
 class Sink:

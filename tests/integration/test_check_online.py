@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pilive import check
-from tests.emulator_rig import emulator_options, running
+from tests.support.emulator_rig import emulator_options, running
 
 
 def _config(tmp_path: Path, endpoint: str, key: str, model: str | None = None) -> Path:

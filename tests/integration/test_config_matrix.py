@@ -40,9 +40,9 @@ from pilive.config import Config
 from pilive.emulator import Emulator
 from pilive.live.models import DEFAULT_MODEL, KNOWN_MODELS
 from pilive.preflight import GPIO_LIBRARIES
-from tests.daemon_rig import NotifySocket
-from tests.emulator_rig import emulator_options
-from tests.pulse_rig import pulse_rig  # noqa: F401  (the fixture, for the pyaudio rows)
+from tests.support.daemon_rig import NotifySocket
+from tests.support.emulator_rig import emulator_options
+from tests.support.pulse_rig import pulse_rig  # noqa: F401  (the fixture, for the pyaudio rows)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTED_TOML = REPO / "config" / "pilive.toml"

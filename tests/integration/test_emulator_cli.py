@@ -15,7 +15,7 @@ import pytest
 from websockets.sync.client import connect
 
 from pilive.emulator import cli
-from tests.emulator_rig import setup_message
+from tests.support.emulator_rig import setup_message
 
 
 def _free_port() -> int:

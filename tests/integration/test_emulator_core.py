@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from pilive.emulator.media import parrot_pcm, tone_pcm
-from tests.emulator_rig import (
+from tests.support.emulator_rig import (
     ACTIVITY_END,
     ACTIVITY_START,
     RawClient,

@@ -23,7 +23,7 @@ from pilive.emulator import (
     ToolTrigger,
     WithholdSetupComplete,
 )
-from tests.emulator_rig import (
+from tests.support.emulator_rig import (
     RawClient,
     content,
     emulator_options,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.emulator_rig import (
+from tests.support.emulator_rig import (
     MODEL,
     RawClient,
     emulator_options,

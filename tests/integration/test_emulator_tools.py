@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilive.emulator import ToolTrigger
-from tests.emulator_rig import (
+from tests.support.emulator_rig import (
     ACTIVITY_START,
     RawClient,
     content,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.fault_proxy import FaultProxy
+from tests.support.fault_proxy import FaultProxy
 
 
 async def _echo_server() -> asyncio.Server:

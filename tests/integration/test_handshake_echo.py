@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from tests.daemon_rig import DaemonProcess, NotifySocket, daemon_toml, noise_wav
+from tests.support.daemon_rig import DaemonProcess, NotifySocket, daemon_toml, noise_wav
 
 KEY = "AIzaSyD-echoedKey_0123456789abcdefghijk"
 

@@ -22,7 +22,8 @@ from pilive.emulator import Emulator
 from pilive.emulator import faults as fx
 from pilive.emulator.options import ToolTrigger
 from pilive.emulator.replies import audio_message
-from tests.daemon_rig import (
+from tests.integration.test_app import app_config, mic_wav, start
+from tests.support.daemon_rig import (
     DaemonProcess,
     NotifySocket,
     Press,
@@ -30,9 +31,8 @@ from tests.daemon_rig import (
     noise_wav,
     sample_process,
 )
-from tests.emulator_rig import emulator_options, running, tone
-from tests.integration.test_app import app_config, mic_wav, start
-from tests.pulse_rig import read_wav
+from tests.support.emulator_rig import emulator_options, running, tone
+from tests.support.pulse_rig import read_wav
 
 FLOOD_SPEEDUP = 100.0
 FLOOD_CHUNK_S = 0.2

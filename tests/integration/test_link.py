@@ -26,9 +26,9 @@ from pilive.net.connection import (
     check_endpoint,
 )
 from pilive.state import HandleStore
-from tests.emulator_rig import emulator_options, running
-from tests.fault_proxy import FaultProxy
-from tests.link_rig import Harness, speech
+from tests.support.emulator_rig import emulator_options, running
+from tests.support.fault_proxy import FaultProxy
+from tests.support.link_rig import Harness, speech
 
 
 async def test_push_to_talk_turn_round_trip() -> None:
@@ -422,7 +422,7 @@ def test_url_never_carries_the_key() -> None:
 async def test_tls_endpoint_is_verified(tmp_path: Path) -> None:
     """Over wss the certificate is verified: a client trusting the emulator's CA connects; one
     using the system store is refused with a TLS cause and keeps retrying."""
-    from tests.emulator_rig import make_tls
+    from tests.support.emulator_rig import make_tls
 
     tls = make_tls(tmp_path)
     options = emulator_options(tls_cert=str(tls.cert_path), tls_key=str(tls.key_path))

@@ -2,9 +2,9 @@
 
 Each row of `pilive.emulator.catalogue` (a behaviour reported or documented for the real Live
 API, with its source) is produced by the emulator on demand and met here by the real link and
-session (`tests.link_rig.Harness`) or by the whole appliance in-process (`pilive.app.App` with
-gpiozero mock pins, file audio and the synthetic camera). A test names its row with `@row(...)`;
-the last test fails if a row has no test.
+session (`tests.support.link_rig.Harness`) or by the whole appliance in-process
+(`pilive.app.App` with gpiozero mock pins, file audio and the synthetic camera). A test names
+its row with `@row(...)`; the last test fails if a row has no test.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from pilive.live.events import (
     ToolCall,
 )
 from pilive.live.models import KNOWN_MODELS, find_model
-from tests.emulator_rig import emulator_options, running
 from tests.integration.test_app import app_config, mic_wav, start
-from tests.link_rig import Harness, speech
+from tests.support.emulator_rig import emulator_options, running
+from tests.support.link_rig import Harness, speech
 
 F = TypeVar("F", bound=Callable[..., Any])
 COVERED: set[str] = set()

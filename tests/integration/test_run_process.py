@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from pilive.state import HANDLE_FILE_NAME
-from tests.daemon_rig import NotifySocket, daemon_toml, noise_wav
-from tests.emulator_rig import emulator_options, running
+from tests.support.daemon_rig import NotifySocket, daemon_toml, noise_wav
+from tests.support.emulator_rig import emulator_options, running
 
 # Nothing listens here: a daemon pointed at it just keeps retrying, which is all some tests need.
 UNREACHABLE = "ws://127.0.0.1:9"

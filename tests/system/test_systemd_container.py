@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.system_rig import (
+from tests.support.system_rig import (
     CHECKOUT,
     SRC_MOUNT,
     WHEELS_MOUNT,

@@ -9,7 +9,7 @@ import pytest
 import simplejpeg
 
 from pilive.camera import cli
-from tests.camera_rig import solid
+from tests.support.camera_rig import solid
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from pilive.camera.imaging import (
     jpeg_codec,
     to_square,
 )
-from tests.camera_rig import solid
+from tests.support.camera_rig import solid
 
 GREEN = (0, 255, 0)
 MAGENTA = (255, 0, 255)

@@ -7,7 +7,7 @@ import pytest
 
 from pilive.camera.base import CameraError
 from pilive.camera.picam import Picamera2Source
-from tests.camera_rig import RecordingPicamera2, solid
+from tests.support.camera_rig import RecordingPicamera2, solid
 
 
 def make(

@@ -19,7 +19,7 @@ from pilive.camera.sources import (
     make_source_factory,
     render_text,
 )
-from tests.camera_rig import solid
+from tests.support.camera_rig import solid
 
 
 def test_synthetic_frames_move_and_show_the_time() -> None:

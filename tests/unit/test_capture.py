@@ -27,7 +27,7 @@ from pilive.audio.backends import (
 )
 from pilive.audio.backends.simulated import FileBackend, NullBackend
 from pilive.audio.capture import Capture
-from tests.pulse_rig import write_wav
+from tests.support.pulse_rig import write_wav
 
 RNG = np.random.default_rng(5)
 

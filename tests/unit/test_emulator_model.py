@@ -30,7 +30,7 @@ from pilive.emulator.options import EmulatorOptions, ToolTrigger
 from pilive.emulator.recording import ConnectionRecord
 from pilive.emulator.sessions import SessionRegistry
 from pilive.emulator.vad import EnergyVad
-from tests.emulator_rig import jpeg, setup_message, silence, tone
+from tests.support.emulator_rig import jpeg, setup_message, silence, tone
 
 
 def test_setup_fields_are_read_in_either_spelling_at_every_level() -> None:

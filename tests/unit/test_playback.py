@@ -17,7 +17,7 @@ import soxr
 from pilive.audio import tones
 from pilive.audio.backends.simulated import FileBackend
 from pilive.audio.playback import Playback, volume_to_gain
-from tests.pulse_rig import read_wav
+from tests.support.pulse_rig import read_wav
 
 RNG = np.random.default_rng(7)
 

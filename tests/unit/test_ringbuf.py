@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 )
 
 from pilive.audio._ringbuf import GIL_RELEASE_MIN_BYTES, MAX_CAPACITY_BYTES, RingBuffer
-from tests.ringbuf_model import ModelRingBuffer
+from tests.support.ringbuf_model import ModelRingBuffer
 
 INT16 = st.integers(min_value=-32768, max_value=32767)
 # True about one time in six: hypothesis favours boundary values, so not integers() == 0.

@@ -16,7 +16,7 @@ from pilive.live.events import LinkState, SessionEvent, TurnComplete
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkOptions, LinkStatus, LiveLink
 from pilive.state import HandleStore
-from tests.emulator_rig import MODEL, tone
+from tests.support.emulator_rig import MODEL, tone
 
 CHUNK_BYTES = 640  # 20 ms at 16 kHz s16le
 

@@ -9,7 +9,7 @@ with null sinks:
 `pilive_spk`, `pilive_spk48`, `pilive_mic`. PortAudio reads ALSA's configuration when it is
 initialised, so create the PyAudio backend (the `pyaudio_backend` fixture) after the rig is up.
 
-Use it from a test module with `from tests.pulse_rig import pulse_rig, pyaudio_backend`.
+Use it from a test module with `from tests.support.pulse_rig import pulse_rig, pyaudio_backend`.
 """
 
 from __future__ import annotations
