@@ -44,9 +44,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/pilive demo
 
+# A failing run explains itself: -ra (pyproject) ends the log with each failure's one-line
+# summary, and TEST_REPORT (JUnit XML under out/, which CI keeps and git ignores) holds every
+# failing test with its captured output and log.
+TEST_REPORT ?= out/pytest-report.xml
 test: $(STAMP)
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
+	@mkdir -p $(dir $(TEST_REPORT)); \
+	$(PY) -m pytest --junitxml=$(TEST_REPORT) -o junit_logging=all -o junit_log_passing_tests=false \
+	  $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then echo "failures with their output: $(TEST_REPORT)" >&2; fi; \
+	exit $$rc
 
 # Boots systemd 252 in a container (debootstrap + systemd-nspawn) and installs the unit there.
 test-system: $(STAMP)
