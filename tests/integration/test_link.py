@@ -254,11 +254,15 @@ async def test_dead_peer_is_detected_within_the_keepalive_bound() -> None:
     ):
         await h.connected()
         loop = asyncio.get_running_loop()
+        seen = len(h.statuses)
         emu.faults.now(Stall(None))
         stalled_at = loop.time()
-        await h.until(lambda: h.link.status.state is not LinkState.CONNECTED, timeout_s=5)
+        # The history, not the current state: the reconnect can be over between two polls.
+        await h.until(lambda: len(h.statuses) > seen, timeout_s=10)
         detected_s = loop.time() - stalled_at
-        assert detected_s <= 0.3 + 1.0 + 0.2 + 0.5  # the bound plus scheduling slack
+        assert "keepalive ping timed out (1011)" in h.link.counters.reconnects_by_cause
+        # The bound (1.5 s) plus slack for a loaded machine: the figure itself is a benchmark's.
+        assert detected_s <= 0.3 + 1.0 + 0.2 + 3.0
         await h.until(lambda: h.link.status.state is LinkState.CONNECTED, timeout_s=20)
 
 
