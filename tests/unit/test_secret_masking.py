@@ -65,3 +65,10 @@ def test_several_secrets_and_overlapping_values() -> None:
 def test_property_the_key_never_survives(before: str, after: str) -> None:
     """Whatever surrounds it, the whole key is never left in the text."""
     assert KEY not in mask_secrets(before + KEY + after, KEY)
+
+
+def test_a_value_too_short_to_be_a_key_is_not_masked() -> None:
+    """A one-letter test key must not turn every "k" of a log line into the mask ("broken" once
+    became "bro<redacted>en"); any real key is far longer than MIN_SECRET_CHARS."""
+    assert mask_secrets("the link broke: broken pipe", "k") == "the link broke: broken pipe"
+    assert mask_secrets("key 12345678 here", "12345678") == f"key {MASK} here"

@@ -12,6 +12,8 @@ MASK = "<redacted>"
 # string); one holding a piece of a secret at least _MIN_PIECE_CHARS long is masked whole.
 _SECRET_RUN = re.compile(r"[A-Za-z0-9_\-./+=%]{12,}")
 _MIN_PIECE_CHARS = 12
+MIN_SECRET_CHARS = 8
+"""A Gemini API key is 39 characters and an ephemeral token longer; shorter values are no key."""
 
 
 class Secret:
@@ -79,10 +81,15 @@ def mask_secrets(text: str, *secrets: Secret | str) -> str:
     An exception from the handshake can quote what a server sent back (a header echoing the
     request's `x-goog-api-key`), so its text may hold the key however carefully we format our
     own. Besides every whole occurrence, a run of key-like characters that holds 12 or more
-    consecutive characters of a secret (an echo cut short) is masked whole. Empty secrets are
-    ignored; the cost is linear in the text.
+    consecutive characters of a secret (an echo cut short) is masked whole. Secrets shorter
+    than `MIN_SECRET_CHARS` are not masked: no real key or token is that short, and masking
+    every "k" in a text (a test's key) would only garble it. The cost is linear in the text.
     """
-    values = {s.reveal() if isinstance(s, Secret) else s for s in secrets} - {""}
+    values = {
+        value
+        for value in (s.reveal() if isinstance(s, Secret) else s for s in secrets)
+        if len(value) >= MIN_SECRET_CHARS
+    }
     if not values or not text:
         return text
     for value in sorted(values, key=len, reverse=True):
