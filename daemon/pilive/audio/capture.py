@@ -34,7 +34,7 @@ from pilive.live.wire import INPUT_AUDIO_RATE_HZ
 
 log = logging.getLogger(__name__)
 
-RATE_HZ = INPUT_AUDIO_RATE_HZ  # what the Live API takes (one home: live/wire.py)
+RATE_HZ = INPUT_AUDIO_RATE_HZ  # what the Live API takes (one home: live/wire_rules.py)
 
 
 class _Generation:

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RATE_HZ = OUTPUT_AUDIO_RATE_HZ  # what the Live API sends (one home: live/wire.py)
+RATE_HZ = OUTPUT_AUDIO_RATE_HZ  # what the Live API sends (one home: live/wire_rules.py)
 MIN_ANSWER_RATE_HZ = 8000  # answer rates outside this range are dropped, not resampled
 MAX_ANSWER_RATE_HZ = 192000
 _END: Final = "end-of-stream"  # backlog marker: call ring.end_stream() when reached
