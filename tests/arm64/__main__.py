@@ -40,6 +40,8 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tests.support.system_rig import locked
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = CHECKOUT / "systemd" / "install.sh"
 SUITE = "bookworm"
@@ -90,18 +92,6 @@ def say(message: str) -> None:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("PILIVE_ARM64_CACHE", "/var/cache/pilive-arm64"))
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock, so concurrent runs build the root once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run(argv: Sequence[str], *, timeout_s: float, what: str, quiet: bool = False) -> None:

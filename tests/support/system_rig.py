@@ -77,7 +77,7 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """An exclusive lock so concurrent runs build each cache entry once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
@@ -109,7 +109,7 @@ def rootfs() -> Path:
     packages = container_packages()
     key = _digest(SUITE, MIRROR, *packages)
     target = cache_dir() / f"{SUITE}-{key}"
-    with _locked(cache_dir() / f"{SUITE}-{key}.lock"):
+    with locked(cache_dir() / f"{SUITE}-{key}.lock"):
         if (target / "etc" / "os-release").exists():
             return target
         building = cache_dir() / f"{SUITE}-{key}.building"
@@ -157,7 +157,7 @@ def wheelhouse() -> Path:
     requirements = _wheel_requirements()
     key = _digest(sys.platform, os.uname().machine, *requirements)
     target = cache_dir() / f"wheels-{key}"
-    with _locked(cache_dir() / f"wheels-{key}.lock"):
+    with locked(cache_dir() / f"wheels-{key}.lock"):
         if (target / ".complete").exists():
             return target
         shutil.rmtree(target, ignore_errors=True)
