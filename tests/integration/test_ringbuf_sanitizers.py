@@ -198,19 +198,26 @@ EXERCISE = textwrap.dedent(
         repr(rb)
         del rb
 
+    # The consumer reads after every wait, timed out or not, as the device callback reads every
+    # period: a clear() frees the dropped audio's space only at the consumer's next read, and
+    # wait_readable() does not wake for that, so a consumer that read only after a successful
+    # wait would sleep beside a producer waiting for that space, for ever.
     rb = RingBuffer(1 << 16)
     done = threading.Event()
     def consume():
         out = bytearray(20000)
         while not done.is_set() or rb.available:
-            if rb.wait_readable(2, 0.05):
-                rb.read_into(out)
+            rb.wait_readable(2, 0.05)
+            rb.read_into(out)
     t = threading.Thread(target=consume)
     t.start()
     chunk = bytes(10000)
     for i in range(300):
-        while rb.write(chunk) < len(chunk):
-            rb.wait_writable(len(chunk), 1.0)
+        rest = memoryview(chunk)
+        while rest:
+            rest = rest[rb.write(rest) :]
+            if rest:
+                rb.wait_writable(len(rest), 1.0)
         if i % 50 == 0:
             rb.clear()
     done.set()
