@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]  # tests/support/ -> the checkout
 INSTALL_SCRIPT = CHECKOUT / "systemd" / "install.sh"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
