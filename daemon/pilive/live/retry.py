@@ -385,7 +385,7 @@ class RetryPolicy:
         config_fault_after: int = 2,
         fresh_after: int = 3,
         immediate_per_minute: int = 3,
-        immediate_cap_per_minute: int = 10,
+        immediate_cap_per_minute: int = 30,
     ) -> None:
         if config_fault_after < 1 or fresh_after < 1 or immediate_per_minute < 0:
             raise ValueError("RetryPolicy: repetition limits must be >= 1 (immediate >= 0)")

@@ -326,7 +326,10 @@ class LiveLink:
                 log.error("configuration fault: %s; next try in %.0f s", cause, delay_s)
                 state = LinkState.CONFIG_FAULT
             else:
-                log.warning("link lost: %s; next try in %.1f s", cause, delay_s)
+                if ended.classified.failure is Failure.NORMAL_END:
+                    log.info("%s; resuming in %.1f s (many ends in a row)", cause, delay_s)
+                else:
+                    log.warning("link lost: %s; next try in %.1f s", cause, delay_s)
                 offline = now - offline_since >= self.options.offline_after_s
                 state = LinkState.OFFLINE if offline else LinkState.RECONNECTING
             self._set_status(LinkStatus(state, cause, delay_s))
