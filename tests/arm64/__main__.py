@@ -40,7 +40,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.support.system_rig import locked
+from tests.support.system_rig import install_script_packages, locked
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = CHECKOUT / "systemd" / "install.sh"
@@ -151,14 +151,7 @@ def ensure_binfmt() -> None:
 
 def apt_packages() -> list[str]:
     """What install.sh installs on a Pi (outside Raspberry Pi OS's own archive) plus EXTRA."""
-    listed = subprocess.run(
-        [str(INSTALL_SCRIPT), "--print-packages"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.split()
-    return sorted({*listed, *EXTRA_PACKAGES})
+    return install_script_packages(*EXTRA_PACKAGES)
 
 
 def pip_requirements() -> list[str]:

@@ -92,8 +92,8 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def container_packages() -> list[str]:
-    """The install script's Debian packages plus the container's base, sorted and unique."""
+def install_script_packages(*extra: str) -> list[str]:
+    """The Debian packages install.sh installs on a Pi, plus `extra`, sorted and unique."""
     listed = subprocess.run(
         [str(INSTALL_SCRIPT), "--print-packages"],
         capture_output=True,
@@ -101,7 +101,12 @@ def container_packages() -> list[str]:
         timeout=60,
         check=True,
     ).stdout.split()
-    return sorted({*BASE_PACKAGES, *listed})
+    return sorted({*extra, *listed})
+
+
+def container_packages() -> list[str]:
+    """The install script's Debian packages plus the container's base."""
+    return install_script_packages(*BASE_PACKAGES)
 
 
 def rootfs() -> Path:
