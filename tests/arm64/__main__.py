@@ -43,7 +43,6 @@ from pathlib import Path
 from tests.support.system_rig import install_script_packages, locked
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-INSTALL_SCRIPT = CHECKOUT / "systemd" / "install.sh"
 SUITE = "bookworm"
 ARCH = "arm64"
 MIRROR = "http://deb.debian.org/debian"
