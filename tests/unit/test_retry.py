@@ -367,6 +367,32 @@ def test_a_refused_resume_is_retried_then_the_conversation_starts_fresh() -> Non
     assert ended(p, HANDLE).next is Next.RETRY_AFTER
 
 
+def test_resumes_dropped_without_a_word_end_in_a_fresh_conversation() -> None:
+    """A resume the server takes and then drops with no close frame (1006) looks like the
+    network, so it backs off; but the fifth in a row, each time after the WebSocket opened,
+    starts a fresh conversation instead of retrying a handle the server cannot restore for ever.
+    Drops elsewhere (mid-session) never count, and an accepted setup clears the count."""
+    lost = classify_close(None, "", phase=Phase.RESUME)
+    assert lost.failure is Failure.TRANSIENT and lost.lost_resuming
+    assert not classify_close(None, "", phase=Phase.SESSION).lost_resuming
+    p = policy()
+
+    def drop() -> Next:
+        return p.connection_ended(lost, 0.0, setup_completed=False, productive=False).next
+
+    assert [drop() for _ in range(5)] == [Next.RETRY_AFTER] * 4 + [Next.START_FRESH]
+    for _ in range(4):
+        drop()
+    ended(p, TRANSIENT, setup=True)
+    assert [drop() for _ in range(4)] == [Next.RETRY_AFTER] * 4
+    mid_session = classify_close(1006, "", phase=Phase.SESSION)
+    for _ in range(10):
+        assert (
+            p.connection_ended(mid_session, 0.0, setup_completed=True, productive=False).next
+            is Next.RETRY_AFTER
+        )
+
+
 def test_a_refusal_naming_the_session_starts_fresh_at_once() -> None:
     """A "session expired" refusal needs no second try."""
     assert ended(policy(), HANDLE, names_handle=True) == Decision(

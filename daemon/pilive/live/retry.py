@@ -119,6 +119,8 @@ class Classified:
     cause: str
     names_handle: bool = False
     """The reason itself says the session or handle is gone: no point trying it again."""
+    lost_resuming: bool = False
+    """The server took the connection and the resume, then dropped it without a word."""
 
 
 _REASON_MAX_CHARS = 80
@@ -233,7 +235,9 @@ def classify_close(
             return Classified(Failure.SETUP_REFUSED, cause)
         if code is None or code == 1006:
             return Classified(
-                Failure.TRANSIENT, _with_reason("connection lost while resuming", code, reason)
+                Failure.TRANSIENT,
+                _with_reason("connection lost while resuming", code, reason),
+                lost_resuming=True,
             )
         names = any(text in lowered for text in _HANDLE_TEXTS) or (
             "not found" in lowered and "model" not in lowered
@@ -375,6 +379,10 @@ class RetryPolicy:
       without an accepted setup between, transient failures aside).
     - HANDLE_REFUSED backs off and retries the handle; the `fresh_after`-th refusal in a row, or
       one whose reason names the handle or session, starts a fresh conversation.
+    - A resume the server accepts on the wire and then drops without a close frame looks like
+      the network, so it backs off like any transient failure; but the `fresh_after_lost`-th in
+      a row (the WebSocket opened every time, so the network was there) is taken as a handle
+      the server cannot restore, and starts a fresh conversation rather than retrying forever.
     """
 
     def __init__(
@@ -384,16 +392,23 @@ class RetryPolicy:
         config_fault_retry_s: float = 300.0,
         config_fault_after: int = 2,
         fresh_after: int = 3,
+        fresh_after_lost: int = 5,
         immediate_per_minute: int = 3,
         immediate_cap_per_minute: int = 30,
     ) -> None:
-        if config_fault_after < 1 or fresh_after < 1 or immediate_per_minute < 0:
+        if (
+            config_fault_after < 1
+            or fresh_after < 1
+            or fresh_after_lost < 1
+            or immediate_per_minute < 0
+        ):
             raise ValueError("RetryPolicy: repetition limits must be >= 1 (immediate >= 0)")
         self._new_backoff = new_backoff
         self._delays = new_backoff()
         self.config_fault_retry_s = config_fault_retry_s
         self.config_fault_after = config_fault_after
         self.fresh_after = fresh_after
+        self.fresh_after_lost = fresh_after_lost
         self.immediate_per_minute = immediate_per_minute
         self.immediate_cap_per_minute = immediate_cap_per_minute
         self._all_immediate_s: deque[float] = deque()
@@ -401,6 +416,8 @@ class RetryPolicy:
         """Setups refused for configuration reasons in a row."""
         self.handle_refusals = 0
         """Resumes refused in a row."""
+        self.resumes_lost = 0
+        """Resumes dropped without a close frame in a row (`Classified.lost_resuming`)."""
         self._immediate_s: deque[float] = deque()
         self._storm = False
 
@@ -414,6 +431,7 @@ class RetryPolicy:
         if setup_completed:
             self.setup_refusals = 0
             self.handle_refusals = 0
+            self.resumes_lost = 0
         failure = ended.failure
         if failure is Failure.NORMAL_END:
             if (productive or self._immediate_allowed(now)) and self._under_cap(now):
@@ -434,6 +452,15 @@ class RetryPolicy:
                 self.handle_refusals = 0
                 return Decision(Next.START_FRESH, 0.0, ended.cause)
             return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
+        if ended.lost_resuming:
+            self.resumes_lost += 1
+            if self.resumes_lost >= self.fresh_after_lost:
+                self.resumes_lost = 0
+                return Decision(
+                    Next.START_FRESH,
+                    0.0,
+                    ended.cause + f"; {self.fresh_after_lost} resumes in a row were dropped",
+                )
         return Decision(Next.RETRY_AFTER, next(self._delays), ended.cause)
 
     def _under_cap(self, now: float) -> bool:
