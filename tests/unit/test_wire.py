@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from types import MappingProxyType
 
@@ -528,6 +529,76 @@ def test_usage_metadata_rides_along() -> None:
     ]
 
 
+def test_usage_metadata_with_every_detail_list() -> None:
+    """The cache and tool-use details parse too, and a modality named twice is added up."""
+    frame = {
+        "usageMetadata": {
+            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 9}],
+            "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 2}],
+            "promptTokensDetails": [
+                {"modality": "AUDIO", "tokenCount": 3},
+                {"modality": "AUDIO", "tokenCount": 4},
+            ],
+        }
+    }
+    (usage,) = parse_server_message(json.dumps(frame))
+    assert isinstance(usage, UsageMetadata)
+    assert usage.cache_tokens_by_modality == (("TEXT", 9),)
+    assert usage.tool_use_prompt_tokens_by_modality == (("TEXT", 2),)
+    assert usage.prompt_tokens_by_modality == (("AUDIO", 7),)
+    assert usage.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("usage", "kept", "problem"),
+    [
+        ({"totalTokenCount": "12x", "promptTokenCount": 5}, {"prompt_tokens": 5}, "'12x'"),
+        ({"totalTokenCount": 1.5, "responseTokenCount": 2}, {"response_tokens": 2}, "1.5"),
+        ({"totalTokenCount": -3}, {}, "-3, outside 0..2147483647"),
+        ({"totalTokenCount": 2**31}, {}, "2147483648, outside"),
+        ({"promptTokensDetails": {}, "totalTokenCount": 4}, {"total_tokens": 4}, "an object"),
+        (
+            {"promptTokensDetails": [7, {"modality": "TEXT", "tokenCount": 2}]},
+            {"prompt_tokens_by_modality": (("TEXT", 2),)},
+            r"promptTokensDetails[0] is a number",
+        ),
+        (
+            {"responseTokensDetails": [{"modality": 5, "tokenCount": 1}]},
+            {},
+            "modality is 5, expected a name",
+        ),
+        (
+            {"promptTokensDetails": [{"modality": f"M{i}", "tokenCount": 1} for i in range(20)]},
+            {"prompt_tokens_by_modality": tuple((f"M{i}", 1) for i in range(8))},
+            "more than 8 modalities",
+        ),
+    ],
+)
+def test_a_malformed_usage_field_is_named_and_costs_nothing_else(
+    usage: dict[str, object], kept: dict[str, object], problem: str
+) -> None:
+    """A bad count in usageMetadata is named in `problems` and counted as absent; the fields that
+    are fine are kept, and the turnComplete in the same frame still arrives."""
+    frame = {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
+    complete, parsed = parse_server_message(json.dumps(frame))
+    assert complete == TurnComplete(None)
+    assert isinstance(parsed, UsageMetadata)
+    assert len(parsed.problems) == 1 and problem in parsed.problems[0]
+    assert dataclasses.replace(parsed, problems=()) == UsageMetadata(**kept)  # type: ignore[arg-type]
+
+
+def test_usage_problems_are_bounded() -> None:
+    """Thousands of bad entries name only the first few problems."""
+    frame = {"usageMetadata": {"promptTokensDetails": ["x"] * 5000, "totalTokenCount": "?"}}
+    (parsed,) = parse_server_message(json.dumps(frame))
+    assert isinstance(parsed, UsageMetadata)
+    assert len(parsed.problems) == 4
+    (not_an_object,) = parse_server_message('{"usageMetadata": [1]}')
+    assert not_an_object == UsageMetadata(
+        problems=("usageMetadata is an array, expected an object",)
+    )
+
+
 def test_voice_activity() -> None:
     """voiceActivity (newer servers) parses kind and offset in seconds."""
     assert parse_server_message(
@@ -599,9 +670,6 @@ def test_unknown_top_level_keys_are_events() -> None:
         ('{"toolCallCancellation":{"ids":[1]}}', r"ids\[0\] is a number"),
         ('{"toolCallCancellation":{"ids":"a"}}', "ids is a string"),
         ('{"sessionResumptionUpdate":{"resumable":"true"}}', "resumable is a string"),
-        ('{"usageMetadata":{"totalTokenCount":"12x"}}', "totalTokenCount is '12x'"),
-        ('{"usageMetadata":{"totalTokenCount":1.5}}', "totalTokenCount is 1.5"),
-        ('{"usageMetadata":{"promptTokensDetails":{}}}', "promptTokensDetails is an object"),
         ('{"setupComplete":[]}', "setupComplete is an array"),
         ('{"voiceActivity":{"audioOffset":"x"}}', "audioOffset"),
         ('{"usageMetadata":{"totalTokenCount":' + "9" * 5000 + "}}", "not JSON"),

@@ -145,7 +145,13 @@ class SessionResumptionUpdate:
 
 @dataclass(frozen=True, slots=True)
 class UsageMetadata:
-    """`usageMetadata` token counts; `*_by_modality` are (modality, tokenCount) pairs."""
+    """`usageMetadata` token counts; `*_by_modality` are (modality, tokenCount) pairs.
+
+    The service sends one per model turn, on the message with its `turnComplete`, and the counts
+    are that turn's: `prompt_tokens` is the whole context the model read for it, so it grows with
+    the conversation. `problems` names fields that were malformed and counted as absent: usage is
+    bookkeeping, and a bad count must not cost the turn it rides along with.
+    """
 
     prompt_tokens: int = 0
     cached_content_tokens: int = 0
@@ -155,6 +161,9 @@ class UsageMetadata:
     total_tokens: int = 0
     prompt_tokens_by_modality: tuple[tuple[str, int], ...] = ()
     response_tokens_by_modality: tuple[tuple[str, int], ...] = ()
+    cache_tokens_by_modality: tuple[tuple[str, int], ...] = ()
+    tool_use_prompt_tokens_by_modality: tuple[tuple[str, int], ...] = ()
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

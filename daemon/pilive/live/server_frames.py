@@ -374,47 +374,94 @@ def _parse_resumption_update(value: object, events: list[ServerEvent]) -> None:
     )
 
 
-def _modality_counts(value: object, path: str) -> tuple[tuple[str, int], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise _Bad(f"{path} is {_kind(value)}, expected an array")
-    out: list[tuple[str, int]] = []
-    for i, item in enumerate(value):
-        entry = _obj(item, f"{path}[{i}]")
-        out.append(
-            (
-                _str(entry.get("modality"), f"{path}[{i}].modality", "MODALITY_UNSPECIFIED"),
-                _int64(_get(entry, "tokenCount"), f"{path}[{i}].tokenCount"),
-            )
-        )
-    return tuple(out)
+MAX_TOKEN_COUNT = 2**31 - 1
+"""The usage counts are int32 in the proto: a count outside 0..this is malformed."""
+_MAX_MODALITIES = 8  # distinct modalities kept per details list (the SDK knows 6)
+_MAX_USAGE_PROBLEMS = 4  # problems named per usageMetadata; a server can send thousands
+
+
+class _UsageReader:
+    """Reads `usageMetadata` field by field: a malformed field is noted and counted as absent,
+    so the content of the same frame (its turnComplete) is never lost over bookkeeping."""
+
+    def __init__(self, usage: dict[str, object]) -> None:
+        self.usage = usage
+        self.problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < _MAX_USAGE_PROBLEMS:
+            self.problems.append(text)
+
+    def count(self, name: str, value: object = None, path: str = "") -> int:
+        path = path or "usageMetadata." + name
+        if value is None:
+            value = _get(self.usage, name)
+        try:
+            tokens = _int64(value, path)
+        except _Bad as exc:
+            self.problem(str(exc))
+            return 0
+        if not 0 <= tokens <= MAX_TOKEN_COUNT:
+            self.problem(f"{path} is {tokens}, outside 0..{MAX_TOKEN_COUNT}")
+            return 0
+        return tokens
+
+    def details(self, name: str, alias: str | None = None) -> tuple[tuple[str, int], ...]:
+        """(modality, tokenCount) pairs, one per modality (repeats are added up)."""
+        value = _get(self.usage, name)
+        if value is None and alias is not None:
+            value = _get(self.usage, alias)
+        if value is None:
+            return ()
+        path = "usageMetadata." + name
+        if not isinstance(value, list):
+            self.problem(f"{path} is {_kind(value)}, expected an array")
+            return ()
+        totals: dict[str, int] = {}
+        for i, item in enumerate(value):
+            where = f"{path}[{i}]"
+            if not isinstance(item, dict):
+                self.problem(f"{where} is {_kind(item)}, expected an object")
+                continue
+            modality = item.get("modality")
+            if modality is None:
+                modality = "MODALITY_UNSPECIFIED"
+            if not isinstance(modality, str) or not modality:
+                self.problem(f"{where}.modality is {_excerpt_value(modality)}, expected a name")
+                continue
+            tokens = self.count("", _get(item, "tokenCount"), where + ".tokenCount")
+            if modality not in totals and len(totals) == _MAX_MODALITIES:
+                self.problem(f"{path} has more than {_MAX_MODALITIES} modalities")
+                break
+            totals[modality] = min(MAX_TOKEN_COUNT, totals.get(modality, 0) + tokens)
+        return tuple(totals.items())
 
 
 def _parse_usage(value: object, events: list[ServerEvent]) -> None:
-    u = _obj(value, "usageMetadata")
-
-    def count(name: str) -> int:
-        return _int64(_get(u, name), "usageMetadata." + name)
-
-    response = count("responseTokenCount") or count("candidatesTokenCount")  # Vertex spelling
-    response_details = _get(u, "responseTokensDetails")
-    if response_details is None:
-        response_details = _get(u, "candidatesTokensDetails")
+    if not isinstance(value, dict):
+        events.append(
+            UsageMetadata(problems=(f"usageMetadata is {_kind(value)}, expected an object",))
+        )
+        return
+    u = _UsageReader(value)
+    response = u.count("responseTokenCount")
+    if not response and _get(value, "responseTokenCount") is None:
+        response = u.count("candidatesTokenCount")  # Vertex's spelling
     events.append(
         UsageMetadata(
-            prompt_tokens=count("promptTokenCount"),
-            cached_content_tokens=count("cachedContentTokenCount"),
+            prompt_tokens=u.count("promptTokenCount"),
+            cached_content_tokens=u.count("cachedContentTokenCount"),
             response_tokens=response,
-            tool_use_prompt_tokens=count("toolUsePromptTokenCount"),
-            thoughts_tokens=count("thoughtsTokenCount"),
-            total_tokens=count("totalTokenCount"),
-            prompt_tokens_by_modality=_modality_counts(
-                _get(u, "promptTokensDetails"), "usageMetadata.promptTokensDetails"
+            tool_use_prompt_tokens=u.count("toolUsePromptTokenCount"),
+            thoughts_tokens=u.count("thoughtsTokenCount"),
+            total_tokens=u.count("totalTokenCount"),
+            prompt_tokens_by_modality=u.details("promptTokensDetails"),
+            response_tokens_by_modality=u.details(
+                "responseTokensDetails", "candidatesTokensDetails"
             ),
-            response_tokens_by_modality=_modality_counts(
-                response_details, "usageMetadata.responseTokensDetails"
-            ),
+            cache_tokens_by_modality=u.details("cacheTokensDetails"),
+            tool_use_prompt_tokens_by_modality=u.details("toolUsePromptTokensDetails"),
+            problems=tuple(u.problems),
         )
     )
 
