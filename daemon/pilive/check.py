@@ -22,7 +22,7 @@ from pilive.config import (
     load_config,
     render_toml,
 )
-from pilive.live.models import setup_warnings
+from pilive.live.models import GenerationRequest, setup_warnings
 
 EXIT_INVALID = 2
 EXIT_OFFLINE = 3
@@ -31,11 +31,21 @@ EXIT_OFFLINE = 3
 def model_warnings(config: Config) -> list[str]:
     """What the chosen model will not do with these options (also logged by `pilive run`)."""
     tools = config.tools
+    live = config.live
     return setup_warnings(
-        config.live.model,
-        api_version=config.live.api_version,
-        response_modality=config.live.response_modality,
+        live.model,
+        api_version=live.api_version,
+        response_modality=live.response_modality,
         has_functions=bool(tools.builtin or tools.command),
+        generation=GenerationRequest(
+            thinking_budget=live.thinking_budget,
+            thinking_level=live.thinking_level,
+            include_thoughts=live.include_thoughts,
+            affective_dialog=live.affective_dialog,
+            proactive_audio=live.proactive_audio,
+            temperature=live.temperature,
+            max_output_tokens=live.max_output_tokens,
+        ),
     )
 
 

@@ -85,6 +85,19 @@ def setup_options(
         compression_target_tokens=live.compression_target_tokens,
         input_audio_transcription=live.input_transcription,
         output_audio_transcription=live.output_transcription,
+        generation=wire.GenerationOptions(
+            temperature=live.temperature,
+            top_p=live.top_p,
+            top_k=live.top_k,
+            max_output_tokens=live.max_output_tokens,
+            seed=live.seed,
+            thinking_budget=live.thinking_budget,
+            thinking_level=None if live.thinking_level is None else _enum("", live.thinking_level),
+            include_thoughts=live.include_thoughts,
+            affective_dialog=live.affective_dialog,
+        ),
+        proactive_audio=live.proactive_audio,
+        input_transcription_language_codes=live.input_transcription_languages,
     )
 
 

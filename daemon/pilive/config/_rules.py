@@ -90,6 +90,32 @@ def _check_live(config: Config, rules: _Rules) -> None:
             "must be less than live.compression_trigger_tokens "
             f"({live.compression_trigger_tokens})",
         )
+    _check_generation(config, rules)
+
+
+def _check_generation(config: Config, rules: _Rules) -> None:
+    """The thinking and transcription keys that exclude or need each other (which model takes
+    which is a warning of `pilive check`, from the model table)."""
+    live = config.live
+    if live.thinking_budget is not None and live.thinking_level is not None:
+        rules.problem(
+            "live.thinking_level",
+            live.thinking_level,
+            f"give live.thinking_budget ({live.thinking_budget}) or live.thinking_level, not "
+            "both: 2.5 models take a budget, 3.x models a level",
+        )
+    languages = live.input_transcription_languages
+    if languages and not live.input_transcription:
+        rules.problem(
+            "live.input_transcription_languages",
+            list(languages),
+            "needs live.input_transcription = true (they are hints for that transcription)",
+        )
+    seen: set[str] = set()
+    for index, code in enumerate(languages):
+        if code in seen:
+            rules.problem(f"live.input_transcription_languages[{index}]", code, "is listed twice")
+        seen.add(code)
 
 
 def key_text_problem(key: str) -> str:

@@ -37,6 +37,8 @@ ButtonBackend = Literal["gpio", "keyboard"]
 BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 TimelineAction = Literal["press", "release", "new-conversation", "stop"]
+# The thinking levels some Live model takes (live.models); the API's "xhigh" none of them does.
+ThinkingLevel = Literal["minimal", "low", "medium", "high"]
 
 DEFAULT_ENDPOINT = "wss://generativelanguage.googleapis.com"
 DEFAULT_MODEL = live_models.DEFAULT_MODEL  # the model table is the one place that names it
@@ -81,7 +83,7 @@ class LiveConfig:
     )
     language_code: str | None = setting(
         None,
-        pattern=r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*",
+        pattern=wire.LANGUAGE_TAG_PATTERN,
         pattern_hint="be a BCP-47 language code such as en-US",
     )
     system_instruction: str = DEFAULT_SYSTEM_INSTRUCTION
@@ -96,6 +98,27 @@ class LiveConfig:
     session_resumption: bool = True
     activity_handling: ActivityHandling = "start-of-activity-interrupts"
     turn_coverage: TurnCoverage = "turn-includes-only-activity"
+    # Thinking: a token budget on 2.5 models (-1 dynamic, 0 off) or a level on 3.x models; which
+    # model takes which is in live.models, and `pilive check` says when they do not fit.
+    thinking_budget: int | None = setting(None, ge=-1, le=wire.INT32_MAX)
+    thinking_level: ThinkingLevel | None = None
+    # Thought summaries from a thinking model: logged, never spoken.
+    include_thoughts: bool = False
+    # Native-audio features of the v1alpha API; unset sends nothing (the model's default).
+    affective_dialog: bool | None = None
+    proactive_audio: bool | None = None
+    # Sampling; each unset leaves the model's default.
+    temperature: float | None = setting(None, ge=0.0, le=2.0)
+    top_p: float | None = setting(None, ge=0.0, le=1.0)
+    top_k: int | None = setting(None, ge=1, le=wire.INT32_MAX)
+    max_output_tokens: int | None = setting(None, ge=1, le=wire.INT32_MAX)
+    seed: int | None = setting(None, ge=wire.INT32_MIN, le=wire.INT32_MAX)
+    # BCP-47 hints of the languages the user speaks, for the input transcription.
+    input_transcription_languages: tuple[str, ...] = setting(
+        (),
+        pattern=wire.LANGUAGE_TAG_PATTERN,
+        pattern_hint="be a BCP-47 language code such as en-US",
+    )
     vad: VadConfig = field(default_factory=VadConfig)
 
 

@@ -14,6 +14,8 @@ STATUSES = ("stable", "preview", "legacy", "deprecated", "retired")
 THINKING_KINDS = ("budget", "level", "none")
 TOOL_BEHAVIORS = ("BLOCKING", "NON_BLOCKING")
 FEATURE_SUPPORT = ("v1alpha", "unsupported", "removed", "always-on")
+# `thinkingConfig.thinkingBudget`: -1 asks for dynamic thinking, 0 turns it off.
+DYNAMIC_THINKING_BUDGET = -1
 
 AUDIO_ONLY = ("AUDIO",)
 AUDIO_AND_TEXT = ("AUDIO", "TEXT")
@@ -31,7 +33,10 @@ class LiveModel:
     `default_tool_behavior` is what a declaration without one gets. `affective_dialog`
     (`generationConfig.enableAffectiveDialog`) and `proactive_audio` (`proactivity.proactiveAudio`):
     "v1alpha" (only on that API version), "unsupported", "removed" (setting it is an error) or
-    "always-on" (turning it off is an error).
+    "always-on" (turning it off is an error). `thinking_budget_max`: the largest
+    `thinkingBudget` a "budget" model takes (besides -1, dynamic). `output_token_limit`: where the
+    model stops whatever `maxOutputTokens` asks (None: not published). `keep_default_temperature`:
+    Google's guide for the model family says to leave `temperature` at 1.0 (lower may loop).
     """
 
     name: str
@@ -48,10 +53,18 @@ class LiveModel:
     default_turn_coverage: str
     response_modalities: tuple[str, ...]
     notes: str
+    thinking_budget_max: int | None = None
+    output_token_limit: int | None = None
+    keep_default_temperature: bool = False
 
     @property
     def retired(self) -> bool:
         return self.status == "retired"
+
+    def thinks(self, thinking_budget: int | None = None) -> bool:
+        """Whether the model thinks before it answers with this budget (None: the model's
+        default, dynamic on 2.5 models): only such a turn has thoughts to include."""
+        return self.thinking != "none" and thinking_budget != 0
 
 
 _NATIVE_AUDIO_2_5 = LiveModel(
@@ -69,9 +82,13 @@ _NATIVE_AUDIO_2_5 = LiveModel(
     default_turn_coverage=ONLY_ACTIVITY,
     response_modalities=AUDIO_AND_TEXT,
     notes=(
-        "thinkingBudget; BLOCKING by default, NON_BLOCKING accepted; affective dialog and "
-        "proactive audio on v1alpha (2.5 Flash native audio model page)"
+        "thinkingBudget (dynamic by default, 0 to 24576 like 2.5 Flash), thought summaries with "
+        "includeThoughts; 8192 output tokens; BLOCKING by default, NON_BLOCKING accepted; "
+        "affective dialog and proactive audio on v1alpha (2.5 Flash native audio model page, "
+        "Live API capabilities guide)"
     ),
+    thinking_budget_max=24_576,
+    output_token_limit=8_192,
 )
 
 
@@ -105,8 +122,10 @@ _GEMINI_3_8 = LiveModel(
         "GA Sept 2026, the default for low-latency voice agents; no thinkingConfig; async "
         "function calls (NON_BLOCKING by default, scheduling SILENT/WHEN_IDLE/INTERRUPT); "
         "proactive audio always on; affective dialog removed (model page "
-        "ai.google.dev/gemini-api/docs/models/gemini-3.8-live)"
+        "ai.google.dev/gemini-api/docs/models/gemini-3.8-live); temperature best left at 1.0 "
+        "(Gemini 3 prompting guide)"
     ),
+    keep_default_temperature=True,
 )
 
 KNOWN_MODELS: tuple[LiveModel, ...] = (
@@ -129,6 +148,7 @@ KNOWN_MODELS: tuple[LiveModel, ...] = (
             "gemini-3.8-live with thinkingLevel low/medium/high (model page "
             "ai.google.dev/gemini-api/docs/models/gemini-3.8-live)"
         ),
+        keep_default_temperature=True,
     ),
     LiveModel(
         name="gemini-3.1-flash-live-preview",
@@ -148,8 +168,12 @@ KNOWN_MODELS: tuple[LiveModel, ...] = (
             "preview of March 2026: thinkingLevel, not thinkingBudget; synchronous function calls "
             "only (3.1 model page); affective dialog or proactivity get no setupComplete "
             "(Patter#210, livekit/agents#5985); clientContent after the first model turn refused "
-            "with 1007 (cookbook#1197, #1263)"
+            "with 1007 (cookbook#1197, #1263); 65536 output tokens (reported by model "
+            "listings, not the model page); temperature best left at 1.0 (Gemini 3 prompting "
+            "guide)"
         ),
+        output_token_limit=65_536,
+        keep_default_temperature=True,
     ),
     _NATIVE_AUDIO_2_5,
     replace(
@@ -205,8 +229,27 @@ def find_model(name: str) -> LiveModel | None:
     return _BY_NAME.get(name.removeprefix("models/"))
 
 
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """The model-dependent `[live]` keys a config sets (None: unset), in the config's words
+    (`thinking_level` lower case), for `setup_warnings` to hold against a model's row."""
+
+    thinking_budget: int | None = None
+    thinking_level: str | None = None
+    include_thoughts: bool = False
+    affective_dialog: bool | None = None
+    proactive_audio: bool | None = None
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+
+
 def setup_warnings(
-    name: str, *, api_version: str, response_modality: str, has_functions: bool
+    name: str,
+    *,
+    api_version: str,
+    response_modality: str,
+    has_functions: bool,
+    generation: GenerationRequest = GenerationRequest(),
 ) -> list[str]:
     """What `pilive check` (and the daemon at start) should say about running this model with
     these options: a retired or unknown model, one on its way out, an option it refuses."""
@@ -215,7 +258,12 @@ def setup_warnings(
     if model is None:
         return [
             f"live.model {shown!r} is not a Live model pilive knows; the server may refuse it "
-            f"(known: {', '.join(m.name for m in KNOWN_MODELS if not m.retired)})"
+            f"(known: {', '.join(m.name for m in KNOWN_MODELS if not m.retired)})",
+            *_v1alpha_warnings(
+                [k for k in ("affective_dialog", "proactive_audio") if getattr(generation, k)],
+                api_version,
+                refused=False,
+            ),
         ]
     warnings: list[str] = []
     if model.retired:
@@ -240,5 +288,116 @@ def setup_warnings(
             f"{shown!r} runs function calls synchronously only: the model says nothing until a "
             "tool's result is back (keep [[tools.command]] timeout_s short)"
         )
-    del api_version  # the v1alpha-only features have no configuration keys yet
+    warnings += _thinking_warnings(model, generation)
+    warnings += _native_audio_warnings(model, generation, api_version)
+    warnings += _sampling_warnings(model, generation)
     return warnings
+
+
+_REFUSED = "the setup will be refused"
+
+
+def _thinking_warnings(model: LiveModel, request: GenerationRequest) -> list[str]:
+    """`thinkingConfig` against the model's kind: each knob it lacks is refused (1007)."""
+    budget, level = request.thinking_budget, request.thinking_level
+    name = model.name
+    if model.thinking == "none":
+        asked = [
+            key
+            for key, value in (
+                ("thinking_budget", budget),
+                ("thinking_level", level),
+                ("include_thoughts", request.include_thoughts or None),
+            )
+            if value is not None
+        ]
+        if asked:
+            return [f"live.{asked[0]}: {name!r} takes no thinking configuration at all; {_REFUSED}"]
+        return []
+    out: list[str] = []
+    levels = "/".join(model.thinking_levels)
+    if model.thinking == "budget" and level is not None:
+        out.append(
+            f"live.thinking_level {level!r}: {name!r} takes thinking_budget (-1 dynamic, 0 off), "
+            f"not a level; {_REFUSED}"
+        )
+    if model.thinking == "level" and budget is not None:
+        out.append(
+            f"live.thinking_budget {budget}: {name!r} takes thinking_level ({levels}), not a "
+            f"budget; {_REFUSED}"
+        )
+    if model.thinking == "level" and level is not None and level not in model.thinking_levels:
+        out.append(f"live.thinking_level {level!r}: {name!r} takes only {levels}; {_REFUSED}")
+    top = model.thinking_budget_max
+    if (
+        model.thinking == "budget"
+        and budget is not None
+        and budget != DYNAMIC_THINKING_BUDGET
+        and top is not None
+        and not 0 <= budget <= top
+    ):
+        out.append(
+            f"live.thinking_budget {budget}: {name!r} takes -1 (dynamic) or 0 to {top}; {_REFUSED}"
+        )
+    if request.include_thoughts and not model.thinks(budget):
+        out.append(
+            "live.include_thoughts: thinking is off (thinking_budget = 0), so there are no "
+            "thoughts to include"
+        )
+    return out
+
+
+def _native_audio_warnings(
+    model: LiveModel, request: GenerationRequest, api_version: str
+) -> list[str]:
+    """Affective dialog and proactive audio: per model, and only on v1alpha where the model has
+    them there."""
+    name = model.name
+    out: list[str] = []
+    for key, support, value in (
+        ("affective_dialog", model.affective_dialog, request.affective_dialog),
+        ("proactive_audio", model.proactive_audio, request.proactive_audio),
+    ):
+        if value is None:
+            continue
+        shown = f"live.{key} = {'true' if value else 'false'}"
+        if support == "removed":
+            out.append(f"{shown}: {name!r} no longer has it; {_REFUSED}")
+        elif support == "always-on" and not value:
+            out.append(f"{shown}: it cannot be turned off on {name!r}; {_REFUSED}")
+        elif support == "unsupported" and value:
+            out.append(
+                f"{shown}: {name!r} does not support it; the server never completes such a "
+                "setup (the daemon times out and retries)"
+            )
+        elif support == "v1alpha" and value:
+            out += _v1alpha_warnings([key], api_version, refused=True)
+    return out
+
+
+def _v1alpha_warnings(keys: list[str], api_version: str, *, refused: bool) -> list[str]:
+    """Affective dialog and proactive audio (turned on by `keys`) are v1alpha features."""
+    if api_version == "v1alpha":
+        return []
+    outcome = _REFUSED if refused else "the server may refuse it"
+    return [
+        f'live.{key} = true needs api_version = "v1alpha" (it is {api_version!r}); {outcome}'
+        for key in keys
+    ]
+
+
+def _sampling_warnings(model: LiveModel, request: GenerationRequest) -> list[str]:
+    out: list[str] = []
+    temperature = request.temperature
+    if model.keep_default_temperature and temperature is not None and temperature < 1.0:
+        out.append(
+            f"live.temperature {temperature:g}: Google advises leaving {model.name!r} at 1.0; "
+            "lower values may make it loop or answer worse"
+        )
+    limit, asked = model.output_token_limit, request.max_output_tokens
+    if limit is not None and asked is not None and asked > limit:
+        out.append(
+            f"live.max_output_tokens {asked}: {model.name!r} stops at {limit} tokens whatever "
+            "is asked"
+        )
+    return out

@@ -3,6 +3,8 @@ them (BidiGenerateContentSetup)."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,14 +14,20 @@ from pilive.live.wire_rules import (
     ACTIVITY_HANDLINGS,
     BEHAVIORS,
     END_SENSITIVITIES,
+    INT32_MAX,
+    INT32_MIN,
+    LANGUAGE_TAG_PATTERN,
     MEDIA_RESOLUTIONS,
     RESPONSE_MODALITIES,
     START_SENSITIVITIES,
+    THINKING_LEVELS,
     TURN_COVERAGES,
     _check_choice,
     _dumps,
     _plain_json,
 )
+
+_LANGUAGE_TAG = re.compile(LANGUAGE_TAG_PATTERN)
 
 
 def _check_positive(owner: str, name: str, value: int | None, *, zero_ok: bool = False) -> None:
@@ -112,6 +120,81 @@ class FunctionDeclaration:
         return out
 
 
+def _check_int(owner: str, name: str, value: int | None, low: int, high: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}.{name}: {value!r} is not an integer")
+    if not low <= value <= high:
+        raise ValueError(f"{owner}.{name}: {value!r} is not between {low} and {high}")
+
+
+def _check_unit(owner: str, name: str, value: float | None, high: float) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{owner}.{name}: {value!r} is not a finite number")
+    if not 0.0 <= value <= high:
+        raise ValueError(f"{owner}.{name}: {value!r} is not between 0 and {high:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """The `generationConfig` knobs beyond modality and voice; None leaves the model's default.
+
+    Sampling: `temperature` (0-2), `top_p` (0-1), `top_k`, `max_output_tokens`, `seed`. Thinking
+    (`thinkingConfig`): `thinking_budget` in tokens on 2.5 models (-1 dynamic, 0 off) or
+    `thinking_level` on 3.x models, never both; `include_thoughts` asks for thought summaries
+    (parts marked `thought`, which the daemon logs and never plays). `affective_dialog` is
+    `enableAffectiveDialog` (v1alpha). Which model takes which is `live.models`' business.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_output_tokens: int | None = None
+    seed: int | None = None
+    thinking_budget: int | None = None
+    thinking_level: str | None = None
+    include_thoughts: bool = False
+    affective_dialog: bool | None = None
+
+    def __post_init__(self) -> None:
+        owner = "GenerationOptions"
+        _check_unit(owner, "temperature", self.temperature, 2.0)
+        _check_unit(owner, "top_p", self.top_p, 1.0)
+        _check_int(owner, "top_k", self.top_k, 1, INT32_MAX)
+        _check_int(owner, "max_output_tokens", self.max_output_tokens, 1, INT32_MAX)
+        _check_int(owner, "seed", self.seed, INT32_MIN, INT32_MAX)
+        _check_int(owner, "thinking_budget", self.thinking_budget, -1, INT32_MAX)
+        _check_choice(owner, "thinking_level", self.thinking_level, THINKING_LEVELS)
+        if self.thinking_budget is not None and self.thinking_level is not None:
+            raise ValueError(f"{owner}: give thinking_budget or thinking_level, not both")
+
+    def fill_generation_config(self, generation: dict[str, object]) -> None:
+        """Add the knobs that are set to a `generationConfig` object."""
+        for key, value in (
+            ("temperature", self.temperature),
+            ("topP", self.top_p),
+            ("topK", self.top_k),
+            ("maxOutputTokens", self.max_output_tokens),
+            ("seed", self.seed),
+        ):
+            if value is not None:
+                generation[key] = value
+        thinking: dict[str, object] = {}
+        if self.thinking_budget is not None:
+            thinking["thinkingBudget"] = self.thinking_budget
+        if self.thinking_level is not None:
+            thinking["thinkingLevel"] = self.thinking_level
+        if self.include_thoughts:
+            thinking["includeThoughts"] = True
+        if thinking:
+            generation["thinkingConfig"] = thinking
+        if self.affective_dialog is not None:
+            generation["enableAffectiveDialog"] = self.affective_dialog
+
+
 @dataclass(frozen=True, slots=True)
 class SetupOptions:
     """Everything `setup` carries, in pilive's words; `build_setup` maps it to the wire.
@@ -139,6 +222,12 @@ class SetupOptions:
     compression_target_tokens: int | None = None
     input_audio_transcription: bool = False
     output_audio_transcription: bool = False
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
+    # `proactivity.proactiveAudio` (v1alpha): the model may stay silent when not addressed.
+    proactive_audio: bool | None = None
+    # `inputAudioTranscription.languageCodes`: BCP-47 hints of the languages the user speaks
+    # (empty: detected); needs input_audio_transcription.
+    input_transcription_language_codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not _MODEL_NAME.fullmatch(self.model):
@@ -165,6 +254,18 @@ class SetupOptions:
         names = [f.name for f in self.function_declarations]
         if len(set(names)) != len(names):
             raise ValueError(f"SetupOptions.function_declarations: duplicate names in {names}")
+        languages = self.input_transcription_language_codes
+        for code in languages:
+            if not isinstance(code, str) or not _LANGUAGE_TAG.fullmatch(code):
+                raise ValueError(
+                    f"SetupOptions.input_transcription_language_codes: {code!r} is not a "
+                    "BCP-47 language tag"
+                )
+        if languages and not self.input_audio_transcription:
+            raise ValueError(
+                "SetupOptions.input_transcription_language_codes: language hints need "
+                "input_audio_transcription"
+            )
 
 
 def _model_path(model: str) -> str:
@@ -190,6 +291,7 @@ def build_setup(options: SetupOptions, handle: str | None = None) -> str:
         generation["speechConfig"] = speech
     if options.media_resolution is not None:
         generation["mediaResolution"] = options.media_resolution
+    options.generation.fill_generation_config(generation)
     setup: dict[str, object] = {"model": _model_path(options.model), "generationConfig": generation}
     if options.system_instruction is not None:
         setup["systemInstruction"] = {
@@ -220,7 +322,12 @@ def build_setup(options: SetupOptions, handle: str | None = None) -> str:
             compression["triggerTokens"] = options.compression_trigger_tokens
         setup["contextWindowCompression"] = compression
     if options.input_audio_transcription:
-        setup["inputAudioTranscription"] = {}
+        transcription: dict[str, object] = {}
+        if options.input_transcription_language_codes:
+            transcription["languageCodes"] = list(options.input_transcription_language_codes)
+        setup["inputAudioTranscription"] = transcription
     if options.output_audio_transcription:
         setup["outputAudioTranscription"] = {}
+    if options.proactive_audio is not None:
+        setup["proactivity"] = {"proactiveAudio": options.proactive_audio}
     return _dumps({"setup": setup})

@@ -25,6 +25,8 @@ TURN_COVERAGES = (
     "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO",
 )
 BEHAVIORS = ("BLOCKING", "NON_BLOCKING")
+# ThinkingConfig.thinkingLevel (google-genai's ThinkingLevel enum, UNSPECIFIED aside).
+THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")
 SCHEDULINGS = ("SILENT", "WHEN_IDLE", "INTERRUPT")
 
 # FunctionDeclaration.name as Gemini documents it: a letter or underscore first, then letters,
@@ -33,6 +35,13 @@ SCHEDULINGS = ("SILENT", "WHEN_IDLE", "INTERRUPT")
 FUNCTION_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"
 _FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-/@]+")
+
+# A BCP-47 language tag as pilive takes one (speechConfig.languageCode, and the language hints
+# of inputAudioTranscription.languageCodes): a 2-3 letter language, then subtags.
+LANGUAGE_TAG_PATTERN = r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*"
+# proto3 int32 (topK, maxOutputTokens, seed, thinkingBudget).
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
 
 
 class LiveProtocolError(ValueError):
