@@ -29,6 +29,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-frames", action="store_true", help="log every frame (data cut)")
     parser.add_argument(
+        "--auth-tokens",
+        action="store_true",
+        help="also serve POST /v1alpha/auth_tokens (ephemeral tokens) on a second loopback port",
+    )
+    parser.add_argument(
         "--tool-every",
         type=int,
         default=0,
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             tls_key=args.tls_key,
             time_scale=args.time_scale,
             log_frames=args.log_frames,
+            auth_tokens_api=args.auth_tokens,
             tool_trigger=ToolTrigger(every_n_turns=max(0, args.tool_every)),
         )
         emulator = Emulator(options)
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         async with emulator:
             print(f"emulator listening on {emulator.url}", flush=True)
+            if args.auth_tokens:
+                print(f"auth_tokens API on {emulator.rest_url}", flush=True)
             await stop.wait()
 
     try:

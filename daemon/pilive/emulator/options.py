@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pilive.emulator.authtokens import TOKEN_EXPIRED
 from pilive.emulator.sessions import HANDLE_REJECTED
 from pilive.live.models import KNOWN_MODELS
 
@@ -95,6 +96,14 @@ class EmulatorOptions:
     setup_timeout_s: float = 30.0
     # websockets' server keepalive; None means the emulator never pings (clients do).
     ping_interval_s: float | None = None
+    # Ephemeral tokens (see authtokens.py): serve POST /v1alpha/auth_tokens on a loopback port of
+    # its own (`Emulator.rest_url`); whether a setup contradicting a locked field is refused
+    # (1007) or the token's value silently wins; the close a connection gets when its token's
+    # expireTime passes (the service "may preemptively close the session"; code and text are
+    # inferred). Token times are wall-clock times and are not scaled by `time_scale`.
+    auth_tokens_api: bool = False
+    locked_field_conflict: Literal["refuse", "ignore"] = "refuse"
+    token_expiry_close: tuple[int, str] = (1008, TOKEN_EXPIRED)
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -110,6 +119,9 @@ class EmulatorOptions:
             raise ValueError(f"handle_rejection code {code} cannot be sent in a close frame")
         if len(reason.encode("utf-8")) > 123:
             raise ValueError("handle_rejection reason must fit a close frame (123 bytes)")
+        if self.locked_field_conflict not in ("refuse", "ignore"):
+            conflict = self.locked_field_conflict
+            raise ValueError(f"locked_field_conflict must be refuse or ignore, not {conflict!r}")
         if self.reply_chunk_ms <= 0:
             raise ValueError(f"reply_chunk_ms must be > 0, got {self.reply_chunk_ms!r}")
         if (self.tls_cert is None) != (self.tls_key is None):

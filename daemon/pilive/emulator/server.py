@@ -16,6 +16,7 @@ import logging
 import re
 import ssl
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pilive.emulator import faults as fx
+from pilive.emulator.authtokens import BAD_KEY, AuthTokens, AuthTokensApi
 from pilive.emulator.frames import ProtocolViolation
 from pilive.emulator.model import DEADLINE_EXPIRED, ConnectionModel, Send
 from pilive.emulator.options import EmulatorOptions
@@ -42,11 +44,9 @@ _PATH = re.compile(
     r"^/ws/google\.ai\.generativelanguage\.(?P<version>v1alpha|v1beta|v1)"
     r"\.GenerativeService\.(?P<method>BidiGenerateContent|BidiGenerateContentConstrained)$"
 )
-BAD_KEY = "API key not valid. Please pass a valid API key."
 _SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization"})
 _CLOSED = object()
 _WAKE = object()
-EPHEMERAL_TOKEN_LIFETIME_S = 1800.0  # expireTime defaults to 30 minutes
 
 
 def _websockets_logger() -> logging.Logger:
@@ -82,6 +82,7 @@ class _Live:
     number: int
     queue: asyncio.Queue[object]
     kill: asyncio.Event = field(default_factory=asyncio.Event)
+    token_expire_at_s: float | None = None  # the presented ephemeral token's expireTime
     muted: bool = False
     stalled: bool = False
     done: bool = False
@@ -103,6 +104,8 @@ class Emulator:
         self.registry = SessionRegistry(self.options.scaled(self.options.handle_lifetime_s))
         self.recording = Recording(self.registry)
         self.faults = fx.FaultScript()
+        self.auth_tokens = AuthTokens(self.options.locked_field_conflict)
+        self._auth_api: AuthTokensApi | None = None
         self._server: Server | None = None
         self._handshakes: dict[ServerConnection, _Handshake] = {}
         self._live: dict[str, _Live] = {}
@@ -128,8 +131,17 @@ class Emulator:
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         logger.info("emulator listening on %s", self.url)
+        if self.options.auth_tokens_api:
+            self._auth_api = AuthTokensApi(
+                self.auth_tokens, self.options.api_key, clock=self._now, wall_clock=time.time
+            )
+            await self._auth_api.start(self.options.host, self._ssl)
+            logger.info("auth_tokens API on %s", self.rest_url)
 
     async def stop(self) -> None:
+        if self._auth_api is not None:
+            await self._auth_api.stop()
+            self._auth_api = None
         if self._server is None:
             return
         for live in list(self._live.values()):
@@ -166,6 +178,27 @@ class Emulator:
         host = f"[{host}]" if ":" in host else host
         return f"{'wss' if self._ssl is not None else 'ws'}://{host}:{self.port}"
 
+    @property
+    def rest_url(self) -> str:
+        """The base URL of the auth_tokens API (`auth_tokens_api=True`): POST {rest_url}/v1alpha/
+        auth_tokens, as on https://generativelanguage.googleapis.com."""
+        if self._auth_api is None:
+            raise RuntimeError("the auth_tokens API is off: EmulatorOptions(auth_tokens_api=True)")
+        host = self.options.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self._ssl is not None else 'http'}://{host}:{self._auth_api.port}"
+
+    @property
+    def auth_token_requests(self) -> int:
+        """Create requests the auth_tokens API received (refused ones too)."""
+        return 0 if self._auth_api is None else self._auth_api.requests
+
+    def refuse_auth_tokens(self, status: int | None) -> None:
+        """Every create request gets this HTTP status (a Google outage), or None to serve again."""
+        if self._auth_api is None:
+            raise RuntimeError("the auth_tokens API is off: EmulatorOptions(auth_tokens_api=True)")
+        self._auth_api.refuse_with = status
+
     def path(self, api_version: str = "v1beta", constrained: bool = False) -> str:
         method = "BidiGenerateContentConstrained" if constrained else "BidiGenerateContent"
         return f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
@@ -173,11 +206,14 @@ class Emulator:
     def endpoint(self, api_version: str = "v1beta", constrained: bool = False) -> str:
         return self.url + self.path(api_version, constrained)
 
-    def issue_ephemeral_token(self, uses: int = 1, lifetime_s: float | None = None) -> str:
-        lifetime = (
-            self.options.scaled(EPHEMERAL_TOKEN_LIFETIME_S) if lifetime_s is None else lifetime_s
-        )
-        return self.registry.issue_token(self._now(), uses, lifetime)
+    def issue_ephemeral_token(
+        self, uses: int = 1, lifetime_s: float | None = None, **constraints: Any
+    ) -> str:
+        """A token as `auth_tokens.create` would mint it (no HTTP): `lifetime_s` real seconds
+        (default: expireTime's 30 minutes, scaled), `new_session_s`, `setup`, `locked`."""
+        lifetime = self.options.scaled(1800.0) if lifetime_s is None else lifetime_s
+        token = self.auth_tokens.issue(self._now(), uses=uses, lifetime_s=lifetime, **constraints)
+        return token.name
 
     def expire_handles(self, session_id: str | None = None) -> int:
         return self.registry.expire_handles(session_id)
@@ -228,8 +264,9 @@ class Emulator:
             token = token or query.get("access_token")
             if token is None and key is not None and key.startswith("auth_tokens/"):
                 token = key
-            if token is None or not self.registry.token_valid(token, self._now()):
-                auth_error = ProtocolViolation(1007, BAD_KEY, "bad or missing ephemeral token")
+            auth_error = self.auth_tokens.check_connect(token, self._now())
+            if auth_error is not None:
+                token = None
         elif key != self.options.api_key:
             auth_error = ProtocolViolation(1007, BAD_KEY, "bad or missing API key")
         self._handshakes[connection] = _Handshake(
@@ -259,8 +296,12 @@ class Emulator:
             record.opened_at_s,
             auth_error=shake.auth_error,
             ephemeral_token=shake.token,
+            auth_tokens=self.auth_tokens,
         )
         live = _Live(ws, model, number, asyncio.Queue())
+        if shake.token is not None:
+            self.auth_tokens.attached(shake.token, record.connection_id)
+            live.token_expire_at_s = self.auth_tokens.tokens[shake.token].expire_at_s
         self._live[record.connection_id] = live
         logger.info("%s opened %s", record.connection_id, shake.path)
 
@@ -315,6 +356,13 @@ class Emulator:
             deadline = model.next_deadline()
             if model.setup is None:
                 deadline = setup_deadline if deadline is None else min(deadline, setup_deadline)
+            expiry = live.token_expire_at_s
+            if expiry is not None:
+                if loop.time() >= expiry:
+                    # expireTime: "messages ... will be rejected"; the close is inferred.
+                    await self._close(live, *self.options.token_expiry_close)
+                    return
+                deadline = expiry if deadline is None else min(deadline, expiry)
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
             try:
                 async with asyncio.timeout(timeout):

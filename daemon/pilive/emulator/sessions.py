@@ -1,4 +1,4 @@
-"""Sessions outlive connections: the registry of conversations, resumption handles and tokens.
+"""Sessions outlive connections: the registry of conversations and resumption handles.
 
 Pure state with `now` passed in. A session is created by a fresh setup and continued by a setup
 carrying a handle the emulator issued; its turn counter and history survive the reconnect, which
@@ -31,7 +31,6 @@ from pilive.emulator.frames import DEFAULT_INPUT_RATE_HZ, ProtocolViolation
 HANDLE_REJECTED = "Session resumption handle is invalid or has expired."
 SESSION_BUSY = "The service is currently unavailable."
 MODEL_CHANGED = "Request contains an invalid argument."
-TOKEN_REJECTED = "Ephemeral token is invalid, expired or used up."  # noqa: S105
 
 
 @dataclass
@@ -78,12 +77,6 @@ class _Handle:
     turns: int  # the session's turn count when the handle was issued: its checkpoint
 
 
-@dataclass
-class _Token:
-    uses_left: int
-    expires_at_s: float
-
-
 class HandleRejected(ProtocolViolation):
     """The handle is unknown, expired or of an ended session; the caller picks the close."""
 
@@ -92,13 +85,12 @@ class HandleRejected(ProtocolViolation):
 
 
 class SessionRegistry:
-    """All sessions of one emulator, the handles issued for them and ephemeral tokens."""
+    """All sessions of one emulator and the handles issued for them (tokens: `authtokens`)."""
 
     def __init__(self, handle_lifetime_s: float) -> None:
         self.handle_lifetime_s = handle_lifetime_s
         self.sessions: dict[str, SessionState] = {}
         self._handles: dict[str, _Handle] = {}
-        self._tokens: dict[str, _Token] = {}
 
     def new_session(self, model: str, now: float) -> SessionState:
         session_id = f"s{len(self.sessions) + 1}"
@@ -156,18 +148,3 @@ class SessionRegistry:
         for handle in doomed:
             del self._handles[handle]
         return len(doomed)
-
-    def issue_token(self, now: float, uses: int, lifetime_s: float) -> str:
-        token = "auth_tokens/" + secrets.token_urlsafe(18)
-        self._tokens[token] = _Token(uses, now + lifetime_s)
-        return token
-
-    def token_valid(self, token: str, now: float) -> bool:
-        entry = self._tokens.get(token)
-        return entry is not None and entry.uses_left > 0 and now < entry.expires_at_s
-
-    def use_token(self, token: str, now: float) -> None:
-        """A fresh session spends one use; resuming does not (per the SDK's docs)."""
-        if not self.token_valid(token, now):
-            raise ProtocolViolation(1007, TOKEN_REJECTED, "ephemeral token")
-        self._tokens[token].uses_left -= 1
