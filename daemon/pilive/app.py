@@ -50,9 +50,11 @@ from pilive.conversation import (
     PlayAudio,
     PlayEarcon,
     RunTool,
+    SendText,
     ShowState,
     StartActivity,
 )
+from pilive.household import Household
 from pilive.live import wire
 from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent
 from pilive.live.session import LiveSession
@@ -136,6 +138,7 @@ class App:
         self.session: LiveSession
         self.link: LiveLink
         self.handle_store: HandleStore
+        self.household: Household
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -155,6 +158,7 @@ class App:
             self.stats.ready_s = time.monotonic()
             self.notifier.ready(self._status_text())
             self._note("ready (local hardware up)")
+            await self.household.start()
             self._spawn(self.link.run(), "link")
             if self.camera is not None:
                 self._spawn(self.camera.run(), "camera")
@@ -216,6 +220,15 @@ class App:
             on_status=lambda state, text: self._note(f"camera: {text}"),
         )
         self.controls = wiring.controls(cfg, loop=loop, on_event=self._on_control_event)
+        self.household = Household(
+            cfg,
+            conversation=self.conversation,
+            link=self.link,
+            carry_out=self._do,
+            control_event=self._on_control_event,
+            get_volume_percent=lambda: self.playback.volume_percent,
+            set_volume_percent=self._set_volume,
+        )
 
     async def _start_hardware(self) -> None:
         await self.capture.start()
@@ -249,6 +262,8 @@ class App:
                     if task.get_name() != "link":  # the link closes its socket and returns
                         task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+                with contextlib.suppress(AttributeError):
+                    await self.household.aclose()
                 with contextlib.suppress(AttributeError):
                     await self.tools.aclose()
                 for closer in (getattr(self, "capture", None), getattr(self, "playback", None)):
@@ -380,6 +395,7 @@ class App:
                     # within one chunk, or a bounce): it goes first.
                     self._send_activity_end()
                 self.link.send_activity_start()
+                self.household.turn_started()
                 preroll = self.capture.take_preroll()
                 for chunk in preroll:
                     self.link.send_audio(chunk)
@@ -427,8 +443,24 @@ class App:
                 self.link.new_conversation()
             case Journal():
                 self._journal(action)
+            case SendText():
+                self._send_text(action.text)
             case _:
                 assert_never(action)
+
+    def _send_text(self, text: str) -> None:
+        """A typed turn: in push-to-talk it is marked like a press, without microphone audio."""
+        self.household.turn_started()
+        if self.conversation.hands_free:
+            self.link.send_text(text)
+        else:
+            if self._end_after_chunk:
+                self._send_activity_end()  # the last press's end goes first
+            self.link.send_activity_start()
+            self.link.send_text(text)
+            self.link.send_activity_end()
+        self.stats.turns += 1
+        self._note(f"typed turn sent ({len(text)} characters)")
 
     def _send_activity_end(self) -> None:
         if self._end_fallback is not None:
@@ -445,6 +477,7 @@ class App:
     def _journal(self, entry: Journal) -> None:
         if entry.kind.endswith("transcript") and not self.config.log.transcripts:
             return
+        self.household.journal(entry)
         fields = event_fields(entry.kind, text=entry.text, **dict(entry.fields))
         log.info("%s: %s", entry.kind, entry.text, extra=fields)
         if entry.kind in (

@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pilive.demo",
         "Run the whole daemon on simulated hardware against a local emulator, with a timeline",
     ),
+    "ctl": (
+        "pilive.ctl",
+        "Talk to the running daemon: status, press, release, say, new-conversation, mute, volume",
+    ),
     "check": (
         "pilive.check",
         "Check a configuration file and show the settings it resolves to (API key masked)",

@@ -123,6 +123,14 @@ class NewConversation:
 
 
 @dataclass(frozen=True, slots=True)
+class SendText:
+    """A typed turn (`pilive ctl say`, an announcement): `realtimeInput.text`, marked as a turn
+    of its own (activityStart/activityEnd around it) in push-to-talk."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Journal:
     """A structured line for the journal: transcripts, usage, lost turns."""
 
@@ -144,6 +152,7 @@ Action = (
     | CancelTools
     | NewConversation
     | Journal
+    | SendText
 )
 
 
@@ -300,6 +309,19 @@ class Conversation:
             State.CONNECTING if self._link is not LinkState.CONNECTED else State.IDLE
         )
         return actions
+
+    def text_turn(self, text: str) -> list[Action] | None:
+        """A turn of typed text; None (nothing done) while the user's own turn is held. An
+        answer still playing is cut, as a press would cut it."""
+        if self._pressed_at is not None or self._activity_since is not None:
+            return None
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            actions += self._barge_in()
+        # Like activityStart, the text ends the server's turn: its `interrupted` is ours.
+        self._turn_since_barge_in = self._discarding
+        self._awaiting_answer = True
+        return [*actions, SendText(text), *self._enter(State.THINKING)]
 
     def playback_drained(self) -> list[Action]:
         """The speaker played out everything of the finished answer."""

@@ -105,6 +105,8 @@ def test_unit_has_the_promised_shape() -> None:
     assert d["User"] == ["pilive"]
     assert set(d["SupplementaryGroups"][0].split()) == {"audio", "video", "gpio"}
     assert d["StateDirectory"] == ["pilive"]
+    # The control socket lives here: group-reachable, nothing on the network.
+    assert (d["RuntimeDirectory"], d["RuntimeDirectoryMode"]) == (["pilive"], ["0750"])
     assert d["ConfigurationDirectory"] == ["pilive"]
     assert d["LoadCredential"] == ["gemini-api-key:/etc/pilive/gemini-api-key"]
     assert d["DevicePolicy"] == ["closed"]

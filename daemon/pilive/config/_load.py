@@ -30,7 +30,8 @@ def parse_config(
 
     Relative paths are taken relative to `base_dir` (the config file's folder; the current
     folder when None) and `~` means `$HOME`. When the text does not set `state.directory`,
-    systemd's `$STATE_DIRECTORY` (set by the unit's StateDirectory=) is used if present.
+    systemd's `$STATE_DIRECTORY` (set by the unit's StateDirectory=) is used if present, and
+    likewise `$RUNTIME_DIRECTORY` for `control.socket`.
     """
     env = os.environ if environ is None else environ
     try:
@@ -71,6 +72,14 @@ def parse_config(
         # systemd passes a colon-separated list when several StateDirectory= are set.
         state = dataclasses.replace(config.state, directory=Path(state_dirs.split(":")[0]))
         config = dataclasses.replace(config, state=state)
+    control_table = document.get("control", {})
+    runtime_dirs = env.get("RUNTIME_DIRECTORY", "")
+    if "socket" not in control_table and runtime_dirs:
+        # The unit's RuntimeDirectory=pilive: the socket goes where systemd made room for it.
+        socket = Path(runtime_dirs.split(":")[0]) / "control.sock"
+        config = dataclasses.replace(
+            config, control=dataclasses.replace(config.control, socket=socket)
+        )
     return config
 
 

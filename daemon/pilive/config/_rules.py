@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import string
 from collections.abc import Mapping
 
 from pilive.config._reader import Problem, show_value
 from pilive.config.model import CommandTool, Config, GpioConfig, TimelineStep
+from pilive.control.protocol import MAX_SOCKET_PATH_BYTES
 from pilive.net.endpoint import (
     endpoint_host,
     endpoint_problems,
@@ -57,7 +59,18 @@ def check_rules(config: Config, source: str) -> list[Problem]:
         )
     _check_tools(config, rules)
     _check_timeline(config.timeline, rules)
+    _check_control(config, rules)
     return rules.problems
+
+
+def _check_control(config: Config, rules: _Rules) -> None:
+    path = config.control.socket
+    if config.control.enabled and len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        rules.problem(
+            "control.socket",
+            str(path),
+            f"is longer than a Unix socket path may be ({MAX_SOCKET_PATH_BYTES} bytes)",
+        )
 
 
 def _check_live(config: Config, rules: _Rules) -> None:

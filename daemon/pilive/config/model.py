@@ -330,6 +330,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlConfig:
+    """The local control socket (`pilive ctl`, scripts, cron jobs): a Unix socket, mode 0660,
+    never a network port. Unset `socket`: systemd's $RUNTIME_DIRECTORY/control.sock when the
+    service runs, else /run/pilive/control.sock."""
+
+    enabled: bool = True
+    socket: Path = Path("/run/pilive/control.sock")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: LogLevel = "info"
     # Input and output transcripts in the journal; turn off for privacy.
@@ -361,4 +371,5 @@ class Config:
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     timeline: tuple[TimelineStep, ...] = ()

@@ -50,7 +50,7 @@ from pilive.emulator.sessions import (
     TurnRecord,
 )
 from pilive.emulator.vad import SENSITIVITY_OFFSET_DB, EnergyVad
-from pilive.live.models import DYNAMIC_THINKING_BUDGET, LiveModel, find_model
+from pilive.live.models import LiveModel, find_model
 
 DEADLINE_EXPIRED = "Deadline expired before operation could complete."
 REASON_LIMIT_BYTES = 123  # WebSocket close reasons are cut to 123 bytes
@@ -67,20 +67,6 @@ def cut_reason(reason: str) -> str:
 _FALLBACK_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 ONLY_ACTIVITY = "TURN_INCLUDES_ONLY_ACTIVITY"
 ALL_INPUT = "TURN_INCLUDES_ALL_INPUT"
-
-
-def _check_sampling(setup: Setup) -> None:
-    """generationConfig sampling out of its documented range: 1007 (the code is inferred, as for
-    any field the service cannot take)."""
-    for where, value, high in (
-        ("temperature", setup.temperature, 2.0),
-        ("topP", setup.top_p, 1.0),
-    ):
-        if value is not None and not 0.0 <= value <= high:
-            raise invalid(f"generationConfig.{where} {value:g} is not between 0 and {high:g}")
-    for where, count in (("topK", setup.top_k), ("maxOutputTokens", setup.max_output_tokens)):
-        if count is not None and count < 1:
-            raise invalid(f"generationConfig.{where} {count} must be at least 1")
 
 
 def model_not_found(model: str, api_version: str) -> ProtocolViolation:
@@ -394,14 +380,6 @@ class ConnectionModel:
             raise invalid(f"{name} takes no thinkingConfig")
         if model.thinking == "budget" and setup.thinking_level is not None:
             raise invalid(f"{name} takes thinkingBudget, not thinkingLevel")
-        budget, top = setup.thinking_budget, model.thinking_budget_max
-        if (
-            model.thinking == "budget"
-            and budget is not None
-            and budget != DYNAMIC_THINKING_BUDGET
-            and (budget < 0 or (top is not None and budget > top))
-        ):
-            raise invalid(f"{name} takes thinkingBudget -1 or 0 to {top}, not {budget}")
         if model.thinking == "level":
             if setup.thinking_budget is not None:
                 raise invalid(f"{name} takes thinkingLevel, not thinkingBudget")
@@ -413,7 +391,6 @@ class ConnectionModel:
                 raise invalid(
                     f"{name} does not take behavior {function.behavior} ({function.name})"
                 )
-        _check_sampling(setup)
         v1alpha = self.record.api_version == "v1alpha"
         withheld: str | None = None
         affective = setup.affective_dialog
@@ -431,17 +408,6 @@ class ConnectionModel:
         if model.proactive_audio == "unsupported" and proactive:
             withheld = withheld or f"{name} does not support proactive audio"
         return withheld
-
-    @property
-    def _thoughts(self) -> bool:
-        """Thought summaries go before each answer: asked for, and the model thinks."""
-        setup, profile = self.setup, self.profile
-        return (
-            setup is not None
-            and profile is not None
-            and setup.include_thoughts
-            and profile.thinks(setup.thinking_budget)
-        )
 
     def _session_limit_at(self) -> float | None:
         if self.setup is None or self.session is None or self.setup.context_window_compression:
@@ -490,22 +456,12 @@ class ConnectionModel:
                 turn.texts.append(event.text)
                 self._interrupt(now)
                 self._end_user_turn(turn, now)
-        elif isinstance(event, AudioStreamEnd):
-            self._receive_audio_stream_end(now)
-
-    def _receive_audio_stream_end(self, now: float) -> None:
-        """The mic was switched off: the server flushes the audio it holds. A turn still in
-        speech ends there, and the voice detector starts afresh with the next audio (which
-        reopens the stream). Without automatic activity detection it means nothing."""
-        assert self.setup is not None
-        self.record.audio_stream_ends += 1
-        if self.setup.automatic_activity_detection and self._vad is not None:
+        elif isinstance(event, AudioStreamEnd) and auto and self._vad is not None:
             if self._activity is not None and self._vad_start is not None:
                 self._end_vad_turn(self._vad.position_bytes, now)
             self._vad.reset()
             self._stream.clear()
             self._stream_base = self._vad.position_bytes
-            self._vad_start = None
 
     def _new_turn(self, source: str) -> TurnRecord:
         assert self.session is not None
@@ -663,8 +619,6 @@ class ConnectionModel:
         opts = self.options
         start = now + opts.scaled(opts.reply_delay_s)
         steps: list[_Step] = []
-        if self._thoughts:
-            steps += [(start, Send(replies.thought_message(t))) for t in replies.thoughts(text)]
         if self.setup.text_replies:
             steps.append((start, Send(replies.text_message(text))))
             steps.append((start, Mark(Phase.MODEL_AUDIO, turn.number, 1)))
