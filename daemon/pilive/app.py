@@ -56,11 +56,11 @@ from pilive.conversation import (
 )
 from pilive.household import Household
 from pilive.live import wire
-from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent
+from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent, UsageMetadata
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkStatus, LiveLink
 from pilive.parts import Controls
-from pilive.state import HandleStore
+from pilive.state import HandleStore, UsageStore
 from pilive.systemd import (
     Heartbeats,
     Notifier,
@@ -70,6 +70,7 @@ from pilive.systemd import (
 )
 from pilive.timeline import run_timeline
 from pilive.tools.base import ToolResult, ToolRunner
+from pilive.usage_keeper import UsageKeeper
 
 log = logging.getLogger("pilive")
 
@@ -138,6 +139,7 @@ class App:
         self.session: LiveSession
         self.link: LiveLink
         self.handle_store: HandleStore
+        self.usage: UsageKeeper
         self.household: Household
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -152,6 +154,7 @@ class App:
         self._build(loop)
         try:
             await self._start_hardware()
+            await self.usage.start()
             for warning in model_warnings(self.config):
                 log.warning("%s", warning)
             self._do(self.conversation.start())
@@ -181,6 +184,7 @@ class App:
                 self.config.log.health_interval_s, self._health_figures
             )
             self._spawn(reporting, "health")
+            self._spawn(self.usage.run(), "usage")
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -206,6 +210,11 @@ class App:
             replay_window_s=cfg.connection.replay_window_s or 0.001,
         )
         self.handle_store = HandleStore(cfg.state.directory)
+        self.usage = UsageKeeper(
+            cfg.limits.daily_tokens,
+            UsageStore(cfg.state.directory),
+            on_spent_changed=self._on_limit_changed,
+        )
         self.link = LiveLink(
             self.session,
             self.api_key,
@@ -266,6 +275,8 @@ class App:
                     await self.household.aclose()
                 with contextlib.suppress(AttributeError):
                     await self.tools.aclose()
+                with contextlib.suppress(AttributeError):
+                    await self.usage.aclose()
                 for closer in (getattr(self, "capture", None), getattr(self, "playback", None)):
                     if closer is not None:
                         await closer.aclose()
@@ -354,6 +365,8 @@ class App:
             self._note(f"first answer audio {latency_s * 1000:.0f} ms after activityEnd")
         elif isinstance(event, GoAway):
             self._note(f"server goAway: {event.time_left_s:g} s left; handing over")
+        elif isinstance(event, UsageMetadata):
+            self.usage.count(event)
         self._do(self.conversation.session_event(event))
 
     def _on_link_status(self, status: LinkStatus) -> None:
@@ -361,6 +374,11 @@ class App:
         if self.camera is not None:
             self.camera.connected_changed(status.state is LinkState.CONNECTED)
         self._do(self.conversation.link_changed(status.state))
+        self._update_status()
+
+    def _on_limit_changed(self, spent: bool) -> None:
+        self._note("daily token limit spent" if spent else "daily token limit renewed")
+        self._do(self.conversation.limit_changed(spent))
         self._update_status()
 
     def _on_playback_drained(self) -> None:
@@ -416,6 +434,7 @@ class App:
                 self._note(f"LED {action.state.value}")
                 self._update_status()
             case PlayEarcon():
+                self._note(f"earcon {action.earcon.value}")
                 if self.config.audio.output.earcons:
                     self.playback.play_earcon(action.earcon.value)
             case FlushPlayback():
@@ -499,6 +518,8 @@ class App:
             ApplianceState.CONNECTING,
         ):
             text = self.link.status.describe()
+        elif state is ApplianceState.LIMIT_SPENT:
+            text = self.usage.status() or state.value
         else:
             text = state.value
         problems = [
@@ -508,6 +529,9 @@ class App:
         ]
         if self.handle_store.problem:
             problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
+        usage = self.usage.status()
+        if usage and usage != text:
+            problems.append(usage)
         return "; ".join([text, *problems])
 
     def _update_status(self) -> None:
@@ -525,6 +549,7 @@ class App:
             "overflows": self.capture.overflows,
             "reconnects": sum(self.link.counters.reconnects_by_cause.values()),
             "turns": self.stats.turns,
+            **self.usage.health_figures(),
         }
 
     def _note(self, text: str) -> None:

@@ -22,6 +22,9 @@ Timing rules a user notices:
   (it does, with automatic activity detection off) does not cut the answer being played.
 - Tool calls do not survive a lost connection (the resumed session predates them): they are
   cancelled, and the replayed question asks for them again.
+- Once the daily token limit is spent (`limit_changed`), a press gets the error earcon and the
+  limit's LED instead of a turn: no activityStart is sent (hands-free: the mic is closed). The
+  turn in progress when the limit is crossed finishes and its answer plays out.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from pilive.live.events import (
     ToolCallCancellation,
     TurnComplete,
     TurnLost,
-    UsageMetadata,
 )
 
 
@@ -193,6 +195,7 @@ class Conversation:
         self._answer_done = False  # turnComplete seen for the audio being played
         self._awaiting_answer = False  # the user's turn ended; no answer of any kind yet
         self._tools: set[str] = set()
+        self._limit_spent = False  # the daily token limit is spent: no new turn may start
         self.turns_started = 0
         self.taps_ignored = 0
 
@@ -206,7 +209,7 @@ class Conversation:
     def mic_open(self) -> bool:
         """Mic chunks go to the server now (inside an activity, or always when hands-free)."""
         if self.hands_free:
-            return self._link is not LinkState.CONFIG_FAULT
+            return self._link is not LinkState.CONFIG_FAULT and not self._limit_spent
         return self._activity_since is not None
 
     @property
@@ -264,6 +267,8 @@ class Conversation:
             return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
         if self._link is LinkState.CONFIG_FAULT:
             return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
+        if self._limit_spent:
+            return self._refuse_turn()
         actions: list[Action] = []
         if self._playing or self._state in (State.SPEAKING, State.THINKING):
             actions += self._barge_in()
@@ -288,6 +293,9 @@ class Conversation:
     def tick(self, now: float) -> list[Action]:
         """Time passed; call at `next_deadline` (and harmlessly at any other time)."""
         if self._pressed_at is not None and now >= self._pressed_at + self.timing.min_press_s:
+            if self._limit_spent:  # pressed just before the limit was spent: still a new turn
+                self._pressed_at = None
+                return self._refuse_turn()
             return self._start_turn(self._pressed_at)
         if (
             self._activity_since is not None
@@ -322,6 +330,15 @@ class Conversation:
         self._turn_since_barge_in = self._discarding
         self._awaiting_answer = True
         return [*actions, SendText(text), *self._enter(State.THINKING)]
+
+    def limit_changed(self, spent: bool) -> list[Action]:
+        """The daily token limit was spent (True), or a new day renewed it (False)."""
+        if spent is self._limit_spent:
+            return []
+        self._limit_spent = spent
+        if spent:
+            return self._enter(State.IDLE) if self._state is State.IDLE else []
+        return self._enter(State.IDLE) if self._state is State.LIMIT_SPENT else []
 
     def playback_drained(self) -> list[Action]:
         """The speaker played out everything of the finished answer."""
@@ -406,18 +423,6 @@ class Conversation:
         if isinstance(event, TextPart) and event.text and not event.thought:
             self._awaiting_answer = False
             return [Journal("model_text", event.text)]
-        if isinstance(event, UsageMetadata):
-            return [
-                Journal(
-                    "usage",
-                    f"{event.total_tokens} tokens",
-                    (
-                        ("prompt_tokens", str(event.prompt_tokens)),
-                        ("response_tokens", str(event.response_tokens)),
-                        ("total_tokens", str(event.total_tokens)),
-                    ),
-                )
-            ]
         return []
 
     # -- internals -----------------------------------------------------------------------------
@@ -444,6 +449,19 @@ class Conversation:
             CameraActivity(False),
             PlayEarcon(Earcon.RELEASE),
             *self._enter(State.THINKING),
+        ]
+
+    def _refuse_turn(self) -> list[Action]:
+        """A press while the daily limit is spent: silence the answer (the press asks for that),
+        say no, and show why; nothing goes to the server."""
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            actions += self._barge_in()
+        return [
+            *actions,
+            PlayEarcon(Earcon.ERROR),
+            Journal("turn_refused", "the daily token limit is spent; no turn started"),
+            *self._enter(State.IDLE),
         ]
 
     def _barge_in(self) -> list[Action]:
@@ -473,7 +491,7 @@ class Conversation:
             return []
         self._playing = True
         actions: list[Action] = [PlayAudio(pcm)]
-        if self._state in (State.THINKING, State.IDLE):
+        if self._state in (State.THINKING, State.IDLE, State.LIMIT_SPENT):
             actions += self._enter(State.SPEAKING)
         return actions
 
@@ -503,6 +521,8 @@ class Conversation:
         return []
 
     def _enter(self, state: State) -> list[Action]:
+        if state is State.IDLE and self._limit_spent:
+            state = State.LIMIT_SPENT  # idle, but no new turn may start: the LED says why
         if state is self._state:
             return []
         self._state = state

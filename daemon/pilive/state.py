@@ -1,4 +1,6 @@
-"""The session resumption handle, persisted so a restart keeps the conversation.
+"""What survives a restart, in the state directory: the session resumption handle, so a restart
+keeps the conversation, and the day's token count (`usage.json`), so a restart does not reset the
+daily limit. Both are small files written the same way (`StateFile`).
 
 The Live API lets a client resume a session with the newest `sessionResumptionUpdate.newHandle`.
 Keeping it on disk means a daemon restart (crash, watchdog, upgrade, power cut) continues the same
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from pathlib import Path
 
@@ -49,8 +52,9 @@ from pilive.live.session import MAX_HANDLE_CHARS
 log = logging.getLogger("pilive.state")
 
 HANDLE_FILE_NAME = "resumption.json"
+USAGE_FILE_NAME = "usage.json"
 MAX_FILE_BYTES = 64 * 1024
-"""A handle file larger than this is damage, not a handle: it is not even read whole."""
+"""A state file larger than this is damage: it is not even read whole."""
 FUTURE_TOLERANCE_S = 60.0
 """A handle saved further than this in the future has an unknown age and is not used."""
 DEFAULT_FSYNC_INTERVAL_S = 60.0
@@ -88,22 +92,37 @@ class LoadResult:
     detail: str = ""
 
 
-class _Unusable(Exception):
-    """The handle file exists but is not something to read (why is the message)."""
+class Unusable(Exception):
+    """A state file exists but is not something to read (why is the message)."""
 
 
-class HandleStore:
-    """Reads and atomically replaces the handle file in the daemon's state directory."""
+class StateFile:
+    """One small file in the state directory: replaced atomically, read defensively, its write
+    problems kept in `problem` (logged once) instead of raised.
+
+    `kind` names the file in messages ("is a directory, not a handle file"); `loss` says what a
+    write problem costs ("the conversation will not be kept across restarts"); `kept` what comes
+    back when writing works again. Writes carry a generation (`next_generation`, taken on the
+    event loop); one older than what is on disk is skipped. fsync at most every
+    `fsync_interval_s` (see the module docstring).
+    """
 
     def __init__(
         self,
         directory: Path,
+        name: str,
         *,
+        kind: str,
+        loss: str,
+        kept: str,
         fsync_interval_s: float = DEFAULT_FSYNC_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = directory
-        self.path = directory / HANDLE_FILE_NAME
+        self.path = directory / name
+        self.kind = kind
+        self.loss = loss
+        self.kept = kept
         self.fsync_interval_s = fsync_interval_s
         self._monotonic = monotonic
         self._io_lock = threading.Lock()  # held across file I/O, never on the event loop
@@ -115,32 +134,16 @@ class HandleStore:
 
     @property
     def problem(self) -> str | None:
-        """Why the conversation will not be kept across restarts, or None while it will be."""
         return self._problem
 
     def next_generation(self) -> int:
-        """Order a save or clear: take this on the event loop, in the order the requests arise."""
+        """Order a write or removal: take this on the event loop, in the order requests arise."""
         with self._counter_lock:
             self._generation += 1
             return self._generation
 
-    def save(self, handle: str, now_unix_s: float, generation: int | None = None) -> bool:
-        """Replace the stored handle; False when skipped (a newer request won) or not possible."""
-        if not handle:
-            raise ValueError("refusing to store an empty resumption handle")
-        if generation is None:
-            generation = self.next_generation()
-        if len(handle) > MAX_HANDLE_CHARS:
-            # Storing it would only make the next start refuse it; an older handle on disk would
-            # roll the conversation back. Forget the conversation on disk instead.
-            log.warning(
-                "resumption handle of %d chars not stored (limit %d)", len(handle), MAX_HANDLE_CHARS
-            )
-            self.clear(generation)
-            return False
-        payload = json.dumps(
-            {"version": _FORMAT_VERSION, "handle": handle, "saved_at_unix_s": now_unix_s}
-        ).encode()
+    def write(self, payload: bytes, generation: int) -> bool:
+        """Replace the file; False when skipped (a newer request won) or not possible."""
         with self._io_lock:
             if generation < self._written_generation:
                 return False
@@ -159,18 +162,158 @@ class HandleStore:
             self._set_problem(None)
             return True
 
+    def remove(self, generation: int) -> None:
+        """Delete the file; never raises for I/O (a failure is noted in `problem`)."""
+        with self._io_lock:
+            if generation < self._written_generation:
+                return
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self._set_problem(f"cannot remove {self.path}: {_reason(exc)}")
+                return
+            else:
+                try:
+                    self._fsync_directory()
+                except OSError as exc:
+                    self._set_problem(f"cannot write {self.directory}: {_reason(exc)}")
+                    return
+            self._written_generation = generation
+
+    def read(self) -> bytes:
+        """The file's bytes, refusing anything but a small regular file without blocking.
+
+        Raises FileNotFoundError, `Unusable` (with why) or OSError. lstat first, so a device node
+        is never opened; then O_NOFOLLOW | O_NONBLOCK and fstat, so a symlink or FIFO swapped in
+        between is refused too and a FIFO never blocks.
+        """
+        _require_small_regular_file(os.lstat(self.path), self.kind)
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _require_small_regular_file(os.fstat(fd), self.kind)
+            chunks: list[bytes] = []
+            total = 0
+            while total <= MAX_FILE_BYTES:
+                chunk = os.read(fd, MAX_FILE_BYTES + 1 - total)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        finally:
+            os.close(fd)
+        if total > MAX_FILE_BYTES:
+            raise Unusable(f"grew past {MAX_FILE_BYTES} bytes while being read")
+        return b"".join(chunks)
+
+    def check_writable(self) -> None:
+        """Note in `problem` a state directory that exists but cannot be written, so the daemon
+        can say so before the first write fails."""
+        try:
+            is_dir = stat.S_ISDIR(os.stat(self.directory).st_mode)
+        except OSError:
+            return  # missing (made at the first save) or unreachable (the save will say)
+        if is_dir and not os.access(self.directory, os.W_OK | os.X_OK):
+            reason = "read-only" if _read_only_filesystem(self.directory) else "permission denied"
+            self._set_problem(f"cannot write {self.directory}: {reason}")
+
+    def _replace(self, payload: bytes, *, durable: bool) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.stem}-", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                os.fchmod(tmp.fileno(), 0o600)
+                tmp.write(payload)
+                tmp.flush()
+                if durable:
+                    os.fsync(tmp.fileno())
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        if durable:
+            self._fsync_directory()
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem is not None and self._problem is None:
+            log.warning("%s: %s; talking goes on", self.loss, problem)
+        elif problem is None and self._problem is not None:
+            log.info("the state directory is writable again; %s", self.kept)
+        self._problem = problem
+
+    def _fsync_directory(self) -> None:
+        # The rename is durable only once the directory entry itself is on disk.
+        dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class HandleStore:
+    """Reads and atomically replaces the handle file in the daemon's state directory."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync_interval_s: float = DEFAULT_FSYNC_INTERVAL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._file = StateFile(
+            directory,
+            HANDLE_FILE_NAME,
+            kind="handle file",
+            loss="the conversation will not be kept across restarts",
+            kept="the conversation is kept",
+            fsync_interval_s=fsync_interval_s,
+            monotonic=monotonic,
+        )
+        self.directory = directory
+        self.path = self._file.path
+
+    @property
+    def problem(self) -> str | None:
+        """Why the conversation will not be kept across restarts, or None while it will be."""
+        return self._file.problem
+
+    def next_generation(self) -> int:
+        """Order a save or clear: take this on the event loop, in the order the requests arise."""
+        return self._file.next_generation()
+
+    def save(self, handle: str, now_unix_s: float, generation: int | None = None) -> bool:
+        """Replace the stored handle; False when skipped (a newer request won) or not possible."""
+        if not handle:
+            raise ValueError("refusing to store an empty resumption handle")
+        if generation is None:
+            generation = self.next_generation()
+        if len(handle) > MAX_HANDLE_CHARS:
+            # Storing it would only make the next start refuse it; an older handle on disk would
+            # roll the conversation back. Forget the conversation on disk instead.
+            log.warning(
+                "resumption handle of %d chars not stored (limit %d)", len(handle), MAX_HANDLE_CHARS
+            )
+            self.clear(generation)
+            return False
+        payload = json.dumps(
+            {"version": _FORMAT_VERSION, "handle": handle, "saved_at_unix_s": now_unix_s}
+        ).encode()
+        return self._file.write(payload, generation)
+
     def load(self, now_unix_s: float, max_age_s: float) -> LoadResult:
         """The stored handle if present, readable, sane and younger than `max_age_s`.
 
         Also notes in `problem` a state directory that exists but cannot be written, so the
         daemon can say so before the first save fails.
         """
-        self._check_writable()
+        self._file.check_writable()
         try:
-            raw = self._read_capped()
+            raw = self._file.read()
         except FileNotFoundError:
             return LoadResult(LoadOutcome.MISSING)
-        except _Unusable as exc:
+        except Unusable as exc:
             return LoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {exc}")
         except OSError as exc:
             return LoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {_reason(exc)}")
@@ -200,100 +343,16 @@ class HandleStore:
         """
         if generation is None:
             generation = self.next_generation()
-        with self._io_lock:
-            if generation < self._written_generation:
-                return
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                self._set_problem(f"cannot remove {self.path}: {_reason(exc)}")
-                return
-            else:
-                try:
-                    self._fsync_directory()
-                except OSError as exc:
-                    self._set_problem(f"cannot write {self.directory}: {_reason(exc)}")
-                    return
-            self._written_generation = generation
-
-    def _replace(self, payload: bytes, *, durable: bool) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".resumption-", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                os.fchmod(tmp.fileno(), 0o600)
-                tmp.write(payload)
-                tmp.flush()
-                if durable:
-                    os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
-        if durable:
-            self._fsync_directory()
-
-    def _read_capped(self) -> bytes:
-        """The file's bytes, refusing anything but a small regular file without blocking.
-
-        lstat first, so a device node is never opened; then O_NOFOLLOW | O_NONBLOCK and fstat,
-        so a symlink or FIFO swapped in between is refused too and a FIFO never blocks.
-        """
-        _require_small_regular_file(os.lstat(self.path))
-        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            _require_small_regular_file(os.fstat(fd))
-            chunks: list[bytes] = []
-            total = 0
-            while total <= MAX_FILE_BYTES:
-                chunk = os.read(fd, MAX_FILE_BYTES + 1 - total)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
-        finally:
-            os.close(fd)
-        if total > MAX_FILE_BYTES:
-            raise _Unusable(f"grew past {MAX_FILE_BYTES} bytes while being read")
-        return b"".join(chunks)
-
-    def _check_writable(self) -> None:
-        try:
-            is_dir = stat.S_ISDIR(os.stat(self.directory).st_mode)
-        except OSError:
-            return  # missing (made at the first save) or unreachable (the save will say)
-        if is_dir and not os.access(self.directory, os.W_OK | os.X_OK):
-            reason = "read-only" if _read_only_filesystem(self.directory) else "permission denied"
-            self._set_problem(f"cannot write {self.directory}: {reason}")
-
-    def _set_problem(self, problem: str | None) -> None:
-        if problem is not None and self._problem is None:
-            log.warning(
-                "the conversation will not be kept across restarts: %s; talking goes on", problem
-            )
-        elif problem is None and self._problem is not None:
-            log.info("the state directory is writable again; the conversation is kept")
-        self._problem = problem
-
-    def _fsync_directory(self) -> None:
-        # The rename is durable only once the directory entry itself is on disk.
-        dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        self._file.remove(generation)
 
 
-def _require_small_regular_file(st: os.stat_result) -> None:
+def _require_small_regular_file(st: os.stat_result, kind: str) -> None:
     if stat.S_ISDIR(st.st_mode):
-        raise _Unusable("is a directory, not a handle file")
+        raise Unusable(f"is a directory, not a {kind}")
     if not stat.S_ISREG(st.st_mode):
-        raise _Unusable("is not a regular file (a FIFO, device, socket or symbolic link)")
+        raise Unusable("is not a regular file (a FIFO, device, socket or symbolic link)")
     if st.st_size > MAX_FILE_BYTES:
-        raise _Unusable(f"is {st.st_size} bytes, more than a handle file's {MAX_FILE_BYTES}")
+        raise Unusable(f"is {st.st_size} bytes, more than a {kind}'s {MAX_FILE_BYTES}")
 
 
 def _read_only_filesystem(path: Path) -> bool:
@@ -336,6 +395,117 @@ def _decode(raw: bytes) -> tuple[StoredHandle | None, str]:
     if not math.isfinite(saved_at_s) or saved_at_s < 0:
         return None, f"saved_at_unix_s = {saved_at!r} is not a time"
     return StoredHandle(handle, saved_at_s), ""
+
+
+# -- the day's token count ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUsage:
+    """The tokens billed on one local day, as kept across a restart."""
+
+    day: date
+    spent_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLoadResult:
+    outcome: LoadOutcome  # LOADED, MISSING or CORRUPT
+    stored: StoredUsage | None = None
+    detail: str = ""
+
+
+_MAX_SPENT_TOKENS = 2**63 - 1
+
+
+class UsageStore:
+    """The day's token count in the state directory, so a restart does not reset the daily limit.
+
+    Saved after every turn that billed tokens, like the handle (same file discipline). A damaged
+    file counts the day from 0, said in the load's detail: the limit then holds from the next
+    turn on, which is all a lost file allows.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync_interval_s: float = DEFAULT_FSYNC_INTERVAL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._file = StateFile(
+            directory,
+            USAGE_FILE_NAME,
+            kind="token count file",
+            loss="the day's token count will not be kept across restarts",
+            kept="the day's token count is kept",
+            fsync_interval_s=fsync_interval_s,
+            monotonic=monotonic,
+        )
+        self.path = self._file.path
+
+    @property
+    def problem(self) -> str | None:
+        """Why the day's count will not survive a restart, or None while it will."""
+        return self._file.problem
+
+    def next_generation(self) -> int:
+        """Order a save: take this on the event loop, in the order the counts arise."""
+        return self._file.next_generation()
+
+    def save(self, stored: StoredUsage, generation: int | None = None) -> bool:
+        """Replace the kept count; False when skipped (a newer count won) or not possible."""
+        payload = json.dumps(
+            {
+                "version": _FORMAT_VERSION,
+                "day": stored.day.isoformat(),
+                "spent_tokens": stored.spent_tokens,
+            }
+        ).encode()
+        if generation is None:
+            generation = self.next_generation()
+        return self._file.write(payload, generation)
+
+    def load(self) -> UsageLoadResult:
+        """The kept count if present and sane; notes an unwritable directory in `problem`."""
+        self._file.check_writable()
+        try:
+            raw = self._file.read()
+        except FileNotFoundError:
+            return UsageLoadResult(LoadOutcome.MISSING)
+        except Unusable as exc:
+            return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {exc}")
+        except OSError as exc:
+            return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {_reason(exc)}")
+        stored, why = _decode_usage(raw)
+        if stored is None:
+            return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {why}")
+        return UsageLoadResult(LoadOutcome.LOADED, stored)
+
+
+def _decode_usage(raw: bytes) -> tuple[StoredUsage | None, str]:
+    """The count in `raw`, or None and why not."""
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        return None, "nested too deeply to be a token count file"
+    except (ValueError, UnicodeDecodeError):
+        return None, "not a token count file (not JSON)"
+    if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
+        return None, "not a token count file (no version 1 object)"
+    day_text = data.get("day")
+    spent = data.get("spent_tokens")
+    if not isinstance(day_text, str):
+        return None, "not a token count file (no day)"
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return None, f"day = {day_text[:40]!r} is not a date"
+    if isinstance(spent, bool) or not isinstance(spent, int):
+        return None, "not a token count file (no spent_tokens integer)"
+    if not 0 <= spent <= _MAX_SPENT_TOKENS:
+        return None, f"spent_tokens = {spent} is not a token count"
+    return StoredUsage(day, spent), ""
 
 
 # -- one daemon per state directory ------------------------------------------------------------

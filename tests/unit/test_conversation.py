@@ -335,13 +335,13 @@ def test_a_stray_interrupted_after_a_tap_does_not_revive_the_silenced_answer() -
     assert conv.session_event(AudioChunk(PCM, 24000)) == []
 
 
-def test_transcripts_and_usage_go_to_the_journal() -> None:
-    """Transcripts and usage become structured journal actions."""
+def test_transcripts_go_to_the_journal_and_usage_is_left_to_the_usage_keeper() -> None:
+    """Transcripts become structured journal actions; usage changes nothing in the conversation
+    (usage_keeper journals and counts it)."""
     conv = connected()
     assert conv.session_event(InputTranscription("hi")) == [Journal("input_transcript", "hi")]
     assert conv.session_event(OutputTranscription("yo")) == [Journal("output_transcript", "yo")]
-    (usage,) = conv.session_event(UsageMetadata(prompt_tokens=3, response_tokens=4, total_tokens=7))
-    assert isinstance(usage, Journal) and ("total_tokens", "7") in usage.fields
+    assert conv.session_event(UsageMetadata(prompt_tokens=3, response_tokens=4)) == []
 
 
 def test_new_conversation_ends_any_turn_and_flushes() -> None:
@@ -486,3 +486,94 @@ def test_an_answer_cut_by_a_dropped_link_does_not_swallow_the_next_one(
     assert StartActivity() in conv.tick(2.2)
     conv.button_released(3.0)
     assert conv.session_event(AudioChunk(PCM, 24000))[0] == PlayAudio(PCM)
+
+
+# --- the daily token limit ----------------------------------------------------------------------
+
+
+REFUSED = [
+    PlayEarcon(Earcon.ERROR),
+    Journal("turn_refused", "the daily token limit is spent; no turn started"),
+]
+
+
+def test_a_spent_limit_shows_on_the_led_and_a_press_is_refused() -> None:
+    """Idle when the limit is spent: the LED shows it at once; a held press gets the error earcon
+    and sends nothing (no activityStart), however long it is held."""
+    conv = connected()
+    assert conv.limit_changed(True) == [ShowState(State.LIMIT_SPENT)]
+    assert conv.button_pressed(0.0) == REFUSED
+    assert conv.tick(10.0) == []
+    assert conv.button_released(10.0) == []
+    assert conv.turns_started == 0 and not conv.mic_open
+    assert conv.state is State.LIMIT_SPENT
+
+
+def test_the_turn_that_spends_the_limit_finishes_and_its_answer_plays_out() -> None:
+    """The usage of the answer being played spends the limit: the answer plays on to its end,
+    and only then does the LED show the limit."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    conv.session_event(TurnComplete())
+    assert conv.limit_changed(True) == []
+    assert conv.state is State.SPEAKING
+    assert conv.playback_drained() == [ShowState(State.LIMIT_SPENT)]
+
+
+def test_a_turn_held_open_when_the_limit_is_spent_goes_on() -> None:
+    """An activity already started is a turn in progress: it ends with its release as usual."""
+    conv = connected()
+    held_turn(conv)
+    assert conv.limit_changed(True) == []
+    assert kinds(conv.button_released(1.0))[0] is EndActivity
+    assert conv.state is State.THINKING
+
+
+def test_a_press_not_yet_a_turn_when_the_limit_is_spent_is_refused() -> None:
+    """Pressed just before the limit was spent, still short of the minimum hold: no turn."""
+    conv = connected()
+    assert conv.button_pressed(0.0) == []
+    assert conv.limit_changed(True) == [ShowState(State.LIMIT_SPENT)]
+    assert conv.tick(conv.timing.min_press_s) == REFUSED
+    assert conv.turns_started == 0
+
+
+def test_a_press_while_spent_silences_the_answer_still_playing() -> None:
+    """The press still stops the answer (that is what a press asks for), then says no."""
+    conv = connected()
+    held_turn(conv)
+    conv.button_released(1.0)
+    conv.session_event(AudioChunk(PCM, 24000))
+    conv.limit_changed(True)
+    assert conv.button_pressed(2.0) == [FlushPlayback(), *REFUSED, ShowState(State.LIMIT_SPENT)]
+
+
+def test_midnight_renews_the_limit_and_the_next_press_is_a_turn() -> None:
+    """A new day: idle again, and a press starts a turn."""
+    conv = connected()
+    conv.limit_changed(True)
+    assert conv.limit_changed(False) == [ShowState(State.IDLE)]
+    assert kinds(held_turn(conv))[0] is StartActivity
+
+
+def test_a_spent_limit_waits_behind_a_lost_link_and_shows_once_connected() -> None:
+    """Offline wins while the link is down; connected again, the LED shows the spent limit."""
+    conv = connected()
+    conv.limit_changed(True)
+    conv.link_changed(LinkState.OFFLINE)
+    assert conv.state is State.OFFLINE
+    assert ShowState(State.LIMIT_SPENT) in conv.link_changed(LinkState.CONNECTED)
+
+
+def test_hands_free_closes_the_mic_while_the_limit_is_spent() -> None:
+    """Hands-free sends the mic all the time: a spent limit closes it until midnight."""
+    conv = Conversation(TIMING, hands_free=True)
+    conv.start()
+    conv.link_changed(LinkState.CONNECTED)
+    assert conv.mic_open
+    conv.limit_changed(True)
+    assert not conv.mic_open
+    conv.limit_changed(False)
+    assert conv.mic_open

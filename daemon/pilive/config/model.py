@@ -227,6 +227,7 @@ _CYAN = (0.0, 0.8, 0.8)
 _GREEN = (0.0, 1.0, 0.2)
 _ORANGE = (1.0, 0.4, 0.0)
 _RED = (1.0, 0.0, 0.0)
+_PURPLE = (0.6, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +264,11 @@ class LedPatterns:
     )
     error: LedPattern = field(
         default_factory=partial(LedPattern, kind="blink", color=_RED, on_time_s=0.5, off_time_s=0.5)
+    )
+    limit_spent: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="pulse", color=_PURPLE, fade_in_s=2.0, fade_out_s=2.0, brightness=0.5
+        )
     )
 
 
@@ -330,6 +336,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Spending limits, so a speaker left on does not run up a bill unseen."""
+
+    # Tokens the Live API may bill per local day (totalTokenCount of each turn, summed). Once
+    # spent, a press gets the error earcon and the limit_spent LED instead of a turn, until
+    # local midnight; the count survives restarts (in the state directory). Unset: no limit.
+    daily_tokens: int | None = setting(None, ge=1, le=10**12)
+
+
+@dataclass(frozen=True, slots=True)
 class ControlConfig:
     """The local control socket (`pilive ctl`, scripts, cron jobs): a Unix socket, mode 0660,
     never a network port. Unset `socket`: systemd's $RUNTIME_DIRECTORY/control.sock when the
@@ -370,6 +386,7 @@ class Config:
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     timeline: tuple[TimelineStep, ...] = ()

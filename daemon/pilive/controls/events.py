@@ -52,3 +52,5 @@ class ApplianceState(enum.StrEnum):
     OFFLINE = "offline"
     CONFIG_FAULT = "config_fault"
     ERROR = "error"
+    LIMIT_SPENT = "limit_spent"
+    """Idle, but the daily token limit is spent: no new turn starts until local midnight."""
