@@ -7,7 +7,7 @@ PY          := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Build tools for the C ring buffer and the pi extras; the audio rig the tests run against.
 APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-dev libsystemd-dev \
-                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck
+                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck tzdata
 STAMP       := $(VENV)/.installed
 
 .PHONY: help deps venv demo test test-slow test-system test-arm64 lint bench soak clean
