@@ -23,6 +23,7 @@ Decisions where the real service is undocumented (see live-api-protocol.md, "Unc
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,9 @@ class TurnRecord:
     interrupted: bool = False
     completed: bool = False
     empty_reply: bool = False  # answered with a bare turnComplete (faults.EmptyReply)
+    # What this turn put into the session's context, by modality (emulator/usage.py): its input,
+    # then the answers and function results read, as each model turn about it is complete.
+    tokens: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -64,6 +68,7 @@ class SessionState:
     attached_connection: str | None = None
     resumes: int = 0
     ended: bool = False
+    context_from: int = 0  # turns before this one were dropped by the sliding window
 
     @property
     def turn_count(self) -> int:
