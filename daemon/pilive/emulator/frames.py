@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,12 +140,16 @@ class Setup:
     # generationConfig.enableAffectiveDialog and proactivity.proactiveAudio (None: left out).
     affective_dialog: bool | None = None
     proactive_audio: bool | None = None
-    # What each turn is billed for besides its own input (emulator/usage.py): the media
-    # resolution (upper case as sent), the text of systemInstruction, and contextWindowCompression
-    # as (triggerTokens, slidingWindow.targetTokens), None when it is off.
-    media_resolution: str | None = None
-    system_instruction: str = ""
-    compression_tokens: tuple[int | None, int | None] | None = None
+    # thinkingConfig.includeThoughts: thought summaries (parts marked `thought`) before answers.
+    include_thoughts: bool = False
+    # generationConfig sampling (None: left out, the model's default).
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_output_tokens: int | None = None
+    seed: int | None = None
+    # inputAudioTranscription.languageCodes: BCP-47 hints of the user's languages.
+    input_language_codes: tuple[str, ...] = ()
 
     @property
     def text_replies(self) -> bool:
@@ -239,6 +244,59 @@ _SETUP_FIELDS = frozenset(
         "safety_settings",
     }
 )
+# generationConfig as the proto has it; the Live setup refuses the ones in
+# _GENERATION_NOT_IN_LIVE (BidiGenerateContentSetup.generation_config's documentation).
+_GENERATION_FIELDS = frozenset(
+    {
+        "candidate_count",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_modalities",
+        "speech_config",
+        "media_resolution",
+        "thinking_config",
+        "enable_affective_dialog",
+        "enable_enhanced_civic_answers",
+        "image_config",
+        "translation_config",
+    }
+)
+_GENERATION_NOT_IN_LIVE = frozenset(
+    {
+        "response_logprobs",
+        "response_mime_type",
+        "logprobs",
+        "response_schema",
+        "response_json_schema",
+        "stop_sequences",
+        "routing_config",
+        "audio_timestamp",
+    }
+)
+_THINKING_FIELDS = frozenset({"include_thoughts", "thinking_budget", "thinking_level"})
+# AudioTranscriptionConfig in google-genai 3.6.1 (most are newer than the Live reference).
+_TRANSCRIPTION_FIELDS = frozenset(
+    {
+        "language_codes",
+        "language_auto",
+        "language_hints",
+        "custom_vocabulary",
+        "adaptation_phrases",
+        "word_timestamp",
+        "diarization",
+        "mode",
+        "source_text",
+    }
+)
+# A BCP-47 tag, case-insensitive as the standard has it: a 2-3 letter language, then subtags.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+_INT32 = (-(2**31), 2**31 - 1)
+
 _REALTIME_FIELDS = frozenset(
     {"media_chunks", "audio", "video", "text", "activity_start", "activity_end", "audio_stream_end"}
 )
@@ -309,22 +367,20 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
                     None if behavior in {"", "UNSPECIFIED"} else behavior,
                 )
             )
+    for key in gen:
+        if snake(key) in _GENERATION_NOT_IN_LIVE:
+            raise invalid(f"generationConfig.{key} is not supported in the Live API")
+    _check_fields(gen, _GENERATION_FIELDS, "setup.generationConfig")
     thinking = get(gen, "thinking_config")
     thinking_obj = _obj(thinking, "generationConfig.thinkingConfig")
+    _check_fields(thinking_obj, _THINKING_FIELDS, "generationConfig.thinkingConfig")
+    transcription = _obj(get(body, "input_audio_transcription"), "setup.inputAudioTranscription")
+    _check_fields(transcription, _TRANSCRIPTION_FIELDS, "setup.inputAudioTranscription")
     level = get(thinking_obj, "thinking_level")
     if level is not None and not isinstance(level, str):
         raise invalid("thinkingConfig.thinkingLevel must be an enum name")
     level = (level or "").upper()
     coverage = str(get(ric, "turn_coverage", "") or "").upper()
-    media_resolution = str(get(gen, "media_resolution", "") or "").upper()
-    instruction = _obj(get(body, "system_instruction"), "setup.systemInstruction")
-    instruction_texts = [
-        str(get(_obj(part, "systemInstruction.parts[]"), "text", "") or "")
-        for part in _list(get(instruction, "parts"), "systemInstruction.parts")
-    ]
-    compression = get(body, "context_window_compression")
-    compression_obj = _obj(compression, "setup.contextWindowCompression")
-    window = _obj(get(compression_obj, "sliding_window"), "contextWindowCompression.slidingWindow")
     return Setup(
         model=model,
         response_modalities=modalities,
@@ -352,17 +408,51 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
             get(_obj(get(body, "proactivity"), "setup.proactivity"), "proactive_audio"),
             "proactivity.proactiveAudio",
         ),
-        media_resolution=None
-        if media_resolution in {"", "MEDIA_RESOLUTION_UNSPECIFIED"}
-        else media_resolution,
-        system_instruction="\n".join(instruction_texts),
-        compression_tokens=None
-        if compression is None
-        else (
-            _opt_int(get(compression_obj, "trigger_tokens"), "triggerTokens"),
-            _opt_int(get(window, "target_tokens"), "targetTokens"),
+        include_thoughts=bool(
+            _opt_bool(get(thinking_obj, "include_thoughts"), "thinkingConfig.includeThoughts")
         ),
+        temperature=_opt_number(get(gen, "temperature"), "generationConfig.temperature"),
+        top_p=_opt_number(get(gen, "top_p"), "generationConfig.topP"),
+        top_k=_opt_int32(get(gen, "top_k"), "generationConfig.topK"),
+        max_output_tokens=_opt_int32(
+            get(gen, "max_output_tokens"), "generationConfig.maxOutputTokens"
+        ),
+        seed=_opt_int32(get(gen, "seed"), "generationConfig.seed"),
+        input_language_codes=_language_codes(get(transcription, "language_codes")),
     )
+
+
+def _opt_number(value: Any, where: str) -> float | None:
+    """A proto3 JSON float: a number (or its text)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise invalid(f"{where} must be a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise invalid(f"{where} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise invalid(f"{where} must be a finite number")
+    return number
+
+
+def _opt_int32(value: Any, where: str) -> int | None:
+    """A proto3 JSON int32: a whole number (or its text) in range; 40.5 is not one."""
+    number = _opt_number(value, where)
+    if number is None:
+        return None
+    if not number.is_integer() or not _INT32[0] <= number <= _INT32[1]:
+        raise invalid(f"{where} must be a 32-bit integer, got {value!r}")
+    return int(number)
+
+
+def _language_codes(value: Any) -> tuple[str, ...]:
+    codes = _list(value, "inputAudioTranscription.languageCodes")
+    for code in codes:
+        if not isinstance(code, str) or not _LANGUAGE_TAG.fullmatch(code):
+            raise invalid(f"inputAudioTranscription.languageCodes: {code!r} is not a BCP-47 tag")
+    return tuple(codes)
 
 
 def _opt_int(value: Any, where: str) -> int | None:
