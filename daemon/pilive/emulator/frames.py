@@ -150,6 +150,12 @@ class Setup:
     seed: int | None = None
     # inputAudioTranscription.languageCodes: BCP-47 hints of the user's languages.
     input_language_codes: tuple[str, ...] = ()
+    # What each turn is billed for besides its own input (emulator/usage.py): the media
+    # resolution (upper case as sent), the text of systemInstruction, and contextWindowCompression
+    # as (triggerTokens, slidingWindow.targetTokens), None when it is off.
+    media_resolution: str | None = None
+    system_instruction: str = ""
+    compression_tokens: tuple[int | None, int | None] | None = None
 
     @property
     def text_replies(self) -> bool:
@@ -381,6 +387,15 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
         raise invalid("thinkingConfig.thinkingLevel must be an enum name")
     level = (level or "").upper()
     coverage = str(get(ric, "turn_coverage", "") or "").upper()
+    media_resolution = str(get(gen, "media_resolution", "") or "").upper()
+    instruction = _obj(get(body, "system_instruction"), "setup.systemInstruction")
+    instruction_texts = [
+        str(get(_obj(part, "systemInstruction.parts[]"), "text", "") or "")
+        for part in _list(get(instruction, "parts"), "systemInstruction.parts")
+    ]
+    compression = get(body, "context_window_compression")
+    compression_obj = _obj(compression, "setup.contextWindowCompression")
+    window = _obj(get(compression_obj, "sliding_window"), "contextWindowCompression.slidingWindow")
     return Setup(
         model=model,
         response_modalities=modalities,
@@ -419,6 +434,16 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
         ),
         seed=_opt_int32(get(gen, "seed"), "generationConfig.seed"),
         input_language_codes=_language_codes(get(transcription, "language_codes")),
+        media_resolution=None
+        if media_resolution in {"", "MEDIA_RESOLUTION_UNSPECIFIED"}
+        else media_resolution,
+        system_instruction="\n".join(instruction_texts),
+        compression_tokens=None
+        if compression is None
+        else (
+            _opt_int(get(compression_obj, "trigger_tokens"), "triggerTokens"),
+            _opt_int(get(window, "target_tokens"), "targetTokens"),
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pilive.emulator import replies
+from pilive.emulator import replies, usage
 from pilive.emulator.authtokens import AuthTokens
 from pilive.emulator.faults import Phase
 from pilive.emulator.frames import (
@@ -117,11 +117,16 @@ class _Finish:
 
 
 @dataclass(frozen=True)
+class _Complete:
+    """The reply's turnComplete, with the usage of what was sent (counted as it went out)."""
+
+
+@dataclass(frozen=True)
 class _Silence:
     """From here on nothing is sent (GoAway(then_silent=True))."""
 
 
-_Step = tuple[float, Send | Mark | _Finish]
+_Step = tuple[float, Send | Mark | _Finish | _Complete]
 
 
 class ConnectionModel:
@@ -163,6 +168,8 @@ class ConnectionModel:
         self._undone: list[TurnRecord] = []  # turns a resume rolled back
         self._steps: deque[_Step] = deque()
         self._reply_turn: TurnRecord | None = None
+        self._costs = usage.SetupCosts()  # what the setup adds to every turn's bill
+        self._meter: tuple[TurnRecord, usage.ReplyMeter] | None = None  # the model turn billed
         self._tool_wait: dict[str, str] = {}  # BLOCKING call id -> function name
         self._async_calls: dict[str, TurnRecord] = {}  # NON_BLOCKING call id -> its turn
         self._results: deque[tuple[TurnRecord, str]] = deque()  # tool results still to speak
@@ -255,7 +262,11 @@ class ConnectionModel:
             _, step = self._steps.popleft()
             if isinstance(step, _Finish):
                 self._finish_reply(now)
+            elif isinstance(step, _Complete):
+                self._outputs.append(Send(replies.turn_complete_message(self._close_meter())))
             else:
+                if self._meter is not None and isinstance(step, Send):
+                    self._meter[1].sent(step.message)
                 self._outputs.append(step)
         if self._go_away_at is not None and now >= self._go_away_at:
             # The nominal time left (a late wake-up must not turn "50s" into "49.997s").
@@ -347,6 +358,12 @@ class ConnectionModel:
             session = self.registry.new_session(name, now)
         self.setup = setup
         self.profile = profile
+        self._costs = usage.SetupCosts.of(
+            setup.system_instruction,
+            [{"name": f.name, "parameters": f.parameters} for f in setup.functions],
+            setup.media_resolution,
+            setup.compression_tokens,
+        )
         self._coverage = setup.turn_coverage or profile.default_turn_coverage
         self.session = session
         session.attached_connection = record.connection_id
@@ -586,6 +603,15 @@ class ConnectionModel:
     def _end_user_turn(self, turn: TurnRecord, now: float) -> None:
         assert self.session is not None and self.setup is not None
         turn.number = self.session.turn_count + 1
+        turn.tokens.update(
+            usage.input_tokens(
+                len(turn.audio),
+                turn.audio_rate_hz,
+                turn.video_sizes,
+                turn.texts,
+                self._costs.media_resolution,
+            )
+        )
         self.session.turns.append(turn)
         if self.setup.input_transcription:
             text = replies.input_transcript(turn)
@@ -605,6 +631,7 @@ class ConnectionModel:
             self._empty_reply = None
             self._plan_empty_reply(turn, now, reason, waiting)
             return
+        self._open_meter(turn)
         self._send_not_resumable()
         trigger = self.options.tool_trigger
         if self.setup.functions and trigger.fires_on(turn.number) and not turn.tool_calls:
@@ -623,7 +650,10 @@ class ConnectionModel:
             call_id = self.registry.new_call_id(self.session, turn.number)
             call = {"id": call_id, "name": decl.name, "args": args}
             turn.tool_calls.append(call)
-            self._outputs.append(Send({"toolCall": {"functionCalls": [call]}}))
+            message = {"toolCall": {"functionCalls": [call]}}
+            if self._meter is not None:
+                self._meter[1].sent(message)
+            self._outputs.append(Send(message))
             self._outputs.append(Mark(Phase.TOOL_WAIT, turn.number))
             assert self.profile is not None
             if (decl.behavior or self.profile.default_tool_behavior) == "NON_BLOCKING":
@@ -644,6 +674,7 @@ class ConnectionModel:
     def _start_result_reply(self, turn: TurnRecord, said: str, now: float) -> None:
         """A NON_BLOCKING function's result spoken in a model turn of its own: a tone."""
         self._reply_turn = turn
+        self._open_meter(turn, usage.text_tokens(said))
         self._send_not_resumable()
         pcm = tone_pcm(self.options.tone_ms, self.options.tone_hz)
         self._plan_reply(turn, now, replies.tool_result_text(turn, said), pcm)
@@ -658,7 +689,6 @@ class ConnectionModel:
         if self.setup.text_replies:
             steps.append((start, Send(replies.text_message(text))))
             steps.append((start, Mark(Phase.MODEL_AUDIO, turn.number, 1)))
-            usage = replies.usage_metadata(turn, 0, text)
             end = start
         else:
             chunks = replies.chunk_pcm(pcm, opts.reply_chunk_ms)
@@ -673,10 +703,9 @@ class ConnectionModel:
                     message = replies.transcription_message("outputTranscription", text)
                     steps.append((due, Send(message)))
                 steps.append((due, Mark(Phase.MODEL_AUDIO, turn.number, i + 1)))
-            usage = replies.usage_metadata(turn, len(pcm), text)
             end = due
         steps.append((end, Send({"serverContent": {"generationComplete": True}})))
-        steps.append((end, Send(replies.turn_complete_message(usage))))
+        steps.append((end, _Complete()))
         steps.append((end, _Finish()))
         self._steps.extend(steps)
 
@@ -729,8 +758,8 @@ class ConnectionModel:
             if ids:
                 self._outputs.append(Send({"toolCallCancellation": {"ids": ids}}))
         self._outputs.append(Send({"serverContent": {"interrupted": True}}))
-        usage = replies.usage_metadata(turn, 0, "")
-        self._outputs.append(Send(replies.turn_complete_message(usage)))
+        # Billed for what it read and what went out before the barge-in, no more.
+        self._outputs.append(Send(replies.turn_complete_message(self._close_meter())))
         self._after_model_turn(now)
 
     def _receive_tool_response(self, response: ToolResponse, now: float) -> None:
@@ -741,6 +770,8 @@ class ConnectionModel:
             if item.id in self._tool_wait:
                 del self._tool_wait[item.id]
                 said.append(item.response)
+                if self._meter is not None:  # the model reads it in the same turn
+                    self._meter[1].tool_use += usage.tool_use_tokens([{"response": item.response}])
             elif item.id in self._async_calls:
                 turn = self._async_calls[item.id]
                 if not item.will_continue:
@@ -769,6 +800,7 @@ class ConnectionModel:
         after the current reply; SILENT takes it in without a word."""
         busy = self._reply_turn is not None or bool(self._tool_wait)
         if scheduling == "SILENT":
+            turn.tokens["TEXT"] += usage.tool_use_tokens([{"response": result}])  # read, unsaid
             if not busy and not self._async_calls:
                 self._send_handle_update(now)  # nothing runs any more: resumable again
             return
@@ -780,6 +812,29 @@ class ConnectionModel:
             self._results.append((turn, said))
         else:
             self._start_result_reply(turn, said, now)
+
+    # --- usage ---------------------------------------------------------------------------------
+
+    def _open_meter(self, turn: TurnRecord, tool_use: int = 0) -> None:
+        """A model turn begins: it reads the session's context (every turn so far, this one's
+        input included, trimmed by the compression window) and `tool_use` tokens of results."""
+        assert self.session is not None
+        session = self.session
+        prompt, session.context_from = usage.context(
+            self._costs, [t.tokens for t in session.turns], session.context_from
+        )
+        self._meter = (turn, usage.ReplyMeter(prompt, tool_use))
+
+    def _close_meter(self) -> dict[str, Any]:
+        """The model turn is complete: its usageMetadata; what it said and the results it read
+        join the context (thoughts do not)."""
+        if self._meter is None:
+            return usage.ReplyMeter(usage.Tokens()).usage_metadata()
+        turn, meter = self._meter
+        self._meter = None
+        turn.tokens.update(meter.response)
+        turn.tokens["TEXT"] += meter.tool_use
+        return meter.usage_metadata()
 
     # --- helpers -------------------------------------------------------------------------------
 

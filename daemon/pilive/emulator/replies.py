@@ -14,9 +14,6 @@ from pilive.emulator.frames import FunctionDeclaration
 from pilive.emulator.media import OUTPUT_MIME, OUTPUT_RATE_HZ, parrot_pcm, pcm_seconds, tone_pcm
 from pilive.emulator.sessions import TurnRecord
 
-AUDIO_TOKENS_PER_S = 32  # Gemini counts 32 tokens per second of audio
-IMAGE_TOKENS = 258  # and 258 per image up to 384 px tiles
-
 
 def describe_turn(turn: TurnRecord, tool_said: str | None = None) -> str:
     """'turn 3: heard 2.4 s of audio, 2 frames 768x768' (what a test and a human can check)."""
@@ -90,36 +87,8 @@ def transcription_message(kind: str, text: str) -> dict[str, Any]:
     return {"serverContent": {kind: {"text": text}}}
 
 
-def usage_metadata(turn: TurnRecord, reply_bytes: int, reply_text: str) -> dict[str, Any]:
-    prompt: list[dict[str, Any]] = []
-    if turn.audio:
-        seconds = pcm_seconds(len(turn.audio), turn.audio_rate_hz)
-        prompt.append({"modality": "AUDIO", "tokenCount": round(seconds * AUDIO_TOKENS_PER_S)})
-    if turn.video_sizes:
-        prompt.append({"modality": "IMAGE", "tokenCount": IMAGE_TOKENS * len(turn.video_sizes)})
-    text_tokens = sum(len(t) // 4 + 1 for t in turn.texts)
-    if text_tokens:
-        prompt.append({"modality": "TEXT", "tokenCount": text_tokens})
-    if reply_bytes:
-        seconds = pcm_seconds(reply_bytes, OUTPUT_RATE_HZ)
-        response_total = round(seconds * AUDIO_TOKENS_PER_S)
-        response = [{"modality": "AUDIO", "tokenCount": response_total}]
-    else:
-        response_total = len(reply_text) // 4 + 1
-        response = [{"modality": "TEXT", "tokenCount": response_total}]
-    prompt_total = sum(int(d["tokenCount"]) for d in prompt)
-    usage: dict[str, Any] = {
-        "promptTokenCount": prompt_total,
-        "responseTokenCount": response_total,
-        "totalTokenCount": prompt_total + response_total,
-        "responseTokensDetails": response,
-    }
-    if prompt:
-        usage["promptTokensDetails"] = prompt
-    return usage
-
-
 def turn_complete_message(usage: dict[str, Any]) -> dict[str, Any]:
+    """The end of a model turn, with its usage riding along (where the service puts it)."""
     return {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
 
 
