@@ -5,8 +5,10 @@ VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# Build tools for the C ring buffer and the pi extras; the audio rig the tests run against.
+# Build tools for the C extensions (ring buffer; speexdsp's echo canceller) and the pi extras;
+# the audio rig the tests run against.
 APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-dev libsystemd-dev \
+                libspeexdsp-dev \
                 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck tzdata
 STAMP       := $(VENV)/.installed
 
@@ -31,7 +33,7 @@ deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-$(STAMP): pyproject.toml daemon/pilive/audio/_ringbuf.c
+$(STAMP): pyproject.toml daemon/pilive/audio/_ringbuf.c daemon/pilive/audio/_speexdsp.c
 	$(MAKE) deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -6,8 +6,8 @@
 #
 # Run it from a checkout: the package is built from the checkout this script lives in. What it sets
 # up (see pilive.service for why each piece is there):
-#   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer), the
-#                     hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
+#   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer),
+#                     libspeexdsp-dev (for the "speex" echo canceller), the hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
 #                     python3-picamera2 (the last two only exist in Raspberry Pi OS's archive), and
 #                     python3-numpy and python3-simplejpeg (Raspberry Pi OS), which pip then
 #                     takes as installed: PyPI has no 32-bit (armhf) wheel of simplejpeg, and
@@ -30,8 +30,8 @@ PROG=pilive-install
 UNIT=pilive.service
 DEFAULT_PREFIX=/opt/pilive
 # Debian packages the install cannot do without; --print-packages lists them for image builders.
-REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev python3-pyaudio python3-systemd
-python3-numpy"
+REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev libspeexdsp-dev python3-pyaudio
+python3-systemd python3-numpy"
 # Raspberry Pi OS only: the camera (libcamera), the GPIO library gpiozero uses on a Pi, and the
 # JPEG encoder picamera2 uses.
 PI_PACKAGES="python3-lgpio python3-picamera2 python3-simplejpeg"

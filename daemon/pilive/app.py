@@ -26,6 +26,7 @@ from typing import Any, assert_never
 
 from pilive import health, wiring
 from pilive.audio.capture import Capture
+from pilive.audio.echo import EchoPlan, EchoProcessor
 from pilive.audio.playback import Playback
 from pilive.camera import CameraStreamer
 from pilive.check import model_warnings
@@ -132,6 +133,8 @@ class App:
         """Why a part failed and stopped the daemon (`pilive run` then exits 1), or None."""
         # Built in run(), on the loop; typed here for readers.
         self.capture: Capture
+        self.echo: EchoProcessor | None = None  # between the microphone and the link
+        self.echo_plan = EchoPlan("off", "not built yet")
         self.playback: Playback
         self.camera: CameraStreamer | None = None
         self.controls: Controls | None = None
@@ -192,8 +195,25 @@ class App:
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
         """The parts from wiring, their callbacks pointed at this app."""
         cfg = self.config
-        self.capture = wiring.capture(cfg, self._on_mic_chunk)
-        self.playback = wiring.playback(cfg, self._on_playback_drained)
+        room = wiring.room(cfg)  # the simulated room, when configured: one device for both
+        self.echo_plan = wiring.echo_plan(cfg)
+        self.playback = wiring.playback(
+            cfg,
+            self._on_playback_drained,
+            backend=room,
+            reference_ms=wiring.REFERENCE_MS if self.echo_plan.active else 0,
+        )
+        self.echo = wiring.echo(
+            cfg,
+            self.echo_plan,
+            self.playback,
+            on_chunk=self._on_mic_chunk,
+            mic_time=lambda: self.capture.last_callback_adc_s,
+        )
+        self.capture = wiring.capture(
+            cfg, self.echo.submit if self.echo else self._on_mic_chunk, backend=room
+        )
+        log.info("microphone: %s", self.echo_plan.describe())
         self.tools = ToolRunner(
             wiring.tools(
                 cfg,
@@ -240,6 +260,8 @@ class App:
         )
 
     async def _start_hardware(self) -> None:
+        if self.echo is not None:
+            await self.echo.start()
         await self.capture.start()
         await self.playback.start()
         # Watch the audio threads only while their device claims to work: a device being
@@ -263,6 +285,8 @@ class App:
             self._tick_handle.cancel()
         if self._end_fallback is not None:
             self._end_fallback.cancel()
+        if self.echo is not None:
+            await self.echo.aclose()  # no processed microphone audio after this: the link closes
         with contextlib.suppress(AttributeError):
             self.link.stop()
         try:
@@ -414,7 +438,8 @@ class App:
                     self._send_activity_end()
                 self.link.send_activity_start()
                 self.household.turn_started()
-                preroll = self.capture.take_preroll()
+                # Processed audio when the echo path runs: the turn must not hear the speaker.
+                preroll = (self.echo or self.capture).take_preroll()
                 for chunk in preroll:
                     self.link.send_audio(chunk)
                 self.stats.turns += 1
@@ -529,6 +554,9 @@ class App:
         ]
         if self.handle_store.problem:
             problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
+        if self.echo_plan.mode == "half-duplex":
+            # No talking over the answer: said where the user looks (configured, or a fallback).
+            problems.append(self.echo_plan.describe())
         usage = self.usage.status()
         if usage and usage != text:
             problems.append(usage)

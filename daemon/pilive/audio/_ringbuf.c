@@ -16,6 +16,14 @@
  *
  * end_stream() is a position too (end_idx): the stream ends exactly there, so an end mark followed
  * at once by the next stream is still told apart by the consumer.
+ *
+ * The reference tap (for echo cancellation) keeps a copy of every byte read_into() handed to the
+ * device, silence and fades included, in a second ring the consumer overwrites without waiting:
+ * one more memcpy of the block it already filled. tap_pos counts those bytes since construction;
+ * a stamp pairs a tap position with the device time the caller gave for that block (PortAudio's
+ * output_buffer_dac_time), published through a seqlock. Readers (any thread, any number) copy
+ * by absolute position and then check, seqlock fashion, that the consumer had not started to
+ * overwrite what they copied (tap_writing is published before each copy begins).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -72,6 +80,13 @@ typedef struct {
     alignas(CACHE_LINE_BYTES) _Atomic uint64_t gain_bits; /* an IEEE double */
     _Atomic uint64_t prebuffer_bytes;
 
+    /* The reference tap: written by the consumer, read by anyone. */
+    alignas(CACHE_LINE_BYTES) _Atomic uint64_t tap_pos; /* bytes handed to the device in total */
+    _Atomic uint64_t tap_writing;                        /* tap_pos + the block being copied */
+    _Atomic uint64_t stamp_seq;                          /* odd while a stamp is being written */
+    _Atomic uint64_t stamp_pos;
+    _Atomic uint64_t stamp_time_bits; /* an IEEE double, seconds on the caller's clock */
+
     /* Sleeping only. */
     alignas(CACHE_LINE_BYTES) _Atomic uint32_t waiters;
     pthread_mutex_t mutex;
@@ -81,6 +96,9 @@ typedef struct {
     uint64_t mask;
     uint64_t fade_samples;
     unsigned char *data;
+    uint64_t tap_capacity; /* 0: no tap copy kept (positions and stamps still are) */
+    uint64_t tap_mask;
+    unsigned char *tap;
 } rb_core;
 
 /* ---------------------------------------------------------------- the lock-free core (no Python) */
@@ -292,6 +310,87 @@ static uint64_t rb_read(rb_core *c, unsigned char *out, uint64_t n) {
     return audio;
 }
 
+/* The consumer, after filling out[0:n]: keep a copy for the tap and stamp it with the block's
+ * device time (when the caller gave one). */
+static void rb_tap_block(rb_core *c, const unsigned char *out, uint64_t n, bool stamped,
+                         double dac_time_s) {
+    uint64_t pos = atomic_load_explicit(&c->tap_pos, memory_order_relaxed);
+    if (stamped) {
+        uint64_t seq = atomic_load_explicit(&c->stamp_seq, memory_order_relaxed);
+        atomic_store_explicit(&c->stamp_seq, seq + 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&c->stamp_pos, pos, memory_order_relaxed);
+        atomic_store_explicit(&c->stamp_time_bits, bits_from_gain(dac_time_s),
+                              memory_order_relaxed);
+        atomic_store_explicit(&c->stamp_seq, seq + 2, memory_order_release);
+    }
+    if (c->tap_capacity != 0 && n != 0) {
+        uint64_t keep = n < c->tap_capacity ? n : c->tap_capacity;
+        const unsigned char *src = out + (n - keep);
+        uint64_t at = pos + (n - keep);
+        atomic_store_explicit(&c->tap_writing, pos + n, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release); /* readers see the claim before the bytes */
+        uint64_t off = at & c->tap_mask;
+        uint64_t first = c->tap_capacity - off;
+        if (first > keep) {
+            first = keep;
+        }
+        memcpy(c->tap + off, src, first);
+        memcpy(c->tap, src + first, keep - first);
+    }
+    atomic_store_explicit(&c->tap_pos, pos + n, memory_order_release);
+}
+
+/* Any thread: copies tap bytes [pos, pos + n) that have been handed to the device into out.
+ * Returns the count copied (0 when pos is not reached yet), or -1 when part of that range is no
+ * longer held (overwritten, or being overwritten during the copy). */
+static int64_t rb_tap_read(rb_core *c, unsigned char *out, uint64_t pos, uint64_t n) {
+    uint64_t end = atomic_load_explicit(&c->tap_pos, memory_order_acquire);
+    if (pos >= end) {
+        return 0;
+    }
+    if (n > end - pos) {
+        n = end - pos;
+    }
+    if (end - pos > c->tap_capacity) {
+        return -1;
+    }
+    uint64_t off = pos & c->tap_mask;
+    uint64_t first = c->tap_capacity - off;
+    if (first > n) {
+        first = n;
+    }
+    memcpy(out, c->tap + off, first);
+    memcpy(out + first, c->tap, n - first);
+    atomic_thread_fence(memory_order_acquire); /* the copy above happens before this check */
+    uint64_t writing = atomic_load_explicit(&c->tap_writing, memory_order_relaxed);
+    if (writing > c->tap_capacity && pos < writing - c->tap_capacity) {
+        return -1;
+    }
+    return (int64_t)n;
+}
+
+/* Any thread: the newest stamp (false when there is none yet). */
+static bool rb_tap_stamp(rb_core *c, uint64_t *pos, double *time_s) {
+    for (;;) {
+        uint64_t seq = atomic_load_explicit(&c->stamp_seq, memory_order_acquire);
+        if (seq == 0) {
+            return false;
+        }
+        if (seq & 1) {
+            continue;
+        }
+        uint64_t p = atomic_load_explicit(&c->stamp_pos, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&c->stamp_time_bits, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->stamp_seq, memory_order_relaxed) == seq) {
+            *pos = p;
+            *time_s = gain_from_bits(t);
+            return true;
+        }
+    }
+}
+
 /* Audio the consumer has yet to play: what was written after the newest clear. */
 static uint64_t rb_available(rb_core *c) {
     uint64_t clear_at = atomic_load_explicit(&c->clear_idx, memory_order_acquire);
@@ -351,7 +450,8 @@ static bool rb_wait(rb_core *c, bool readable, uint64_t nbytes, const struct tim
     return ok;
 }
 
-static rb_core *rb_new(uint64_t capacity, uint64_t fade_samples, uint64_t prebuffer) {
+static rb_core *rb_new(uint64_t capacity, uint64_t fade_samples, uint64_t prebuffer,
+                       uint64_t tap_capacity) {
     void *mem = NULL;
     if (posix_memalign(&mem, CACHE_LINE_BYTES, sizeof(rb_core)) != 0) {
         return NULL;
@@ -362,6 +462,16 @@ static rb_core *rb_new(uint64_t capacity, uint64_t fade_samples, uint64_t prebuf
     if (c->data == NULL) {
         free(c);
         return NULL;
+    }
+    if (tap_capacity != 0) {
+        c->tap = calloc(1, tap_capacity);
+        if (c->tap == NULL) {
+            free(c->data);
+            free(c);
+            return NULL;
+        }
+        c->tap_capacity = tap_capacity;
+        c->tap_mask = tap_capacity - 1;
     }
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -381,6 +491,7 @@ static void rb_free_core(rb_core *c) {
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->mutex);
     free(c->data);
+    free(c->tap);
     free(c);
 }
 
@@ -472,13 +583,14 @@ static int get_pcm_buffer(PyObject *obj, Py_buffer *view, bool writable, const c
 }
 
 static PyObject *RingBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"capacity_bytes", "fade_samples", "prebuffer_bytes", NULL};
-    PyObject *cap_obj, *fade_obj = NULL, *pre_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:RingBuffer", kwlist, &cap_obj, &fade_obj,
-                                     &pre_obj)) {
+    static char *kwlist[] = {"capacity_bytes", "fade_samples", "prebuffer_bytes", "tap_bytes",
+                             NULL};
+    PyObject *cap_obj, *fade_obj = NULL, *pre_obj = NULL, *tap_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOO:RingBuffer", kwlist, &cap_obj, &fade_obj,
+                                     &pre_obj, &tap_obj)) {
         return NULL;
     }
-    uint64_t cap, fade = 96, pre = 0;
+    uint64_t cap, fade = 96, pre = 0, tap = 0;
     if (get_count(cap_obj, "capacity_bytes", MAX_CAPACITY_BYTES, &cap) < 0) {
         return NULL;
     }
@@ -496,11 +608,21 @@ static PyObject *RingBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kw
     if (pre_obj != NULL && get_count(pre_obj, "prebuffer_bytes", rounded, &pre) < 0) {
         return NULL;
     }
+    if (tap_obj != NULL && get_count(tap_obj, "tap_bytes", MAX_CAPACITY_BYTES, &tap) < 0) {
+        return NULL;
+    }
+    uint64_t tap_rounded = 0;
+    if (tap != 0) {
+        tap_rounded = 2;
+        while (tap_rounded < tap) {
+            tap_rounded <<= 1;
+        }
+    }
     RingBufferObject *self = (RingBufferObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    self->core = rb_new(rounded, fade, pre);
+    self->core = rb_new(rounded, fade, pre, tap_rounded);
     if (self->core == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -550,7 +672,26 @@ static PyObject *RingBuffer_write(RingBufferObject *self, PyObject *data) {
     return PyLong_FromUnsignedLongLong(n);
 }
 
-static PyObject *RingBuffer_read_into(RingBufferObject *self, PyObject *out) {
+static PyObject *RingBuffer_read_into(RingBufferObject *self, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "read_into() takes 1 or 2 arguments (out, dac_time_s), got %zd",
+                     nargs);
+        return NULL;
+    }
+    PyObject *out = args[0];
+    bool stamped = nargs == 2 && args[1] != Py_None;
+    double dac_time_s = 0.0;
+    if (stamped) {
+        dac_time_s = PyFloat_AsDouble(args[1]);
+        if (dac_time_s == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!isfinite(dac_time_s)) {
+            PyErr_Format(PyExc_ValueError, "dac_time_s must be a finite time, got %R", args[1]);
+            return NULL;
+        }
+    }
     Py_buffer view;
     if (get_pcm_buffer(out, &view, true, "read_into") < 0) {
         return NULL;
@@ -563,9 +704,11 @@ static PyObject *RingBuffer_read_into(RingBufferObject *self, PyObject *out) {
     uint64_t n;
     if (view.len >= GIL_RELEASE_MIN_BYTES) {
         Py_BEGIN_ALLOW_THREADS n = rb_read(c, view.buf, (uint64_t)view.len);
+        rb_tap_block(c, view.buf, (uint64_t)view.len, stamped, dac_time_s);
         Py_END_ALLOW_THREADS
     } else {
         n = rb_read(c, view.buf, (uint64_t)view.len);
+        rb_tap_block(c, view.buf, (uint64_t)view.len, stamped, dac_time_s);
     }
     release_claim(&c->consumer_busy);
     PyBuffer_Release(&view);
@@ -698,6 +841,46 @@ static PyObject *RingBuffer_wait_writable(RingBufferObject *self, PyObject *cons
     return wait_for(self, args, nargs, false, "wait_writable");
 }
 
+static PyObject *RingBuffer_tap_read(RingBufferObject *self, PyObject *const *args,
+                                     Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "tap_read() takes 2 arguments (out, position), got %zd",
+                     nargs);
+        return NULL;
+    }
+    rb_core *c = self->core;
+    uint64_t pos;
+    if (get_count(args[1], "position", UINT64_MAX >> 1, &pos) < 0) {
+        return NULL;
+    }
+    if (c->tap_capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "this RingBuffer keeps no tap (tap_bytes=0)");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    int64_t n = rb_tap_read(c, view.buf, pos, (uint64_t)view.len);
+    PyBuffer_Release(&view);
+    if (n < 0) {
+        PyErr_Format(PyExc_LookupError,
+                     "tap position %llu is no longer held (the tap keeps the last %llu bytes)",
+                     (unsigned long long)pos, (unsigned long long)c->tap_capacity);
+        return NULL;
+    }
+    return PyLong_FromLongLong(n);
+}
+
+static PyObject *RingBuffer_tap_stamp(RingBufferObject *self, PyObject *Py_UNUSED(ignored)) {
+    uint64_t pos;
+    double time_s;
+    if (!rb_tap_stamp(self->core, &pos, &time_s)) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(Kd)", (unsigned long long)pos, time_s);
+}
+
 static PyObject *RingBuffer_repr(RingBufferObject *self) {
     rb_core *c = self->core;
     return PyUnicode_FromFormat("<RingBuffer capacity=%llu available=%llu flowing=%s>",
@@ -722,6 +905,8 @@ U64_GETTER(underruns, atomic_load_explicit(&c->underruns, memory_order_relaxed))
 U64_GETTER(overruns, atomic_load_explicit(&c->overruns, memory_order_relaxed))
 U64_GETTER(clears, atomic_load_explicit(&c->clears, memory_order_relaxed))
 U64_GETTER(prebuffer_bytes, atomic_load_explicit(&c->prebuffer_bytes, memory_order_relaxed))
+U64_GETTER(tap_capacity, c->tap_capacity)
+U64_GETTER(tap_position, atomic_load_explicit(&c->tap_pos, memory_order_acquire))
 
 static PyObject *get_flowing(RingBufferObject *self, void *Py_UNUSED(closure)) {
     return PyBool_FromLong(atomic_load_explicit(&self->core->flowing, memory_order_relaxed));
@@ -783,15 +968,19 @@ static PyGetSetDef RingBuffer_getset[] = {
     {"gain", (getter)get_gain, (setter)set_gain, "Playback gain 0.0..4.0, saturating.", NULL},
     {"prebuffer_bytes", (getter)get_prebuffer_bytes, (setter)set_prebuffer,
      "Bytes that must be buffered before playback (re)starts.", NULL},
+    {"tap_capacity", (getter)get_tap_capacity, NULL, "Bytes of device output the tap keeps.",
+     NULL},
+    {"tap_position", (getter)get_tap_position, NULL,
+     "Bytes read_into() has handed to the device in total (silence included).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef RingBuffer_methods[] = {
     {"write", (PyCFunction)RingBuffer_write, METH_O,
      "write($self, data, /)\n--\n\nCopy as much PCM as fits; return the bytes accepted."},
-    {"read_into", (PyCFunction)RingBuffer_read_into, METH_O,
-     "read_into($self, out, /)\n--\n\nFill out (silence where audio runs out); return audio "
-     "bytes."},
+    {"read_into", (PyCFunction)(void (*)(void))RingBuffer_read_into, METH_FASTCALL,
+     "read_into($self, out, dac_time_s=None, /)\n--\n\nFill out (silence where audio runs out); "
+     "return audio bytes. dac_time_s stamps the block for the tap."},
     {"clear", (PyCFunction)RingBuffer_clear, METH_NOARGS,
      "clear($self, /)\n--\n\nDrop everything written so far; playing audio fades out."},
     {"end_stream", (PyCFunction)RingBuffer_end_stream, METH_NOARGS,
@@ -800,6 +989,12 @@ static PyMethodDef RingBuffer_methods[] = {
      "wait_readable($self, nbytes, timeout_s, /)\n--\n\nSleep until nbytes are available."},
     {"wait_writable", (PyCFunction)(void (*)(void))RingBuffer_wait_writable, METH_FASTCALL,
      "wait_writable($self, nbytes, timeout_s, /)\n--\n\nSleep until nbytes are free."},
+    {"tap_read", (PyCFunction)(void (*)(void))RingBuffer_tap_read, METH_FASTCALL,
+     "tap_read($self, out, position, /)\n--\n\nCopy device output from position on; return "
+     "the bytes copied."},
+    {"tap_stamp", (PyCFunction)RingBuffer_tap_stamp, METH_NOARGS,
+     "tap_stamp($self, /)\n--\n\n(tap position, dac_time_s) of the newest stamped block, or "
+     "None."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -809,7 +1004,7 @@ static PyTypeObject RingBufferType = {
     .tp_dealloc = (destructor)RingBuffer_dealloc,
     .tp_repr = (reprfunc)RingBuffer_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "RingBuffer(capacity_bytes, *, fade_samples=96, prebuffer_bytes=0)\n--\n\n"
+    .tp_doc = "RingBuffer(capacity_bytes, *, fade_samples=96, prebuffer_bytes=0, tap_bytes=0)\n--\n\n"
               "Single-producer single-consumer lock-free ring of s16le PCM for playback.",
     .tp_methods = RingBuffer_methods,
     .tp_getset = RingBuffer_getset,

@@ -30,13 +30,20 @@ class RingBuffer:
     """
 
     def __init__(
-        self, capacity_bytes: int, *, fade_samples: int = 96, prebuffer_bytes: int = 0
+        self,
+        capacity_bytes: int,
+        *,
+        fade_samples: int = 96,
+        prebuffer_bytes: int = 0,
+        tap_bytes: int = 0,
     ) -> None:
         """Allocate capacity_bytes rounded up to a power of two (1 GiB at most).
 
         fade_samples is the length of the fade-out after clear() (0..1,000,000; 96 is 4 ms at
         24 kHz); prebuffer_bytes (0..capacity) is how much must be buffered before playback
-        (re)starts. Raises ValueError for out-of-range values, TypeError for non-integers.
+        (re)starts; tap_bytes (rounded up to a power of two, 0 for none) is how much of the
+        device output the reference tap keeps. Raises ValueError for out-of-range values,
+        TypeError for non-integers.
         """
 
     @property
@@ -103,13 +110,15 @@ class RingBuffer:
         TypeError for a non-buffer or a non-PCM item format (float arrays, for instance).
         """
 
-    def read_into(self, out: PcmBuffer, /) -> int:
+    def read_into(self, out: PcmBuffer, dac_time_s: float | None = None, /) -> int:
         """Consumer: fill the writable, C-contiguous, even-length buffer out completely.
 
         Where audio runs out the rest is silence. Returns the number of real audio bytes.
         Applies gain, the barge-in fade and the prebuffer; counts an underrun only when audio
         was flowing and ran dry (not before the first audio, not after an end_stream() tail
-        drained, not after clear()).
+        drained, not after clear()). The filled block goes to the tap (when kept) and counts in
+        tap_position; dac_time_s, when given, stamps the block's first byte with the time it
+        reaches the device (PortAudio's output_buffer_dac_time).
         """
 
     def clear(self) -> None:
@@ -129,3 +138,19 @@ class RingBuffer:
 
     def wait_writable(self, nbytes: int, timeout_s: float, /) -> bool:
         """Sleep without the GIL until nbytes are free; False when timeout_s passes first."""
+
+    @property
+    def tap_capacity(self) -> int:
+        """Bytes of device output the tap keeps (tap_bytes rounded up; 0: no tap)."""
+
+    @property
+    def tap_position(self) -> int:
+        """Bytes read_into() has handed to the device in total, silence included."""
+
+    def tap_read(self, out: PcmBuffer, position: int, /) -> int:
+        """Any thread: copy device output from absolute tap position on into out; returns the
+        bytes copied (fewer than len(out), or 0, where the device has not got that far).
+        LookupError when part of it is no longer held; ValueError without a tap."""
+
+    def tap_stamp(self) -> tuple[int, float] | None:
+        """Any thread: (tap position, dac_time_s) of the newest stamped block, or None."""

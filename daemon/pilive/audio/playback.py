@@ -107,6 +107,7 @@ class Playback(SupervisedDevice):
         on_drained: Callable[[], None] | None = None,
         earcon_volume_percent: float = 100.0,
         max_backlog_s: float = 120.0,
+        reference_ms: int = 0,
     ) -> None:
         if not 0 <= prebuffer_ms < ring_ms:
             raise ValueError(f"prebuffer_ms must be in 0..{ring_ms - 1}, got {prebuffer_ms}")
@@ -131,6 +132,8 @@ class Playback(SupervisedDevice):
         self._converter_rate_hz = RATE_HZ  # the answer rate `_converter` takes
         self._backlog: deque[PcmData | str] = deque()
         self.max_backlog_s = max_backlog_s
+        # The ring's tap keeps this much of what the device played, for the echo canceller.
+        self.reference_ms = reference_ms
         self._backlog_bytes = 0  # audio bytes in `_backlog` (device format)
         self._backlog_limit_bytes = 0  # set when the device format is known
         self._cut_bytes = 0  # of the current answer, dropped at the bound (device format)
@@ -440,6 +443,7 @@ class Playback(SupervisedDevice):
                     rate_hz * self.ring_ms // 1000 * frame_bytes,
                     fade_samples=max(1, round(rate_hz * self.fade_ms / 1000)) * channels,
                     prebuffer_bytes=rate_hz * self.prebuffer_ms // 1000 * frame_bytes,
+                    tap_bytes=rate_hz * self.reference_ms // 1000 * frame_bytes,
                 )
                 self._ring.gain = self._gain
                 self._format = (rate_hz, channels)
@@ -454,6 +458,7 @@ class Playback(SupervisedDevice):
         frames_per_buffer = rate_hz * self.period_ms // 1000
         out = bytearray(frames_per_buffer * frame_bytes)
         beat = self._supervisor.beat
+        now_s = time.monotonic
 
         def callback(
             in_data: bytes | None, frame_count: int, time_info: TimeInfo, status: int
@@ -462,7 +467,8 @@ class Playback(SupervisedDevice):
             beat()
             if len(out) != frame_count * frame_bytes:
                 out = bytearray(frame_count * frame_bytes)
-            played = ring.read_into(out)
+            # The block is stamped for the echo reference (some hosts report no DAC time: 0).
+            played = ring.read_into(out, time_info.get("output_buffer_dac_time") or now_s())
             if played and self._awaiting_audio:
                 self._awaiting_audio = False
                 self.audio_started_s = time.monotonic()
