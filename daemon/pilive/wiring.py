@@ -14,9 +14,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pilive.audio.backends import open_backend
+from pilive.audio.backends import AudioBackend, open_backend
 from pilive.audio.capture import Capture
+from pilive.audio.echo import EchoPlan, EchoProcessor, PlaybackReference, plan_echo
+from pilive.audio.echo_mode import EchoSettings
 from pilive.audio.playback import Playback
+from pilive.audio.room import RoomOptions
 from pilive.camera import CameraMode, CameraState, CameraStreamer, make_source_factory
 from pilive.config import Config
 from pilive.config.model import LedPattern as ConfigLedPattern
@@ -25,10 +28,10 @@ from pilive.controls.gpio import ControlsConfig
 from pilive.controls.patterns import LedConfig, LedPattern
 from pilive.conversation import Timing
 from pilive.live import wire
-from pilive.live.models import declared_behavior, takes_non_blocking
+from pilive.live.models import find_model
 from pilive.net.connection import LinkOptions
 from pilive.parts import Controls
-from pilive.tools.base import BLOCKING, Behavior, Tool, ToolDeclaration
+from pilive.tools.base import Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
 from pilive.tools.command import CommandTool
 
@@ -57,15 +60,14 @@ def setup_options(
         if hands_free
         else wire.VadOptions(disabled=True)
     )
-    # Each declaration carries the behaviour the tool runner settled on (blocking everywhere on a
-    # synchronous-only model); the model table says when the field must be spelled out.
+    # pilive's tools are blocking (the answer waits for the result). On models where an undeclared
+    # behavior means NON_BLOCKING (3.8 Live) that must be said; elsewhere it is left out, since
+    # sync-only models are not known to accept the field.
+    model = find_model(live.model)
+    non_blocking_default = model is not None and model.default_tool_behavior != "BLOCKING"
+    behavior = "BLOCKING" if non_blocking_default else None
     functions = tuple(
-        wire.FunctionDeclaration(
-            d.name,
-            d.description,
-            d.parameters_openapi(),
-            declared_behavior(live.model, d.behavior.wire_name),
-        )
+        wire.FunctionDeclaration(d.name, d.description, d.parameters_openapi(), behavior)
         for d in declarations
     )
     return wire.SetupOptions(
@@ -166,20 +168,6 @@ def _pattern(p: ConfigLedPattern) -> LedPattern:
     )
 
 
-def tool_behavior(behavior: str, scheduling: str) -> Behavior:
-    """A command tool's `behavior` and `scheduling` ("non-blocking", "when-idle") as the tool
-    runner's Behavior (NON_BLOCKING, WHEN_IDLE)."""
-    if behavior == "blocking":
-        return BLOCKING
-    return Behavior(blocking=False, scheduling=_enum("", scheduling))
-
-
-def non_blocking_tools(config: Config) -> bool:
-    """Whether the model may run tools non-blocking; a synchronous-only model gets them all as
-    blocking (and `pilive check` says so)."""
-    return takes_non_blocking(config.live.model)
-
-
 def tools(
     config: Config,
     *,
@@ -203,7 +191,6 @@ def tools(
                 parameters=command.parameters or {"type": "object", "properties": {}},
                 timeout_s=command.timeout_s,
                 max_output_bytes=command.max_output_bytes,
-                behavior=tool_behavior(command.behavior, command.scheduling),
             )
         )
     return chosen
@@ -212,11 +199,15 @@ def tools(
 # -- the devices ---------------------------------------------------------------------------------
 
 
-def capture(config: Config, on_chunk: Callable[[bytes], None]) -> Capture:
-    """The microphone; a simulated one loops its WAV (a real microphone never runs out)."""
+def capture(
+    config: Config, on_chunk: Callable[[bytes], None], *, backend: AudioBackend | None = None
+) -> Capture:
+    """The microphone; a simulated one loops its WAV (a real microphone never runs out).
+    `backend`: the simulated room, shared with the speaker."""
     mic = config.audio.input
     return Capture(
-        open_backend(
+        backend
+        or open_backend(
             mic.backend,
             **_file_options(
                 mic.backend, input_path=mic.file_path, realtime=mic.pace_realtime, loop=True
@@ -231,10 +222,18 @@ def capture(config: Config, on_chunk: Callable[[bytes], None]) -> Capture:
     )
 
 
-def playback(config: Config, on_drained: Callable[[], None]) -> Playback:
+def playback(
+    config: Config,
+    on_drained: Callable[[], None],
+    *,
+    backend: AudioBackend | None = None,
+    reference_ms: int = 0,
+) -> Playback:
+    """The speaker. `reference_ms`: how much of what it played the echo path can read back."""
     spk = config.audio.output
     return Playback(
-        open_backend(
+        backend
+        or open_backend(
             spk.backend,
             **_file_options(spk.backend, output_path=spk.file_path, output_rate_hz=spk.rate_hz),
         ),
@@ -247,6 +246,82 @@ def playback(config: Config, on_drained: Callable[[], None]) -> Playback:
         channels=spk.channels,
         on_drained=on_drained,
         max_backlog_s=spk.max_backlog_s,
+        reference_ms=reference_ms,
+    )
+
+
+# -- the microphone's echo path and the simulated room --------------------------------------------
+
+# What the speaker played, kept for the echo path: the reference is read a few 10 ms frames
+# behind the device, so this is ample even for a thread that was not scheduled for a while.
+REFERENCE_MS = 2000
+
+
+def echo_settings(config: Config) -> EchoSettings:
+    echo = config.audio.echo
+    return EchoSettings(
+        mode=echo.mode,
+        canceller=echo.canceller,
+        noise_suppression=echo.noise_suppression,
+        auto_gain=echo.auto_gain,
+        tail_ms=echo.tail_ms,
+    )
+
+
+def echo_plan(config: Config) -> EchoPlan:
+    """What the microphone path will do, and why (loads the canceller's library)."""
+    return plan_echo(echo_settings(config), hands_free=config.conversation.mode == "hands-free")
+
+
+def echo(
+    config: Config,
+    plan: EchoPlan,
+    speaker: Playback,
+    *,
+    on_chunk: Callable[[bytes], None],
+    mic_time: Callable[[], float],
+) -> EchoProcessor | None:
+    """The echo thread between the microphone and `on_chunk`, or None when the plan is off."""
+    if not plan.active:
+        return None
+    mic = config.audio.input
+    chunk_ms = mic.chunk_ms
+    return EchoProcessor(
+        plan,
+        PlaybackReference(speaker) if plan.mode != "off" else None,
+        on_chunk,
+        chunk_bytes=wire.INPUT_AUDIO_RATE_HZ * chunk_ms // 1000 * 2,
+        preroll_chunks=-(-capture_preroll_ms(config) // chunk_ms),
+        mic_time=mic_time,
+    )
+
+
+def room_options(config: Config) -> RoomOptions | None:
+    room = config.audio.room
+    if not room.enabled:
+        return None
+    return RoomOptions(
+        latency_ms=room.latency_ms,
+        rt60_ms=room.rt60_ms,
+        echo_gain_db=room.echo_gain_db,
+        noise_dbfs=room.noise_dbfs,
+    )
+
+
+def room(config: Config) -> AudioBackend | None:
+    """The simulated room both the microphone and the speaker open, or None without one."""
+    options = room_options(config)
+    if options is None:
+        return None
+    from pilive.audio.backends.room import RoomBackend  # noqa: PLC0415 - simulated hardware
+
+    mic, spk = config.audio.input, config.audio.output
+    return RoomBackend(
+        options,
+        input_path=mic.file_path if mic.backend == "file" else None,
+        output_path=spk.file_path if spk.backend == "file" else None,
+        realtime=mic.pace_realtime,
+        output_rate_hz=spk.rate_hz,
     )
 
 

@@ -47,6 +47,7 @@ def check_rules(config: Config, source: str) -> list[Problem]:
             rules.problem(
                 f"audio.{side}.backend", "file", f"needs audio.{side}.file_path (a WAV file)"
             )
+    _check_room(config, rules)
     if config.camera.source == "files" and config.camera.folder is None:
         rules.problem("camera.source", "files", "needs camera.folder (a folder of JPEG images)")
     _check_gpio(config.gpio, rules)
@@ -71,6 +72,20 @@ def _check_control(config: Config, rules: _Rules) -> None:
             str(path),
             f"is longer than a Unix socket path may be ({MAX_SOCKET_PATH_BYTES} bytes)",
         )
+
+
+def _check_room(config: Config, rules: _Rules) -> None:
+    """The simulated room joins the simulated microphone and speaker; a sound card has a room."""
+    if not config.audio.room.enabled:
+        return
+    for side in ("input", "output"):
+        backend = getattr(config.audio, side).backend
+        if backend not in ("file", "null"):
+            rules.problem(
+                f"audio.{side}.backend",
+                backend,
+                'audio.room.enabled simulates a room for the "file" and "null" devices only',
+            )
 
 
 def _check_live(config: Config, rules: _Rules) -> None:
@@ -192,12 +207,6 @@ def _check_tools(config: Config, rules: _Rules) -> None:
 
 def _check_command(tool: CommandTool, prefix: str, rules: _Rules) -> None:
     declared = _check_parameters(tool.parameters, f"{prefix}.parameters", rules)
-    if tool.behavior == "blocking" and tool.scheduling != "when-idle":
-        rules.problem(
-            f"{prefix}.scheduling",
-            tool.scheduling,
-            'only a non-blocking tool\'s result is scheduled; set behavior = "non-blocking"',
-        )
     if not tool.argv:
         rules.problem(f"{prefix}.argv", [], "must name a program to run")
         return

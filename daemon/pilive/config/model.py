@@ -27,6 +27,8 @@ Sensitivity = Literal["high", "low"]
 ActivityHandling = Literal["start-of-activity-interrupts", "no-interruption"]
 TurnCoverage = Literal["turn-includes-only-activity", "turn-includes-all-input"]
 AudioBackend = Literal["pyaudio", "file", "null"]
+EchoMode = Literal["auto", "cancel", "half-duplex", "off"]
+EchoCanceller = Literal["webrtc", "speex"]
 CameraSource = Literal["picamera2", "synthetic", "files", "none"]
 CameraMode = Literal["on-activity", "continuous", "off"]
 PinFactory = Literal["lgpio", "rpigpio", "pigpio", "native", "mock"]
@@ -35,8 +37,6 @@ LedPatternKind = Literal["off", "solid", "blink", "pulse"]
 ConversationMode = Literal["push-to-talk", "hands-free"]
 ButtonBackend = Literal["gpio", "keyboard"]
 BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
-ToolBehavior = Literal["blocking", "non-blocking"]
-ToolScheduling = Literal["interrupt", "when-idle", "silent"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 TimelineAction = Literal["press", "release", "new-conversation", "stop"]
 # The thinking levels some Live model takes (live.models); the API's "xhigh" none of them does.
@@ -187,9 +187,33 @@ class AudioOutputConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioEchoConfig:
+    """Keeping the speaker's own sound out of the microphone (audio/echo.py says how)."""
+
+    mode: EchoMode = "auto"
+    canceller: EchoCanceller = "webrtc"
+    noise_suppression: bool = False
+    auto_gain: bool = False
+    tail_ms: int = setting(300, ge=0, le=5_000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioRoomConfig:
+    """A simulated room around the simulated devices: the microphone hears the speaker."""
+
+    enabled: bool = False
+    latency_ms: float = setting(40.0, ge=0, le=2_000)
+    rt60_ms: float = setting(300.0, ge=0, le=5_000)
+    echo_gain_db: float = setting(-6.0, ge=-60, le=20)
+    noise_dbfs: float = setting(-70.0, ge=-120, le=0)
+
+
+@dataclass(frozen=True, slots=True)
 class AudioConfig:
     input: AudioInputConfig = field(default_factory=AudioInputConfig)
     output: AudioOutputConfig = field(default_factory=AudioOutputConfig)
+    echo: AudioEchoConfig = field(default_factory=AudioEchoConfig)
+    room: AudioRoomConfig = field(default_factory=AudioRoomConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,12 +341,6 @@ class CommandTool:
     parameters: Mapping[str, object] | None = None
     timeout_s: float = setting(10.0, gt=0, le=3_600)
     max_output_bytes: int = setting(16_384, ge=1, le=1_048_576)
-    # "blocking": the model waits for the result. "non-blocking": it keeps talking while the
-    # program runs, and `scheduling` says what it does with the result (FunctionResponse
-    # scheduling): "interrupt" (stop and speak about it), "when-idle" (speak once finished, the
-    # API's default) or "silent" (take it in without a word).
-    behavior: ToolBehavior = "blocking"
-    scheduling: ToolScheduling = "when-idle"
 
 
 @dataclass(frozen=True, slots=True)
