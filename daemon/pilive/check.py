@@ -22,7 +22,7 @@ from pilive.config import (
     load_config,
     render_toml,
 )
-from pilive.live.models import GenerationRequest, setup_warnings
+from pilive.live.models import GenerationRequest, setup_warnings, takes_non_blocking
 
 EXIT_INVALID = 2
 EXIT_OFFLINE = 3
@@ -32,7 +32,7 @@ def model_warnings(config: Config) -> list[str]:
     """What the chosen model will not do with these options (also logged by `pilive run`)."""
     tools = config.tools
     live = config.live
-    return setup_warnings(
+    warnings = setup_warnings(
         live.model,
         api_version=live.api_version,
         response_modality=live.response_modality,
@@ -47,6 +47,21 @@ def model_warnings(config: Config) -> list[str]:
             max_output_tokens=live.max_output_tokens,
         ),
     )
+    return warnings + tool_warnings(config)
+
+
+def tool_warnings(config: Config) -> list[str]:
+    """Command tools asked to run non-blocking on a model that runs calls synchronously only:
+    they fall back to blocking (the model waits for each result)."""
+    if takes_non_blocking(config.live.model):
+        return []
+    model = config.live.model.removeprefix("models/")
+    return [
+        f'tools.command[{index}].behavior = "non-blocking": {model!r} runs function calls '
+        f"synchronously only, so {command.name!r} is declared blocking (the model waits for it)"
+        for index, command in enumerate(config.tools.command)
+        if command.behavior == "non-blocking"
+    ]
 
 
 def echo_description(config: Config) -> str:

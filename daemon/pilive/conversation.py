@@ -25,6 +25,9 @@ Timing rules a user notices:
 - Once the daily token limit is spent (`limit_changed`), a press gets the error earcon and the
   limit's LED instead of a turn: no activityStart is sent (hands-free: the mic is closed). The
   turn in progress when the limit is crossed finishes and its answer plays out.
+- A non-blocking function (`background_tools`) is nothing to wait for: the model talks on while
+  it runs. When its result goes back scheduled INTERRUPT, the `interrupted` that follows is the
+  result's own: the rest of the old answer is flushed, and the model speaks about the result.
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ class PlayEarcon:
 
 @dataclass(frozen=True, slots=True)
 class FlushPlayback:
-    """Barge-in: drop what is queued for the speaker, with a short fade."""
+    """Barge-in: drop what is queued for the speaker, with a short fade. `barge_in` is False
+    when a tool's result cut the answer (scheduled INTERRUPT), not the user."""
+
+    barge_in: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +136,6 @@ class SendText:
     of its own (activityStart/activityEnd around it) in push-to-talk."""
 
     text: str
-
-
-THOUGHT_LINE_CHARS = 500  # a thought summary in the journal is cut to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,11 @@ class Conversation:
         self._awaiting_answer = False  # the user's turn ended; no answer of any kind yet
         self._tools: set[str] = set()
         self._limit_spent = False  # the daily token limit is spent: no new turn may start
+        # Non-blocking functions: the names (set by the app once the tools are built), the ids
+        # running, and whether the next `interrupted` is a result's scheduled INTERRUPT.
+        self.background_tools: frozenset[str] = frozenset()
+        self._background: set[str] = set()
+        self._result_interrupts = False
         self.turns_started = 0
         self.taps_ignored = 0
 
@@ -242,9 +250,11 @@ class Conversation:
             # for it, so nothing may wait for one (or the next answer would be dropped).
             self._server_turn_open = False
             self._discarding = self._interrupted_seen = self._turn_since_barge_in = False
-            if self._tools:
-                actions.append(CancelTools(tuple(sorted(self._tools))))
+            self._result_interrupts = False
+            if self._tools or self._background:
+                actions.append(CancelTools(tuple(sorted(self._tools | self._background))))
                 self._tools.clear()
+                self._background.clear()
         if link is LinkState.CONNECTED:
             if previous in (LinkState.OFFLINE, LinkState.CONFIG_FAULT):
                 actions.append(PlayEarcon(Earcon.CONNECTED))
@@ -351,8 +361,14 @@ class Conversation:
             return self._enter(State.IDLE)
         return []
 
-    def tool_finished(self, call_id: str) -> list[Action]:
+    def tool_finished(self, call_id: str, *, interrupts: bool = False) -> list[Action]:
+        """A call's result went back; `interrupts`: scheduled INTERRUPT, which cuts the answer
+        the server is still sending (not one it has finished: that plays out)."""
         self._tools.discard(call_id)
+        if call_id in self._background:
+            self._background.discard(call_id)
+            if interrupts and self._server_turn_open and not self._discarding:
+                self._result_interrupts = True
         return []
 
     def session_event(self, event: SessionEvent) -> list[Action]:
@@ -360,7 +376,7 @@ class Conversation:
             return self._answer_audio(event.pcm)
         if isinstance(event, TurnComplete):
             return self._turn_complete(event.reason)
-        if isinstance(event, Interrupted) and not self.hands_free:
+        if isinstance(event, Interrupted) and not self.hands_free and not self._result_interrupts:
             if self._discarding and self._turn_since_barge_in:
                 # Our barge-in, already flushed. Its turnComplete comes next ([proto]: interrupted,
                 # then turnComplete) and is the old turn's, however late it arrives.
@@ -370,9 +386,10 @@ class Conversation:
             # is off (pipecat PR #4131). The answer plays on.
             return [Journal("interrupted_ignored", "server sent interrupted; answer kept")]
         if isinstance(event, Interrupted):
+            by_user, self._result_interrupts = not self._result_interrupts, False
             self._discarding = False
             self._server_turn_open = False
-            actions: list[Action] = [FlushPlayback()] if self._playing else []
+            actions: list[Action] = [FlushPlayback(by_user)] if self._playing else []
             self._playing = False
             self._answer_done = False
             if self._state in (State.SPEAKING, State.THINKING):
@@ -383,14 +400,19 @@ class Conversation:
             self._server_turn_open = True
             runs: list[Action] = []
             for call in event.calls:
-                self._tools.add(call.id)
+                (self._background if call.name in self.background_tools else self._tools).add(
+                    call.id
+                )
                 runs.append(RunTool(call.id, call.name, dict(call.args)))
-            if self._state is State.IDLE:
+            if self._state is State.IDLE and any(
+                c.name not in self.background_tools for c in event.calls
+            ):
                 runs += self._enter(State.THINKING)
             return runs
         if isinstance(event, ToolCallCancellation):
-            cancelled = tuple(i for i in event.ids if i in self._tools)
+            cancelled = tuple(i for i in event.ids if i in self._tools or i in self._background)
             self._tools.difference_update(cancelled)
+            self._background.difference_update(cancelled)
             return [CancelTools(cancelled)] if cancelled else []
         if isinstance(event, ConversationReset):
             return [
@@ -423,13 +445,6 @@ class Conversation:
         if isinstance(event, OutputTranscription) and event.text:
             self._awaiting_answer = False
             return [Journal("output_transcript", event.text)]
-        if isinstance(event, TextPart) and event.thought:
-            # A thought summary (include_thoughts): for the journal only, never played and not
-            # the answer. The peer decides its length, so the line is cut.
-            text = event.text
-            if len(text) > THOUGHT_LINE_CHARS:
-                text = text[: THOUGHT_LINE_CHARS - 1] + "…"
-            return [Journal("thought", text)] if text else []
         if isinstance(event, TextPart) and event.text and not event.thought:
             self._awaiting_answer = False
             return [Journal("model_text", event.text)]
@@ -507,13 +522,15 @@ class Conversation:
 
     def _turn_complete(self, reason: str | None) -> list[Action]:
         self._server_turn_open = False
+        self._result_interrupts = False  # the answer ended before the result could cut it
         if self._discarding:
             self._discarding = self._interrupted_seen = self._turn_since_barge_in = False
             return []
         if self._state is State.LISTENING:
             return []  # the end of an older answer while the user already talks again
-        if self._awaiting_answer and not self._tools:
-            # The server ended the user's turn without a word (a refused or empty answer).
+        if self._awaiting_answer and not self._tools and not self._background:
+            # The server ended the user's turn without a word (a refused or empty answer); with
+            # a non-blocking call still running, the words may come with its result.
             self._awaiting_answer = False
             said = f" ({reason})" if reason else ""
             return [

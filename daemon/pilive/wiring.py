@@ -28,10 +28,10 @@ from pilive.controls.gpio import ControlsConfig
 from pilive.controls.patterns import LedConfig, LedPattern
 from pilive.conversation import Timing
 from pilive.live import wire
-from pilive.live.models import find_model
+from pilive.live.models import declared_behavior, takes_non_blocking
 from pilive.net.connection import LinkOptions
 from pilive.parts import Controls
-from pilive.tools.base import Tool, ToolDeclaration
+from pilive.tools.base import BLOCKING, Behavior, Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
 from pilive.tools.command import CommandTool
 
@@ -60,14 +60,15 @@ def setup_options(
         if hands_free
         else wire.VadOptions(disabled=True)
     )
-    # pilive's tools are blocking (the answer waits for the result). On models where an undeclared
-    # behavior means NON_BLOCKING (3.8 Live) that must be said; elsewhere it is left out, since
-    # sync-only models are not known to accept the field.
-    model = find_model(live.model)
-    non_blocking_default = model is not None and model.default_tool_behavior != "BLOCKING"
-    behavior = "BLOCKING" if non_blocking_default else None
+    # Each declaration carries the behaviour the tool runner settled on (blocking everywhere on a
+    # synchronous-only model); the model table says when the field must be spelled out.
     functions = tuple(
-        wire.FunctionDeclaration(d.name, d.description, d.parameters_openapi(), behavior)
+        wire.FunctionDeclaration(
+            d.name,
+            d.description,
+            d.parameters_openapi(),
+            declared_behavior(live.model, d.behavior.wire_name),
+        )
         for d in declarations
     )
     return wire.SetupOptions(
@@ -168,6 +169,20 @@ def _pattern(p: ConfigLedPattern) -> LedPattern:
     )
 
 
+def tool_behavior(behavior: str, scheduling: str) -> Behavior:
+    """A command tool's `behavior` and `scheduling` ("non-blocking", "when-idle") as the tool
+    runner's Behavior (NON_BLOCKING, WHEN_IDLE)."""
+    if behavior == "blocking":
+        return BLOCKING
+    return Behavior(blocking=False, scheduling=_enum("", scheduling))
+
+
+def non_blocking_tools(config: Config) -> bool:
+    """Whether the model may run tools non-blocking; a synchronous-only model gets them all as
+    blocking (and `pilive check` says so)."""
+    return takes_non_blocking(config.live.model)
+
+
 def tools(
     config: Config,
     *,
@@ -191,6 +206,7 @@ def tools(
                 parameters=command.parameters or {"type": "object", "properties": {}},
                 timeout_s=command.timeout_s,
                 max_output_bytes=command.max_output_bytes,
+                behavior=tool_behavior(command.behavior, command.scheduling),
             )
         )
     return chosen
@@ -208,6 +224,7 @@ def capture(
     return Capture(
         backend
         or open_backend(
+
             mic.backend,
             **_file_options(
                 mic.backend, input_path=mic.file_path, realtime=mic.pace_realtime, loop=True
@@ -234,6 +251,7 @@ def playback(
     return Playback(
         backend
         or open_backend(
+
             spk.backend,
             **_file_options(spk.backend, output_path=spk.file_path, output_rate_hz=spk.rate_hz),
         ),

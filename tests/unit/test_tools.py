@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pilive.tools import command
-from pilive.tools.base import ToolResult, ToolRunner
+from pilive.tools.base import BLOCKING, ToolResult, ToolRunner
 from pilive.tools.builtin import (
     DeviceStatusTool,
     NewConversationTool,
@@ -746,6 +746,7 @@ class GateTool:
 
     name = "gate"
     description = "Waits."
+    behavior = BLOCKING
 
     def __init__(self) -> None:
         self.parameters: dict[str, Any] = {"type": "object"}

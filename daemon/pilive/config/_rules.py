@@ -207,6 +207,12 @@ def _check_tools(config: Config, rules: _Rules) -> None:
 
 def _check_command(tool: CommandTool, prefix: str, rules: _Rules) -> None:
     declared = _check_parameters(tool.parameters, f"{prefix}.parameters", rules)
+    if tool.behavior == "blocking" and tool.scheduling != "when-idle":
+        rules.problem(
+            f"{prefix}.scheduling",
+            tool.scheduling,
+            'only a non-blocking tool\'s result is scheduled; set behavior = "non-blocking"',
+        )
     if not tool.argv:
         rules.problem(f"{prefix}.argv", [], "must name a program to run")
         return

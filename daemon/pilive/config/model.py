@@ -37,6 +37,8 @@ LedPatternKind = Literal["off", "solid", "blink", "pulse"]
 ConversationMode = Literal["push-to-talk", "hands-free"]
 ButtonBackend = Literal["gpio", "keyboard"]
 BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
+ToolBehavior = Literal["blocking", "non-blocking"]
+ToolScheduling = Literal["interrupt", "when-idle", "silent"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 TimelineAction = Literal["press", "release", "new-conversation", "stop"]
 # The thinking levels some Live model takes (live.models); the API's "xhigh" none of them does.
@@ -341,6 +343,12 @@ class CommandTool:
     parameters: Mapping[str, object] | None = None
     timeout_s: float = setting(10.0, gt=0, le=3_600)
     max_output_bytes: int = setting(16_384, ge=1, le=1_048_576)
+    # "blocking": the model waits for the result. "non-blocking": it keeps talking while the
+    # program runs, and `scheduling` says what it does with the result (FunctionResponse
+    # scheduling): "interrupt" (stop and speak about it), "when-idle" (speak once finished, the
+    # API's default) or "silent" (take it in without a word).
+    behavior: ToolBehavior = "blocking"
+    scheduling: ToolScheduling = "when-idle"
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,6 +229,24 @@ def find_model(name: str) -> LiveModel | None:
     return _BY_NAME.get(name.removeprefix("models/"))
 
 
+def takes_non_blocking(name: str) -> bool:
+    """Whether the model runs NON_BLOCKING functions (it talks on while they run). An unknown
+    name gets the benefit of the doubt: the user asked for it, and `pilive check` warns."""
+    model = find_model(name)
+    return model is None or "NON_BLOCKING" in model.tool_behaviors
+
+
+def declared_behavior(name: str, behavior: str) -> str | None:
+    """`FunctionDeclaration.behavior` to send for a function that is to run as `behavior`
+    (BLOCKING or NON_BLOCKING), or None to leave the field out. NON_BLOCKING is always said; so
+    is BLOCKING where an undeclared function is NON_BLOCKING (3.8 Live). Elsewhere BLOCKING is the
+    default and is left out, since synchronous-only models are not known to accept the field."""
+    if behavior == "NON_BLOCKING":
+        return behavior
+    model = find_model(name)
+    return behavior if model is not None and model.default_tool_behavior != behavior else None
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """The model-dependent `[live]` keys a config sets (None: unset), in the config's words

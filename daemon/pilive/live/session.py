@@ -555,7 +555,9 @@ class LiveSession:
             return
         frame = wire.build_tool_response(current)
         self._tool_call_ids.difference_update(r.id for r in current)
-        self._tool_answer_owed = not self._tool_call_ids
+        # A SILENT result (a non-blocking function's) asks for no words: nothing is owed for it.
+        spoken = any(r.scheduling != "SILENT" for r in current)
+        self._tool_answer_owed = not self._tool_call_ids and (spoken or self._tool_answer_owed)
         self._emit(_Frame(frame, _Kind.OTHER))
 
     # -- internals ----------------------------------------------------------------------------

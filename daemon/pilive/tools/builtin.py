@@ -1,5 +1,10 @@
 """Built-in tools: device status, set volume, new conversation.
 
+Each declares the behaviour that suits it: device_status is blocking (its result is the answer),
+set_volume is non-blocking and SILENT (the model says "louder" while it runs, the change is heard
+and the result adds nothing; a failure is still spoken), new_conversation is blocking (the
+conversation ends with it; there is nothing to talk over).
+
 Everything that touches the rest of the daemon comes in as a callable, and file roots are
 parameters, so tests use real files in a temporary directory and the tools never import audio or
 session code.
@@ -13,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilive.tools.base import ToolResponse
+from pilive.tools.base import BLOCKING, Behavior, ToolResponse
 from pilive.tools.schema import check_schema
 
 log = logging.getLogger(__name__)
 
 _NO_ARGS = check_schema({"type": "object", "properties": {}})
+_NON_BLOCKING_SILENT = Behavior(blocking=False, scheduling="SILENT")
 
 
 def read_uptime_s(proc_root: Path) -> float | None:
@@ -97,6 +103,7 @@ class DeviceStatusTool:
         "current volume. Use it when asked how the device is doing."
     )
     parameters: Mapping[str, Any] = field(default_factory=lambda: _NO_ARGS)
+    behavior: Behavior = BLOCKING
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         status: dict[str, Any] = {}
@@ -141,6 +148,7 @@ class SetVolumeTool:
             }
         )
     )
+    behavior: Behavior = _NON_BLOCKING_SILENT
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         percent = int(args["percent"])
@@ -160,6 +168,7 @@ class NewConversationTool:
         "change the subject completely."
     )
     parameters: Mapping[str, Any] = field(default_factory=lambda: _NO_ARGS)
+    behavior: Behavior = BLOCKING
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         self.start_new_conversation()

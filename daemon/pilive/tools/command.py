@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pilive.tools._supervisor import START_FAILED
-from pilive.tools.base import ToolResponse, check_tool_name
+from pilive.tools.base import BLOCKING, Behavior, ToolResponse, check_tool_name
 from pilive.tools.schema import ArgumentError, check_schema
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class CommandTool:
     parameters: Mapping[str, Any]
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    behavior: Behavior = BLOCKING
     _templates: list[list[Part]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +169,8 @@ class CommandTool:
             raise ValueError(
                 f"{where}: max_output_bytes must be an integer > 0, got {self.max_output_bytes!r}"
             )
+        if not isinstance(self.behavior, Behavior):
+            raise ValueError(f"{where}: behavior must be a Behavior, got {self.behavior!r}")
 
     def render(self, args: Mapping[str, Any]) -> list[str]:
         """The argv for validated `args`: one element per template element, never re-split."""
