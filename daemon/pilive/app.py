@@ -61,6 +61,7 @@ from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent, Usag
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkStatus, LiveLink
 from pilive.parts import Controls
+from pilive.ratelimit import LogLimiter
 from pilive.state import HandleStore, UsageStore
 from pilive.systemd import (
     Heartbeats,
@@ -74,6 +75,7 @@ from pilive.tools.base import ToolResult, ToolRunner
 from pilive.usage_keeper import UsageKeeper
 
 log = logging.getLogger("pilive")
+THOUGHT_LOG_INTERVAL_S = 5.0  # thought summaries at info level: at most one line this often
 
 _SHUTDOWN_BUDGET_S = 4.0  # systemd's stop timeout is longer; the issue asks for under 5 s
 _HEARTBEAT_MAX_AGE_S = 5.0  # a device callback silent this long while "ok" is a hang
@@ -129,6 +131,7 @@ class App:
         self._answer_rate_hz = wire.OUTPUT_AUDIO_RATE_HZ  # of the newest AudioChunk
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_status = ""
+        self._thought_lines = LogLimiter(THOUGHT_LOG_INTERVAL_S)
         self.failure: str | None = None
         """Why a part failed and stopped the daemon (`pilive run` then exits 1), or None."""
         # Built in run(), on the loop; typed here for readers.
@@ -525,6 +528,9 @@ class App:
     def _journal(self, entry: Journal) -> None:
         if entry.kind.endswith("transcript") and not self.config.log.transcripts:
             return
+        if entry.kind == "thought":
+            self._journal_thought(entry.text)
+            return
         self.household.journal(entry)
         fields = event_fields(entry.kind, text=entry.text, **dict(entry.fields))
         log.info("%s: %s", entry.kind, entry.text, extra=fields)
@@ -536,6 +542,18 @@ class App:
             "context_lost",
         ):
             self._note(f"{entry.kind.replace('_', ' ')}: {entry.text}")
+
+    def _journal_thought(self, text: str) -> None:
+        """A thought summary is logged, never spoken: one line every few seconds at info (the
+        server decides how many come), the others at debug; none without log.transcripts, since
+        thoughts retell what the user said."""
+        if not self.config.log.transcripts:
+            return
+        if self._thought_lines.allow("thought"):
+            suffix = self._thought_lines.suffix("thought")
+            log.info("thought: %s%s", text, suffix, extra=event_fields("thought", text=text))
+        else:
+            log.debug("thought: %s", text, extra=event_fields("thought", text=text))
 
     # -- status ---------------------------------------------------------------------------------
 

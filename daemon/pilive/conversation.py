@@ -138,6 +138,9 @@ class SendText:
     text: str
 
 
+THOUGHT_LINE_CHARS = 500  # a thought summary in the journal is cut to this
+
+
 @dataclass(frozen=True, slots=True)
 class Journal:
     """A structured line for the journal: transcripts, usage, lost turns."""
@@ -445,6 +448,13 @@ class Conversation:
         if isinstance(event, OutputTranscription) and event.text:
             self._awaiting_answer = False
             return [Journal("output_transcript", event.text)]
+        if isinstance(event, TextPart) and event.thought:
+            # A thought summary (include_thoughts): for the journal only, never played and not
+            # the answer. The peer decides its length, so the line is cut.
+            text = event.text
+            if len(text) > THOUGHT_LINE_CHARS:
+                text = text[: THOUGHT_LINE_CHARS - 1] + "…"
+            return [Journal("thought", text)] if text else []
         if isinstance(event, TextPart) and event.text and not event.thought:
             self._awaiting_answer = False
             return [Journal("model_text", event.text)]

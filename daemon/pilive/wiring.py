@@ -224,7 +224,6 @@ def capture(
     return Capture(
         backend
         or open_backend(
-
             mic.backend,
             **_file_options(
                 mic.backend, input_path=mic.file_path, realtime=mic.pace_realtime, loop=True
@@ -251,7 +250,6 @@ def playback(
     return Playback(
         backend
         or open_backend(
-
             spk.backend,
             **_file_options(spk.backend, output_path=spk.file_path, output_rate_hz=spk.rate_hz),
         ),

@@ -275,8 +275,17 @@ def model_for(modality: str) -> str:
     return DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
 
 
-def config_text(row: Combo, *, endpoint: str, api_key: str, work: Path) -> str:
-    """A `pilive run` config for one row: the row's values, simulated hardware around them."""
+def config_text(
+    row: Combo,
+    *,
+    endpoint: str,
+    api_key: str,
+    work: Path,
+    model: str | None = None,
+    live_extra: Sequence[str] = (),
+) -> str:
+    """A `pilive run` config for one row: the row's values, simulated hardware around them;
+    `model` and `live_extra` (more `[live]` lines) for the rows of non-enum keys."""
     led = row["gpio.led"]
     pins = {"none": "[]", "led": "[5]", "pwm": "[5]", "rgb": "[5, 6, 13]"}[led]
     hands_free = row["conversation.mode"] == "hands-free"
@@ -285,11 +294,12 @@ def config_text(row: Combo, *, endpoint: str, api_key: str, work: Path) -> str:
         f'endpoint = "{endpoint}"',
         f'api_key = "{api_key}"',
         f'api_version = "{row["live.api_version"]}"',
-        f'model = "{model_for(row["live.response_modality"])}"',
+        f'model = "{model or model_for(row["live.response_modality"])}"',
         f'response_modality = "{row["live.response_modality"]}"',
         f'media_resolution = "{row["live.media_resolution"]}"',
         f'activity_handling = "{row["live.activity_handling"]}"',
         f'turn_coverage = "{row["live.turn_coverage"]}"',
+        *live_extra,
         "[live.vad]",
         f'start_sensitivity = "{row["live.vad.start_sensitivity"]}"',
         f'end_sensitivity = "{row["live.vad.end_sensitivity"]}"',
@@ -343,7 +353,9 @@ def _answered(emu: Emulator) -> bool:
     return any(t.completed for s in emu.recording.sessions.values() for t in s.turns)
 
 
-async def run_row(row: Combo, work: Path) -> str:
+async def run_row(
+    row: Combo, work: Path, *, model: str | None = None, live_extra: Sequence[str] = ()
+) -> str:
     """One daemon for one row; returns "" when it took its turn and stopped with exit 0, else
     what went wrong (with the end of its log)."""
     work.mkdir()  # noqa: ASYNC240 - a few small files before the daemon starts
@@ -357,7 +369,16 @@ async def run_row(row: Combo, work: Path) -> str:
     try:
         async with Emulator(emulator_options()) as emu:
             config = work / "pilive.toml"
-            config.write_text(config_text(row, endpoint=emu.url, api_key=emu.api_key, work=work))
+            config.write_text(
+                config_text(
+                    row,
+                    endpoint=emu.url,
+                    api_key=emu.api_key,
+                    work=work,
+                    model=model,
+                    live_extra=live_extra,
+                )
+            )
             env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
             env.update(NOTIFY_SOCKET=str(notify.path), PYTHONUNBUFFERED="1")
             with log_path.open("wb") as log:
@@ -432,3 +453,100 @@ async def test_every_documented_value_runs_a_turn_and_stops_cleanly(
             log_tail = (tmp_path / f"run{index:02d}" / "daemon.log").read_text(errors="replace")
             failures.append(f"run {index} {dict(row)}: {problem}\n{log_tail[-2000:]}")
     assert not failures, "\n\n".join(failures)
+
+
+# --- the [live] keys that are no enum: thinking, native audio, sampling, languages ------------
+
+NATIVE_AUDIO = "gemini-2.5-flash-native-audio-preview-12-2025"
+# (name, model, api_version, [live] lines): every value config/pilive.toml shows for these keys,
+# each with a model that takes it, so that the emulator (holding each model to its rules)
+# accepts the setup and answers a turn.
+FEATURE_ROWS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "every-key-2.5-v1alpha",
+        NATIVE_AUDIO,
+        "v1alpha",
+        (
+            "thinking_budget = -1",
+            "include_thoughts = true",
+            "affective_dialog = true",
+            "proactive_audio = true",
+            "temperature = 1.0",
+            "top_p = 0.95",
+            "top_k = 40",
+            "max_output_tokens = 1024",
+            "seed = 7",
+            'input_transcription_languages = ["en-US", "de-DE"]',
+        ),
+    ),
+    (
+        "thinking-off-features-off",
+        NATIVE_AUDIO,
+        "v1beta",
+        (
+            "thinking_budget = 0",
+            "include_thoughts = false",
+            "affective_dialog = false",
+            "proactive_audio = false",
+        ),
+    ),
+    ("level-minimal", "gemini-3.1-flash-live-preview", "v1beta", ('thinking_level = "minimal"',)),
+    *(
+        (
+            f"level-{level}",
+            "gemini-3.8-live-extended-thinking",
+            "v1beta",
+            (f'thinking_level = "{level}"', "include_thoughts = true"),
+        )
+        for level in ("low", "medium", "high")
+    ),
+    (
+        "3.8-live-sampling",
+        "gemini-3.8-live",
+        "v1beta",
+        ("proactive_audio = true", "temperature = 1.0", "top_p = 0.95", "seed = 7"),
+    ),
+)
+
+
+def feature_base_row(api_version: str) -> dict[str, str]:
+    """A pairwise row (so its values go together), on simulated hardware that runs anywhere."""
+    row = dict(matrix()[1][0])
+    row.update(
+        {
+            "live.api_version": api_version,
+            "live.response_modality": "audio",
+            "audio.input.backend": "file",
+            "audio.output.backend": "file",
+            "camera.source": "synthetic",
+            "gpio.pin_factory": "mock",
+            "conversation.mode": "push-to-talk",
+        }
+    )
+    return row
+
+
+def test_feature_rows_show_every_documented_example() -> None:
+    """Each example config/pilive.toml gives for these keys (commented or set) is in a row."""
+    text = DOCUMENTED_TOML.read_text()
+    run = {line for _, _, _, lines in FEATURE_ROWS for line in lines}
+    keys = {line.split(" =")[0] for line in run}
+    shown = re.findall(r"^#? ?((\w+) = .+)$", text, flags=re.MULTILINE)
+    examples = {line for line, key in shown if key in keys and not line.endswith("= []")}
+    assert examples and examples <= run, examples - run
+    assert {"thinking_level", "include_thoughts", "input_transcription_languages"} <= keys
+
+
+@pytest.mark.parametrize(
+    ("model", "api_version", "live_extra"),
+    [row[1:] for row in FEATURE_ROWS],
+    ids=[row[0] for row in FEATURE_ROWS],
+)
+async def test_every_thinking_feature_and_sampling_value_runs_a_turn(
+    tmp_path: Path, model: str, api_version: str, live_extra: tuple[str, ...]
+) -> None:
+    """`pilive run` with these keys: the emulator takes the setup, a turn is answered, and the
+    daemon stops cleanly."""
+    row = feature_base_row(api_version)
+    problem = await run_row(row, tmp_path / "run", model=model, live_extra=live_extra)
+    assert not problem, problem + "\n" + (tmp_path / "run" / "daemon.log").read_text()[-2000:]

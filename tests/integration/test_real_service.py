@@ -10,15 +10,17 @@ its row with `@row(...)`; the last test fails if a row has no test.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import wave
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from pilive import wiring
+from pilive import check, wiring
 from pilive.config import parse_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import catalogue
@@ -561,6 +563,87 @@ async def test_a_flood_of_malformed_frames_is_survived_with_few_log_lines(
         await answered_turn(h, 1, 1)
     lines = [r for r in caplog.records if "malformed" in r.getMessage()]
     assert len(lines) == 1
+
+
+# -- what the setup asks of the model ----------------------------------------------------------
+
+NATIVE_AUDIO = "gemini-2.5-flash-native-audio-preview-12-2025"
+
+
+@row("native_audio_v1alpha")
+async def test_affective_dialog_off_v1alpha_is_said_and_a_configuration_fault(
+    tmp_path: Path,
+) -> None:
+    """affective_dialog on v1beta: `pilive check` says it needs v1alpha; the daemon's setup is
+    refused (1007) and, refused again, shown as the configuration fault. On v1alpha the same
+    setup is taken and a turn answered."""
+    mic_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        base = app_config(tmp_path, emu)
+        live = replace(base.live, model=NATIVE_AUDIO, affective_dialog=True, proactive_audio=True)
+        config = replace(base, live=live)
+        assert any('needs api_version = "v1alpha"' in w for w in check.model_warnings(config))
+        async with start(config, emu.api_key) as r:
+            await r.until(lambda: r.state is ApplianceState.CONFIG_FAULT)
+            assert "(1007)" in r.app._status_text()
+        refused = emu.recording.connections[-1]
+        assert refused.setup is not None
+        assert refused.setup["generationConfig"]["enableAffectiveDialog"] is True
+        alpha = replace(config, live=replace(live, api_version="v1alpha"))
+        assert check.model_warnings(alpha) == []
+        async with start(alpha, emu.api_key) as r:
+            await r.settled()
+            await r.hold(0.6)
+            await r.until(lambda: emu.recording.counters["turns"] == 1, timeout_s=15)
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+
+
+def _model_parts(emu: Any) -> list[dict[str, Any]]:
+    """Every modelTurn part the emulator sent, in order."""
+    parts: list[dict[str, Any]] = []
+    for connection in emu.recording.connections:
+        for frame in connection.sent:
+            content = (frame.message or {}).get("serverContent", {})
+            parts += content.get("modelTurn", {}).get("parts", [])
+    return parts
+
+
+@row("thought_parts")
+async def test_thoughts_are_logged_never_played_and_the_answer_plays(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """include_thoughts on a thinking model: the emulator sends thought parts before each
+    answer. What reaches the speaker (every playback write) is exactly the answer audio the
+    server sent, byte for byte, and nothing else; the thoughts are in the log (one at info,
+    the rest at debug within the interval) and the answer plays out."""
+    caplog.set_level(logging.DEBUG, logger="pilive")
+    mic_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        base = app_config(tmp_path, emu)
+        live = replace(base.live, model=NATIVE_AUDIO, thinking_budget=-1, include_thoughts=True)
+        async with start(replace(base, live=live), emu.api_key) as r:
+            await r.settled()
+            written: list[bytes] = []
+            write = r.app.playback.write
+
+            def spy(pcm: bytes, rate_hz: int = wire.OUTPUT_AUDIO_RATE_HZ) -> None:
+                written.append(bytes(pcm))
+                write(pcm, rate_hz)
+
+            r.app.playback.write = spy  # type: ignore[method-assign]
+            await r.hold(0.8)
+            await r.until(lambda: "answer played out" in r.timeline, timeout_s=15)
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+        sent = _model_parts(emu)
+    thoughts = [p["text"] for p in sent if p.get("thought")]
+    assert len(thoughts) == 2 and [bool(p.get("thought")) for p in sent[:3]] == [True, True, False]
+    answer = b"".join(base64.b64decode(p["inlineData"]["data"]) for p in sent if "inlineData" in p)
+    assert written and b"".join(written) == answer
+    lines = [rec for rec in caplog.records if rec.getMessage().startswith("thought: ")]
+    assert [rec.getMessage() for rec in lines] == [f"thought: {t}" for t in thoughts]
+    assert [rec.levelno for rec in lines] == [logging.INFO, logging.DEBUG]
+    spoken = [rec.getMessage() for rec in caplog.records if "transcript:" in rec.getMessage()]
+    assert not any("Planning the answer" in line for line in spoken)
 
 
 def test_every_catalogue_row_has_a_daemon_test() -> None:

@@ -276,3 +276,33 @@ def test_warnings_come_from_one_place() -> None:
     assert check.model_warnings(cfg) == direct != []
     model = find_model(NATIVE_2_5)
     assert model is not None and model.thinks() and not model.thinks(0)
+
+
+EVERY_KEY = (
+    "thinking_budget = 2048\ninclude_thoughts = true\naffective_dialog = true\n"
+    "proactive_audio = true\ntemperature = 0.7\ntop_p = 0.9\ntop_k = 40\n"
+    'max_output_tokens = 1024\nseed = 7\ninput_transcription_languages = ["en-US", "de-DE"]\n'
+)
+
+
+def test_the_frame_with_every_key_set() -> None:
+    """Every key at once, on the model that takes them all (2.5 native audio, v1alpha): each
+    lands in its one place, beside the fields that were there before."""
+    setup = setup_of(config(EVERY_KEY))
+    assert setup["model"] == f"models/{NATIVE_2_5}"
+    assert setup["generationConfig"] == {
+        "responseModalities": ["AUDIO"],
+        "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Puck"}}},
+        "mediaResolution": "MEDIA_RESOLUTION_LOW",
+        "temperature": 0.7,
+        "topP": 0.9,
+        "topK": 40,
+        "maxOutputTokens": 1024,
+        "seed": 7,
+        "thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": True},
+        "enableAffectiveDialog": True,
+    }
+    assert setup["proactivity"] == {"proactiveAudio": True}
+    assert setup["inputAudioTranscription"] == {"languageCodes": ["en-US", "de-DE"]}
+    assert setup["outputAudioTranscription"] == {}
+    assert warnings_of(EVERY_KEY, NATIVE_2_5, "v1alpha") == []

@@ -244,6 +244,29 @@ ROWS: tuple[Row, ...] = (
         outcome="sends neither; a setup that never completes times out, backs off, STATUS says so",
     ),
     Row(
+        id="native_audio_v1alpha",
+        behaviour=(
+            "takes affective dialog and proactive audio on v1alpha only (2.5 native-audio "
+            "models); asked on another API version, the setup is refused"
+        ),
+        source="Live API capabilities guide (native audio); live-api-protocol.md §3.1",
+        emulator="refuses them with 1007 (inferred code)",
+        outcome=(
+            '`pilive check` says they need api_version = "v1alpha"; the daemon shows the '
+            "configuration fault"
+        ),
+    ),
+    Row(
+        id="thought_parts",
+        behaviour=(
+            "a thinking model asked for includeThoughts sends thought summaries as text parts "
+            "marked `thought`, before the answer"
+        ),
+        source="Live API capabilities guide (thinking); SDK types.py (Part.thought)",
+        emulator="built in (thinkingConfig.includeThoughts on a thinking model)",
+        outcome="logged (one line every few seconds at info), never played; the answer plays",
+    ),
+    Row(
         id="malformed_frame",
         behaviour="(any hostile or broken peer) sends a frame that is not valid JSON",
         source="robustness, no report",

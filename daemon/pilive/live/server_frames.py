@@ -221,6 +221,10 @@ def _parse_part(part: object, index: int, events: list[ServerEvent]) -> None:
     inline = part.get("inlineData")
     if inline is None:
         inline = part.get("inline_data")
+    if inline is not None and _bool(part.get("thought"), _part_path(index) + ".thought"):
+        # Thoughts are never played, whatever they carry: only text thoughts are documented.
+        events.append(UnknownMessage((f"{_part_path(index)}.inlineData(thought)",)))
+        return
     if inline is not None:
         _parse_audio(inline, index, events)
         return
