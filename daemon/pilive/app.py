@@ -240,13 +240,16 @@ class App:
             UsageStore(cfg.state.directory),
             on_spent_changed=self._on_limit_changed,
         )
+        # `api_key` is the key, or on a fleet device (live.token_url) its token-service credential.
+        key, tokens = wiring.link_credentials(cfg, self.api_key)
         self.link = LiveLink(
             self.session,
-            self.api_key,
+            key,
             wiring.link_options(cfg),
             on_event=self._on_session_event,
             on_status=self._on_link_status,
             handle_store=self.handle_store,
+            tokens=tokens,
         )
         self.camera = wiring.camera(
             cfg,
@@ -315,6 +318,14 @@ class App:
             if self.controls is not None:
                 self.controls.close()
 
+    def _redact(self, text: str) -> str:
+        """`text` with the key or credential masked, and the link's ephemeral tokens."""
+        text = self.api_key.redact(text)
+        link: LiveLink | None = getattr(self, "link", None)
+        if link is not None and link.tokens is not None:
+            text = link.tokens.redact(text)
+        return text
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
@@ -333,8 +344,8 @@ class App:
             log.critical(
                 "%s failed: %s; stopping\n%s",
                 task.get_name(),
-                self.api_key.redact(repr(exc)),
-                self.api_key.redact(trace),
+                self._redact(repr(exc)),
+                self._redact(trace),
             )
             self.failure = f"{task.get_name()} failed ({type(exc).__name__})"
             self.request_stop()
@@ -576,6 +587,8 @@ class App:
         ]
         if self.handle_store.problem:
             problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
+        if self.link.problem:
+            problems.append(self.link.problem)
         if self.echo_plan.mode == "half-duplex":
             # No talking over the answer: said where the user looks (configured, or a fallback).
             problems.append(self.echo_plan.describe())

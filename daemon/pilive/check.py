@@ -18,8 +18,8 @@ from pilive.config import (
     DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
-    load_api_key,
     load_config,
+    load_credentials,
     render_toml,
 )
 from pilive.live.models import GenerationRequest, setup_warnings, takes_non_blocking
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.config
     try:
         config = load_config(path, os.environ)
-        key = load_api_key(config, os.environ)
+        key = load_credentials(config, os.environ)
         from pilive.preflight import problems  # noqa: PLC0415 - needed once the file parsed
 
         found = problems(config, str(path))
@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID
     print(f"# pilive configuration from {path}: valid")
-    print(f"# API key: {key!r} from {key.origin}")
+    what = "API key" if config.live.token_url is None else "device credential"
+    print(f"# {what}: {key!r} from {key.origin}")
     print(f"# microphone: {echo_description(config)}")
     for warning in model_warnings(config):
         print(f"pilive check: warning: {warning}", file=sys.stderr)

@@ -37,6 +37,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pilive.camera.cli",
         "Take a few frames through the camera pipeline and save them as JPEGs",
     ),
+    "token-service": (
+        "pilive.tokenservice.cli",
+        "On the owner's server: mint ephemeral tokens for a fleet of devices, manage devices",
+    ),
     "devices": (
         "pilive.audio.devices",
         "List audio devices, the rates they accept, and which ones a name picks",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import ssl
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,13 @@ def problems(config: Config, source: str, *, stdin_fd: int | None = None) -> lis
         if why:
             problem("audio.input.file_path", mic.file_path, why)
     _check_setup(config, problem)
+    ca_file = config.live.token_ca_file
+    if ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            problem("live.token_ca_file", ca_file, f"is not a usable CA file ({reason})")
     if config.conversation.button_backend == "keyboard" and stdin_fd is not None:
         why = _not_a_terminal(stdin_fd)
         if why:

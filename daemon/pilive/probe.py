@@ -31,12 +31,14 @@ async def probe(config: Config, api_key: Secret, timeout_s: float | None = None)
         if status.state is not LinkState.CONNECTING and not verdict.done():
             verdict.set_result(status)
 
+    key, tokens = wiring.link_credentials(config, api_key)
     link = LiveLink(
         LiveSession(wiring.setup_options(config)),
-        api_key,
+        key,
         wiring.link_options(config),
         on_event=lambda event: None,
         on_status=on_status,
+        tokens=tokens,
     )
     task = asyncio.create_task(link.run())
     limit_s = timeout_s if timeout_s is not None else config.connection.connect_timeout_s + 5

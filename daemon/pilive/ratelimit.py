@@ -1,8 +1,10 @@
-"""`LogLimiter`: at most one log line per interval for a message a peer can repeat at will.
+"""Rate limits, sans-I/O in the sense that the clock is an argument, so tests need no sleeping.
 
-A server that sends the same contradiction in every frame must not fill the journal (on a Pi,
-an SD card), yet the first occurrence is worth a line and the count of the rest is worth
-keeping. Sans-I/O in the sense that the clock is an argument, so tests need no sleeping.
+- `LogLimiter`: at most one log line per interval for a message a peer can repeat at will. A
+  server that sends the same contradiction in every frame must not fill the journal (on a Pi,
+  an SD card), yet the first occurrence is worth a line and the count of the rest is worth
+  keeping.
+- `TokenBucket`: the token service's limit per device (a burst, then a steady rate).
 """
 
 from __future__ import annotations
@@ -48,3 +50,42 @@ class LogLimiter:
         Resets the count, like `take_suppressed`."""
         count = self.take_suppressed(key)
         return f" (and {count} more like it since the last)" if count else ""
+
+
+class TokenBucket:
+    """A burst of `capacity` requests, refilled at `rate_per_s`; `take(now)` spends one.
+
+    `now` is any monotonic clock in seconds (the caller's). A bucket starts full.
+    """
+
+    def __init__(self, capacity: int, rate_per_s: float, now: float) -> None:
+        if capacity < 1 or not rate_per_s > 0:
+            raise ValueError(f"TokenBucket: need capacity >= 1 and rate > 0, got {capacity!r}, "
+                             f"{rate_per_s!r}")  # fmt: skip
+        self.capacity = capacity
+        self.rate_per_s = rate_per_s
+        self._level = float(capacity)
+        self._at = now
+
+    def _refill(self, now: float) -> None:
+        if now > self._at:
+            self._level = min(self.capacity, self._level + (now - self._at) * self.rate_per_s)
+            self._at = now
+
+    def take(self, now: float) -> bool:
+        """Spend one request if the bucket allows it now."""
+        self._refill(now)
+        if self._level >= 1.0:
+            self._level -= 1.0
+            return True
+        return False
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until `take` would succeed (0 when it would now)."""
+        self._refill(now)
+        return max(0.0, (1.0 - self._level) / self.rate_per_s)
+
+    def full_at(self, now: float) -> float:
+        """When the bucket is full again (a bucket that is full can be forgotten)."""
+        self._refill(now)
+        return now + (self.capacity - self._level) / self.rate_per_s

@@ -20,7 +20,7 @@ import os
 import sys
 
 from pilive.check import add_config_argument
-from pilive.config import ConfigError, load_api_key, load_config
+from pilive.config import ConfigError, load_config, load_credentials
 
 EXIT_CONFIG = 2
 EXIT_ENVIRONMENT = 1
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config, os.environ)
-        api_key = load_api_key(config, os.environ)
+        # The API key, or on a fleet device (live.token_url) its token-service credential.
+        api_key = load_credentials(config, os.environ)
         # The keyboard backend reads fd 0 (stdin), whatever sys.stdin has become.
         found = problems(config, str(args.config), stdin_fd=0)
         if found:

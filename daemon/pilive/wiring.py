@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,15 +22,16 @@ from pilive.audio.echo_mode import EchoSettings
 from pilive.audio.playback import Playback
 from pilive.audio.room import RoomOptions
 from pilive.camera import CameraMode, CameraState, CameraStreamer, make_source_factory
-from pilive.config import Config
+from pilive.config import Config, Secret
 from pilive.config.model import LedPattern as ConfigLedPattern
 from pilive.controls.events import ApplianceState, ControlEventCallback
 from pilive.controls.gpio import ControlsConfig
 from pilive.controls.patterns import LedConfig, LedPattern
 from pilive.conversation import Timing
-from pilive.live import wire
+from pilive.live import retry, wire
 from pilive.live.models import declared_behavior, takes_non_blocking
 from pilive.net.connection import LinkOptions
+from pilive.net.tokens import TokenSource
 from pilive.parts import Controls
 from pilive.tools.base import BLOCKING, Behavior, Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
@@ -120,7 +122,27 @@ def link_options(config: Config) -> LinkOptions:
         send_stall_s=c.send_stall_s,
         answer_timeout_s=c.answer_timeout_s,
         handle_max_age_s=config.state.handle_max_age_s,
+        constrained=config.live.token_url is not None,
     )
+
+
+def link_credentials(config: Config, secret: Secret) -> tuple[Secret | None, TokenSource | None]:
+    """(API key, token source) for the link: `secret` is the key, or on a fleet device
+    (`live.token_url`) its credential for the token service (see config.load_credentials)."""
+    live, c = config.live, config.connection
+    if live.token_url is None:
+        return secret, None
+    context = None
+    if live.token_ca_file is not None:
+        context = ssl.create_default_context(cafile=str(live.token_ca_file))
+    tokens = TokenSource(
+        live.token_url,
+        secret,
+        ssl_context=context,
+        timeout_s=c.connect_timeout_s,
+        new_backoff=lambda: retry.backoff(c.backoff_initial_s, c.backoff_max_s, c.backoff_factor),
+    )
+    return None, tokens
 
 
 def timing(config: Config) -> Timing:

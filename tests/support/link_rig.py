@@ -15,6 +15,7 @@ from pilive.live import wire
 from pilive.live.events import LinkState, SessionEvent, TurnComplete
 from pilive.live.session import LiveSession
 from pilive.net.connection import LinkOptions, LinkStatus, LiveLink
+from pilive.net.tokens import TokenSource
 from pilive.state import HandleStore
 from tests.support.emulator_rig import MODEL, tone
 
@@ -49,25 +50,32 @@ class Harness:
         backoff: Callable[[], Iterator[float]] | None = None,
         model: str = MODEL,
         session_options: dict[str, Any] | None = None,
+        tokens: TokenSource | None = None,
+        setup: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        setup = wire.SetupOptions(
+        setup_options = wire.SetupOptions(
             model=model,
             input_audio_transcription=True,
             output_audio_transcription=True,
             function_declarations=functions,
+            **(setup or {}),
         )
         self.events: list[SessionEvent] = []
         self.statuses: list[LinkStatus] = []
-        self.session = LiveSession(setup, **({"handover_margin_s": 1.0} | (session_options or {})))
+        session_kwargs = {"handover_margin_s": 1.0} | (session_options or {})
+        self.session = LiveSession(setup_options, **session_kwargs)
+        if tokens is not None:  # a fleet device: ephemeral tokens on v1alpha's Constrained
+            options = {"constrained": True, "api_version": "v1alpha"} | options
         self.link = LiveLink(
             self.session,
-            Secret(key, "test"),
+            None if tokens is not None else Secret(key, "test"),
             fast_options(endpoint, **options),
             on_event=self.events.append,
             on_status=self.statuses.append,
             handle_store=store,
             backoff=backoff,
+            tokens=tokens,
         )
         self.task: asyncio.Task[None] | None = None
 

@@ -12,6 +12,7 @@ from pilive.config._reader import ConfigError, Problem
 from pilive.config._render import render_toml
 from pilive.config._secret import Secret
 from pilive.config.apikey import load_api_key
+from pilive.config.devicetoken import load_credentials
 from pilive.config.model import (
     AudioConfig,
     AudioInputConfig,
@@ -58,6 +59,7 @@ __all__ = [
     "is_loopback_host",
     "load_api_key",
     "load_config",
+    "load_credentials",
     "parse_config",
     "render_toml",
 ]

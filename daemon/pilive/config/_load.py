@@ -7,6 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pilive.config._reader import ConfigError, Reader
 from pilive.config._rules import check_rules
@@ -34,6 +35,40 @@ def parse_config(
     likewise `$RUNTIME_DIRECTORY` for `control.socket`.
     """
     env = os.environ if environ is None else environ
+    config: Config
+    config, document = parse_document(text, Config, source=source, base_dir=base_dir, environ=env)
+    problems = check_rules(config, source)
+    if problems:
+        raise ConfigError(problems)
+    state_table = document.get("state", {})
+    state_dirs = env.get("STATE_DIRECTORY", "")
+    if "directory" not in state_table and state_dirs:
+        # systemd passes a colon-separated list when several StateDirectory= are set.
+        state = dataclasses.replace(config.state, directory=Path(state_dirs.split(":")[0]))
+        config = dataclasses.replace(config, state=state)
+    control_table = document.get("control", {})
+    runtime_dirs = env.get("RUNTIME_DIRECTORY", "")
+    if "socket" not in control_table and runtime_dirs:
+        # The unit's RuntimeDirectory=pilive: the socket goes where systemd made room for it.
+        socket = Path(runtime_dirs.split(":")[0]) / "control.sock"
+        config = dataclasses.replace(
+            config, control=dataclasses.replace(config.control, socket=socket)
+        )
+    return config
+
+
+def parse_document(
+    text: str,
+    root: type[Any],
+    *,
+    source: str,
+    base_dir: Path | None,
+    environ: Mapping[str, str],
+) -> tuple[Any, dict[str, Any]]:
+    """TOML text -> an instance of the `root` dataclass schema and the raw document, or
+    `ConfigError` naming every problem with a key or value (cross-field rules are the
+    caller's). The daemon's configuration and the token service's are read by it alike."""
+    env = environ
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -59,28 +94,11 @@ def parse_config(
             path = Path(os.path.normpath(base_dir.absolute() / path))
         return path
 
-    reader = Reader(source, Config, resolve)
-    config: Config | None = reader.read_section(Config, document, "")
-    if reader.problems or config is None:
+    reader = Reader(source, root, resolve)
+    built = reader.read_section(root, document, "")
+    if reader.problems or built is None:
         raise ConfigError(reader.problems)
-    problems = check_rules(config, source)
-    if problems:
-        raise ConfigError(problems)
-    state_table = document.get("state", {})
-    state_dirs = env.get("STATE_DIRECTORY", "")
-    if "directory" not in state_table and state_dirs:
-        # systemd passes a colon-separated list when several StateDirectory= are set.
-        state = dataclasses.replace(config.state, directory=Path(state_dirs.split(":")[0]))
-        config = dataclasses.replace(config, state=state)
-    control_table = document.get("control", {})
-    runtime_dirs = env.get("RUNTIME_DIRECTORY", "")
-    if "socket" not in control_table and runtime_dirs:
-        # The unit's RuntimeDirectory=pilive: the socket goes where systemd made room for it.
-        socket = Path(runtime_dirs.split(":")[0]) / "control.sock"
-        config = dataclasses.replace(
-            config, control=dataclasses.replace(config.control, socket=socket)
-        )
-    return config
+    return built, document
 
 
 def _nesting(document: object) -> int:

@@ -15,6 +15,7 @@ from pilive.net.endpoint import (
     endpoint_problems,
     is_loopback_host,
     shown_endpoint,
+    token_url_problems,
 )
 from pilive.tools.schema import check_schema
 
@@ -111,6 +112,7 @@ def _check_live(config: Config, rules: _Rules) -> None:
         problem = key_text_problem(live.api_key.reveal())
         if problem:
             rules.problem("live.api_key", live.api_key, problem, secret=True)
+    _check_token_url(config, rules)
     if live.compression_target_tokens >= live.compression_trigger_tokens:
         rules.problem(
             "live.compression_target_tokens",
@@ -144,6 +146,35 @@ def _check_generation(config: Config, rules: _Rules) -> None:
         if code in seen:
             rules.problem(f"live.input_transcription_languages[{index}]", code, "is listed twice")
         seen.add(code)
+
+
+def _check_token_url(config: Config, rules: _Rules) -> None:
+    """Ephemeral tokens from a token service: exclusive with a key, on v1alpha (the only
+    version with BidiGenerateContentConstrained)."""
+    live = config.live
+    if live.token_url is None:
+        for key in ("device_token_file", "token_ca_file"):
+            if getattr(live, key) is not None:
+                rules.problem(f"live.{key}", str(getattr(live, key)), "needs live.token_url")
+        return
+    shown = live.token_url.split("?", 1)[0]
+    for message in token_url_problems(live.token_url):
+        rules.problem("live.token_url", shown, message)
+    for key in ("api_key", "api_key_file"):
+        if getattr(live, key) is not None:
+            rules.problem(
+                f"live.{key}",
+                getattr(live, key),
+                "a device with live.token_url holds no API key: remove the key",
+                secret=key == "api_key",
+            )
+    if live.api_version != "v1alpha":
+        rules.problem(
+            "live.api_version",
+            live.api_version,
+            'ephemeral tokens (live.token_url) work only on "v1alpha" '
+            "(BidiGenerateContentConstrained)",
+        )
 
 
 def key_text_problem(key: str) -> str:

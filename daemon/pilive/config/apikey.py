@@ -33,32 +33,45 @@ _MAX_KEY_FILE_BYTES = 4096
 
 def load_api_key(config: Config, environ: Mapping[str, str] = os.environ) -> Secret:
     """The API key as a `Secret` whose `origin` says where it came from; `ConfigError` if none."""
-    if config.live.api_key is not None:
-        return config.live.api_key
+    live = config.live
+    return find_api_key(live.api_key, live.api_key_file, "live.api_key_file", environ)
+
+
+def find_api_key(
+    inline: Secret | None,
+    key_file: Path | None,
+    key_file_setting: str,
+    environ: Mapping[str, str] = os.environ,
+) -> Secret:
+    """The key by the order above; `key_file_setting` names the file's key in error messages
+    (the daemon's `live.api_key_file`, the token service's `api.api_key_file`)."""
+    if inline is not None:
+        return inline
     credentials_dir = environ.get("CREDENTIALS_DIRECTORY")
     if credentials_dir:
         path = Path(credentials_dir) / CREDENTIAL_NAME
         if path.exists():
             origin = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"
-            return _validated(_read_key_file(path, origin, check_mode=False), origin)
+            return _validated(read_secret_file(path, origin, check_mode=False), origin)
     value = environ.get(ENV_VAR)
     if value is not None:
         return _validated(value.strip(), f"${ENV_VAR}")
-    key_file = config.live.api_key_file
     if key_file is not None:
         origin = str(key_file)
-        return _validated(_read_key_file(key_file, origin, check_mode=True), origin)
+        return _validated(read_secret_file(key_file, origin, check_mode=True), origin)
     raise ConfigError.single(
         "API key",
         "",
         "",
         "no API key found: looked for systemd credential "
         f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}, the {ENV_VAR} environment variable and "
-        "live.api_key_file (none is set)",
+        f"{key_file_setting} (none is set)",
     )
 
 
-def _read_key_file(path: Path, origin: str, *, check_mode: bool) -> str:
+def read_secret_file(path: Path, origin: str, *, check_mode: bool, what: str = "API key") -> str:
+    """The text of a secret's file (the key, a device credential), stripped; a regular file,
+    small, ASCII, and with `check_mode` not accessible to group or others."""
     try:
         with path.open("rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
@@ -67,24 +80,22 @@ def _read_key_file(path: Path, origin: str, *, check_mode: bool) -> str:
                     origin,
                     "",
                     "",
-                    f"refusing the API key file: its mode is {stat.filemode(mode)} "
+                    f"refusing the {what} file: its mode is {stat.filemode(mode)} "
                     f"({stat.S_IMODE(mode):04o}) and it must not be accessible to group or "
                     f"others; run: chmod 600 {path}",
                 )
             if not stat.S_ISREG(mode):
-                raise ConfigError.single(origin, "", "", "the API key file is not a regular file")
+                raise ConfigError.single(origin, "", "", f"the {what} file is not a regular file")
             data = handle.read(_MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ConfigError.single(
-            origin, "", "", f"cannot read the API key file: {reason}"
-        ) from None
+        raise ConfigError.single(origin, "", "", f"cannot read the {what} file: {reason}") from None
     if len(data) > _MAX_KEY_FILE_BYTES:
-        raise ConfigError.single(origin, "", "", "the API key file is too large to be a key")
+        raise ConfigError.single(origin, "", "", f"the {what} file is too large")
     try:
         return data.decode("ascii").strip()
     except UnicodeDecodeError:
-        raise ConfigError.single(origin, "", "", "the API key file holds non-ASCII bytes") from None
+        raise ConfigError.single(origin, "", "", f"the {what} file holds non-ASCII bytes") from None
 
 
 def _validated(key: str, origin: str) -> Secret:

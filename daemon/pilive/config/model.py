@@ -82,6 +82,12 @@ class LiveConfig:
     # An inline key is accepted only for a loopback endpoint (the local emulator); see _rules.
     api_key: Secret | None = None
     api_key_file: Path | None = None
+    # A fleet device holds no API key: it fetches ephemeral tokens from the owner's token service
+    # (`pilive token-service`), presenting its credential (systemd credential
+    # pilive-device-token, or device_token_file); token_ca_file verifies a private CA's server.
+    token_url: str | None = None
+    device_token_file: Path | None = None
+    token_ca_file: Path | None = None
     voice: str = setting(
         "Puck", pattern=r"[A-Za-z][A-Za-z0-9_-]*", pattern_hint="be a voice name such as Puck"
     )

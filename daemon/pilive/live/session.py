@@ -278,6 +278,15 @@ class LiveSession:
             return True
         return self.at_turn_boundary and now >= window
 
+    def expect_end(self, deadline_s: float) -> None:
+        """The connection ends at `deadline_s` though no goAway said so (the ephemeral token it
+        was opened with expires then): hand over before it by the goAway rule. Call it no
+        earlier than `handover_window_s` before the deadline, as a goAway would come."""
+        if self._state is not SessionState.READY:
+            return
+        if self._go_away_deadline_s is None or deadline_s < self._go_away_deadline_s:
+            self._go_away_deadline_s = deadline_s
+
     def data_to_send(self) -> list[str]:
         """Frames to write to the current connection, in order; the list is handed over."""
         out, self._out = self._out, []

@@ -7,7 +7,10 @@ goAway wants a handover) is the session's, and every decision about failures is 
 
 Policies, each named so the appliance can show it:
 - The API key travels only in the `x-goog-api-key` header. TLS is verified against the system CA
-  store; plain `ws://` is refused except to loopback (the local emulator).
+  store; plain `ws://` is refused except to loopback (the local emulator). A fleet device has no
+  key: each connection gets an ephemeral token from `pilive.net.tokens` (see there for which
+  token a new session or a resume takes), sent as `Authorization: Token ...` to v1alpha's
+  `BidiGenerateContentConstrained`; a connection hands over before its token expires.
 - Keepalive pings every `ping_interval_s` with `ping_timeout_s` to answer: the real service's
   pongs have taken up to 30 s, so the websockets default (20 s) would drop live sessions, while a
   dead peer is still noticed within `ping_interval_s + ping_timeout_s + close_timeout_s` (41 s
@@ -60,6 +63,7 @@ from pilive.live.events import (
 from pilive.live.retry import Classified, Failure, Next, OwnClose, Phase, RetryPolicy
 from pilive.live.session import LiveSession, SessionState
 from pilive.net.endpoint import endpoint_problems, shown_endpoint
+from pilive.net.tokens import EphemeralToken, TokenSource, TokenUnavailable
 from pilive.ratelimit import LogLimiter
 from pilive.state import HandleStore, LoadOutcome
 
@@ -70,7 +74,7 @@ log = logging.getLogger("pilive.net")
 _ws_log = logging.getLogger("pilive.net.websocket")
 _ws_log.setLevel(logging.INFO)
 
-_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.{method}"
 _MAX_FRAME_BYTES = 16 * 1024 * 1024  # a 768x768 JPEG in base64 is ~150 KB; leave room for text
 
 
@@ -121,10 +125,13 @@ class LinkOptions:
     """A connection up this long counts as productive even without a completed turn."""
     ssl_context: ssl.SSLContext | None = None
     """For `wss://`: None means the system CA store (tests pass one trusting their own CA)."""
+    constrained: bool = False
+    """Ephemeral tokens: `BidiGenerateContentConstrained` (v1alpha) in place of the key's method."""
 
     def url(self) -> str:
-        """The BidiGenerateContent URL; it never carries the key."""
-        return self.endpoint.rstrip("/") + _PATH.format(version=self.api_version)
+        """The BidiGenerateContent URL; it never carries the key or a token."""
+        method = "BidiGenerateContentConstrained" if self.constrained else "BidiGenerateContent"
+        return self.endpoint.rstrip("/") + _PATH.format(version=self.api_version, method=method)
 
 
 @dataclass(slots=True)
@@ -167,6 +174,8 @@ class _Ended:
     classified: Classified
     setup_completed: bool = False
     productive: bool = False
+    reached_server: bool = True
+    """False when the server never saw the credentials (DNS, refused, TLS, timeout)."""
 
 
 class LiveLink:
@@ -179,7 +188,7 @@ class LiveLink:
     def __init__(
         self,
         session: LiveSession,
-        api_key: SecretLike,
+        api_key: SecretLike | None,
         options: LinkOptions,
         *,
         on_event: Callable[[SessionEvent], None],
@@ -187,8 +196,14 @@ class LiveLink:
         handle_store: HandleStore | None = None,
         wall_clock: Callable[[], float] = time.time,
         backoff: Callable[[], Iterator[float]] | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         check_endpoint(options.endpoint)
+        if (api_key is None) == (tokens is None):
+            raise ValueError("LiveLink takes an API key or a token source, not both or neither")
+        if tokens is not None and not options.constrained:
+            raise ValueError("ephemeral tokens work only with LinkOptions(constrained=True)")
+        self.tokens = tokens
         self.session = session
         self.options = options
         self.counters = LinkCounters()
@@ -219,6 +234,8 @@ class LiveLink:
         self._lost_at: float | None = None
         self._setup_deadline: asyncio.TimerHandle | None = None
         self._handover_started_s: float | None = None
+        self._token: EphemeralToken | None = None  # the current connection's
+        self._token_expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- what the appliance reads and calls ------------------------------------------------------
@@ -230,6 +247,11 @@ class LiveLink:
     @property
     def connected(self) -> bool:
         return self.session.state is SessionState.READY
+
+    @property
+    def problem(self) -> str | None:
+        """A problem the conversation carries on through, for STATUS (the next token)."""
+        return None if self.tokens is None else self.tokens.problem
 
     def send_activity_start(self) -> None:
         self.session.send_activity_start()
@@ -280,6 +302,17 @@ class LiveLink:
     async def run(self) -> None:
         """Connect and reconnect until `stop()`; returns only then."""
         await self._load_stored_handle()
+        refresher = None
+        if self.tokens is not None:
+            refresher = asyncio.create_task(self.tokens.keep_fresh(), name="fetching tokens ahead")
+            self._track(refresher)
+        try:
+            await self._supervise()
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+
+    async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
         offline_since: float | None = None
         while not self._stop.is_set():
@@ -356,10 +389,62 @@ class LiveLink:
         phase = Phase.SETUP if handle is None else Phase.RESUME
         if self._status.state is not LinkState.CONNECTING:
             self._set_status(LinkStatus(LinkState.CONNECTING, self._status.detail))
+        token: EphemeralToken | None = None
+        if self.tokens is not None:
+            try:
+                token = await self._token_unless_stopped(self.tokens, resuming=handle is not None)
+            except TokenUnavailable as exc:
+                return _Ended(exc.classified)
+            if token is None:
+                return _Ended(Classified(Failure.NORMAL_END, "client stopping"))
+            headers = {"Authorization": f"Token {token.secret.reveal()}"}
+        else:
+            assert self._api_key is not None
+            headers = {"x-goog-api-key": self._api_key.reveal()}
+        self._token = token
+        ended = await self._open_and_run(loop, handle, phase, headers)
+        if self.tokens is not None and token is not None:
+            self.tokens.connection_ended(
+                token,
+                accepted=ended.setup_completed,
+                new_session=handle is None,
+                presented=ended.reached_server,
+            )
+        self._token = None
+        if self._token_expiry is not None:
+            self._token_expiry.cancel()
+            self._token_expiry = None
+        return ended
+
+    async def _token_unless_stopped(
+        self, tokens: TokenSource, *, resuming: bool
+    ) -> EphemeralToken | None:
+        """A token for the next connection, or None if `stop()` comes first (a slow token
+        service must not hold up the daemon's shutdown)."""
+        fetch = asyncio.ensure_future(tokens.token_for(resuming=resuming))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()
+            await asyncio.gather(fetch, stopping, return_exceptions=True)
+        if fetch.cancelled():
+            return None
+        return fetch.result()
+
+    async def _open_and_run(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handle: str | None,
+        phase: Phase,
+        headers: dict[str, str],
+    ) -> _Ended:
         try:
             ws = await connect(
                 self.options.url(),
-                additional_headers={"x-goog-api-key": self._api_key.reveal()},
+                additional_headers=headers,
                 ssl=self._ssl_context(),
                 open_timeout=self.options.connect_timeout_s,
                 ping_interval=self.options.ping_interval_s,
@@ -376,7 +461,7 @@ class LiveLink:
             # The text can quote what the server sent back: masked where it is shown.
             return _Ended(Classified(Failure.TRANSIENT, f"handshake failed ({exc})"))
         except (OSError, TimeoutError) as exc:
-            return _Ended(retry.classify_exception(exc))
+            return _Ended(retry.classify_exception(exc), reached_server=False)
 
         self._ws = ws
         self._own_close = None
@@ -528,6 +613,21 @@ class LiveLink:
         detail = "resumed" if resuming else "new conversation"
         log.info("connected (%s)", detail)
         self._set_status(LinkStatus(LinkState.CONNECTED, detail))
+        if self._token is not None and self._ws is not None:
+            announce_at, deadline = self._token.handover_plan()
+            self._token_expiry = asyncio.get_running_loop().call_at(
+                announce_at, self._token_expiring, self._ws, deadline
+            )
+
+    def _token_expiring(self, ws: ClientConnection, deadline_s: float) -> None:
+        """The connection's token expires soon: hand over by the goAway rule before then."""
+        self._token_expiry = None
+        log.info("the connection's token expires in %.0f s: handing over before then",
+                 deadline_s - asyncio.get_running_loop().time())  # fmt: skip
+        self.session.expect_end(deadline_s)
+        self._data_ready.set()  # the write loop arms the handover timers
+        if self.session.handover_due(asyncio.get_running_loop().time()):
+            self._start_handover(ws)
 
     def _setup_timed_out(self, ws: ClientConnection) -> None:
         log.warning("no setupComplete within %.0f s", self.options.connect_timeout_s)
@@ -583,6 +683,9 @@ class LiveLink:
         )
 
     def _masked(self, text: str) -> str:
+        if self.tokens is not None:
+            return self.tokens.redact(text)
+        assert self._api_key is not None
         return mask_secrets(text, self._api_key.reveal())
 
     def _warn(self, kind: str, message: str, *args: object) -> None:

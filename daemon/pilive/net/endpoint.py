@@ -65,3 +65,41 @@ def endpoint_problems(endpoint: str) -> list[str]:
             "must be a base URL without a path (the API version comes from live.api_version)"
         )
     return problems
+
+
+def token_url_problems(url: str) -> list[str]:
+    """What is wrong with a token service URL (`live.token_url`), one sentence per broken rule
+    (see `https_url_problems`; a path is allowed: it names the token endpoint)."""
+    return https_url_problems(url, path=True, credential="the device credential")
+
+
+def https_url_problems(url: str, *, path: bool, credential: str) -> list[str]:
+    """What is wrong with an HTTPS URL that `credential` is sent to, one sentence per rule.
+
+    https:// to a host (plain http:// only to loopback: the credential, and what comes back,
+    would cross the network in the clear), no user information, query or fragment (the
+    credential goes in a header, never in the URL), and a path only where `path` allows one.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        return [f"is not a valid URL ({exc})"]
+    problems = []
+    if parts.scheme not in ("https", "http"):
+        problems.append("must start with https:// (or http:// for loopback)")
+    elif not host:
+        problems.append("must name a host")
+    elif parts.scheme == "http" and not is_loopback_host(host):
+        problems.append(
+            "plain http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
+            "use https://"
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append("must not contain user information")
+    if parts.query or parts.fragment:
+        problems.append(f"must not have a query or fragment ({credential} goes in a header)")
+    if not path and parts.path not in ("", "/"):
+        problems.append("must be a base URL without a path")
+    return problems
