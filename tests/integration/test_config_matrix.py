@@ -31,6 +31,7 @@ import wave
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,7 +39,8 @@ import simplejpeg
 
 from pilive.config import Config
 from pilive.emulator import Emulator
-from pilive.live.models import DEFAULT_MODEL, KNOWN_MODELS
+from pilive.emulator.options import ToolTrigger
+from pilive.live.models import DEFAULT_MODEL, KNOWN_MODELS, takes_non_blocking
 from pilive.preflight import GPIO_LIBRARIES
 from tests.support.daemon_rig import NotifySocket
 from tests.support.emulator_rig import emulator_options
@@ -49,6 +51,8 @@ DOCUMENTED_TOML = REPO / "config" / "pilive.toml"
 # Keys whose values are a list of choices, or a timeline step: covered elsewhere, not a setting
 # that changes how the daemon runs its parts.
 NOT_IN_MATRIX = {"tools.builtin", "timeline.action"}
+MATRIX_TOOL = "matrix_tool"
+MATRIX_TOOL_TRIGGER = ToolTrigger(turns=frozenset({1}), function=MATRIX_TOOL)
 RUN_TIMEOUT_S = 30.0  # one daemon: start, connect, one turn, stop; generous for a loaded machine
 PARALLEL_RUNS = 4
 
@@ -153,11 +157,15 @@ def unavailable() -> dict[tuple[str, str], str]:
 
 
 def allowed(key_a: str, value_a: str, key_b: str, value_b: str) -> bool:
-    """Pairs a run cannot hold: hands-free needs a microphone that hears speech then silence."""
+    """Pairs a run cannot hold: hands-free needs a microphone that hears speech then silence;
+    a blocking tool's result has no scheduling (the config refuses any but the default)."""
     pair = {key_a: value_a, key_b: value_b}
     return not (
         pair.get("conversation.mode") == "hands-free"
         and pair.get("audio.input.backend", "file") != "file"
+    ) and not (
+        pair.get("tools.command.behavior") == "blocking"
+        and pair.get("tools.command.scheduling", "when-idle") != "when-idle"
     )
 
 
@@ -338,6 +346,13 @@ def config_text(
         f'mode = "{row["conversation.mode"]}"',
         f'button_backend = "{row["conversation.button_backend"]}"',
         "min_press_ms = 100",
+        # The model calls this program in the first turn (MATRIX_TOOL_TRIGGER).
+        "[[tools.command]]",
+        f'name = "{MATRIX_TOOL}"',
+        'description = "Says ok."',
+        'argv = ["/bin/echo", "ok"]',
+        f'behavior = "{row["tools.command.behavior"]}"',
+        f'scheduling = "{row["tools.command.scheduling"]}"',
         "[state]",
         f'directory = "{work / "state"}"',
         "[log]",
@@ -367,7 +382,7 @@ async def run_row(
     process: asyncio.subprocess.Process | None = None
     started_s = time.monotonic()
     try:
-        async with Emulator(emulator_options()) as emu:
+        async with Emulator(emulator_options(tool_trigger=MATRIX_TOOL_TRIGGER)) as emu:
             config = work / "pilive.toml"
             config.write_text(
                 config_text(
@@ -394,6 +409,15 @@ async def run_row(
                 await emu.wait_until(lambda: _answered(emu), RUN_TIMEOUT_S)
             except TimeoutError:
                 return f"the emulator answered no turn within {RUN_TIMEOUT_S:.0f} s"
+            try:
+                await emu.wait_until(lambda: bool(_tool_responses(emu)), RUN_TIMEOUT_S)
+            except TimeoutError:
+                return "the model's call of the command tool got no response"
+            sent = [r.get("scheduling") for r in _tool_responses(emu)]
+            if sent != [
+                _expected_scheduling(row, model or model_for(row["live.response_modality"]))
+            ]:
+                return f"the tool's result went back with scheduling {sent}"
             # The daemon, too, saw the answer through: its STATUS is back to idle after it.
             try:
                 async with asyncio.timeout(RUN_TIMEOUT_S - (time.monotonic() - started_s)):
@@ -417,6 +441,17 @@ async def run_row(
         notify.close()
         os.close(controller)
         os.close(terminal)
+
+
+def _tool_responses(emu: Emulator) -> list[dict[str, Any]]:
+    return [r for s in emu.recording.sessions.values() for t in s.turns for r in t.tool_responses]
+
+
+def _expected_scheduling(row: Combo, model: str) -> str | None:
+    """The row's scheduling for a non-blocking tool on a model that takes one; else none."""
+    if row["tools.command.behavior"] == "blocking" or not takes_non_blocking(model):
+        return None
+    return row["tools.command.scheduling"].upper().replace("-", "_")
 
 
 def _saw_answer(row: Combo, statuses: Sequence[str]) -> bool:
