@@ -81,6 +81,7 @@ lint: $(STAMP)
 	shellcheck -s sh systemd/install.sh
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m tests.bench --json bench.json
 
 SOAK_MINUTES ?= 10

@@ -382,6 +382,77 @@ def daemon_rows(f: Figures) -> list[Row]:
     ]
 
 
+def run_aec(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(quick=quick)
+    return result
+
+
+def _aec(c: Mapping[str, Any] | None, key: str, unit: str = "dB") -> str:
+    return "not installed" if c is None else f"{num(c[key])} {unit}"
+
+
+def aec_rows(f: Figures) -> list[Row]:
+    c = f["candidates"]
+    webrtc, speex, livekit = c["webrtc"], c["speex"], c.get("livekit")
+    room = f["room"]
+    hands_free = f["hands_free"]
+    barge = hands_free["barge_in"]
+
+    def beside(key: str, unit: str = "dB") -> str:
+        return (
+            f"speex {_aec(speex, key, unit)}; AEC3 via livekit {_aec(livekit, key, unit)};"
+            f" none {_aec(c['none'], key, unit)}"
+        )
+
+    cancel, off, half = hands_free["cancel"], hands_free["off"], hands_free["half-duplex"]
+    return [
+        Row(
+            f"AEC: ERLE converged (RT60 {room['rt60_ms']:.0f} ms, {room['latency_ms']:.0f} ms)",
+            f"webrtc AEC3 {num(f['erle_db'])} dB",
+            beside("erle_db"),
+            ">= 25 dB",
+            at_least(f["erle_db"], 25.0),
+        ),
+        Row(
+            "AEC: residual echo, first second (20 ms peak)",
+            f"webrtc {_aec(webrtc, 'first_second_peak_dbfs', 'dBFS')}",
+            beside("first_second_peak_dbfs", "dBFS") + "; emulator VAD starts at -51 dBFS",
+        ),
+        Row(
+            "AEC: user kept in double talk (level / SI-SDR)",
+            f"webrtc {num(f['dt_speech_db'])} dB / {num(f['dt_si_sdr_db'])} dB",
+            f"speex {_aec(speex, 'dt_speech_db')} / {_aec(speex, 'dt_si_sdr_db')}; livekit"
+            f" {_aec(livekit, 'dt_speech_db')} / {_aec(livekit, 'dt_si_sdr_db')}; none"
+            f" {_aec(c['none'], 'dt_speech_db')} / {_aec(c['none'], 'dt_si_sdr_db')}",
+        ),
+        Row(
+            "AEC: CPU per 10 ms frame (median)",
+            f"webrtc {num(f['cpu_us_per_frame'])} µs; in the daemon's echo thread"
+            f" {num(hands_free['echo_cpu_us_per_frame'])} µs",
+            beside("cpu_us_per_frame", "µs"),
+        ),
+        Row(
+            "hands-free in the room: turns its own voice started",
+            f"cancel {cancel['turns_by_own_voice']} after {cancel['answers']} answers",
+            f"echo off {off['turns_by_own_voice']} after {off['answers']};"
+            f" half-duplex {half['turns_by_own_voice']} after {half['answers']}",
+            "0",
+            cancel["turns_by_own_voice"] == 0,
+        ),
+        Row(
+            "hands-free: talking over the answer, onset -> flush",
+            f"median {num(barge['onset_to_flush_ms']['median'], 0)} / max"
+            f" {num(barge['onset_to_flush_ms']['max'], 0)} ms"
+            f" (n={barge['onset_to_flush_ms']['n']}, missed {barge['missed']})",
+            "half-duplex: the microphone is muted while the answer plays, no barge-in by voice",
+        ),
+    ]
+
+
+def at_least(value: object, limit: float) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value) and value >= limit
+
+
 PULSE = ("pulseaudio", "pactl", "parec")
 
 BENCHES: dict[str, Bench] = {
@@ -393,6 +464,7 @@ BENCHES: dict[str, Bench] = {
         Bench("camera", "tests.bench.bench_camera", run_camera, camera_rows),
         Bench("daemon", "tests.bench.bench_daemon", run_daemon, daemon_rows),
         Bench("audio", "tests.bench.bench_audio", run_audio, audio_rows, needs=PULSE),
+        Bench("aec", "tests.bench.bench_aec", run_aec, aec_rows, needs=("espeak-ng",)),
     )
 }
 

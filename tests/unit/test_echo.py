@@ -120,6 +120,25 @@ def test_the_reference_for_a_microphone_frame_is_what_played_lead_ms_before_it()
     assert later == (index or 0) + FRAME_SAMPLES
 
 
+def test_the_reference_stays_sample_exact_long_after_its_history_wrapped() -> None:
+    """Ten seconds of blocks through a 100 ms history: the store is compacted many times over and
+    each frame is still exactly what played lead_ms before it."""
+    ring = RingBuffer(1 << 16, tap_bytes=1 << 15)
+    reference = PlaybackReference(Speaker(ring, (RATE_HZ, 1)), lead_ms=20.0, history_ms=100)  # type: ignore[arg-type]
+    played = (np.arange(10 * RATE_HZ) % 30011).astype("<i2")
+    out = bytearray(FRAME_SAMPLES * 2)
+    mic_index = 0
+    for block in range(len(played) // FRAME_SAMPLES):
+        ring.write(played[block * FRAME_SAMPLES : (block + 1) * FRAME_SAMPLES].tobytes())
+        ring.read_into(out, 7.0 + block * 0.01)
+        if block >= 5:  # the microphone frame captured 50 ms after this block's start
+            index = reference.index_for(7.0 + (block - 5) * 0.01 + 0.05, mic_index)
+            first = (block - 5) * FRAME_SAMPLES + round(0.03 * RATE_HZ)
+            assert np.array_equal(reference.frame(index), played[first : first + FRAME_SAMPLES])
+            mic_index += FRAME_SAMPLES
+    assert reference.resyncs == 0
+
+
 def test_the_reference_is_resampled_from_the_device_rate() -> None:
     """A 24 kHz device: a click handed over at DAC time T shows in the 16 kHz reference at T."""
     ring = RingBuffer(1 << 16, tap_bytes=1 << 15)

@@ -153,8 +153,12 @@ class PlaybackReference:
         self._converter: PcmConverter | None = None
         self._tap_pos = 0
         self._buffer = bytearray(0)
-        self._hist = np.zeros(0, dtype=np.int16)
-        self._hist_start = 0  # 16 kHz index of _hist[0] (index 0 = the tap's first byte)
+        # The reference kept: _store[:_stored] holds indices _hist_start on. Appends go in place;
+        # the newest history_ms move to the front only when the store is full (no per-frame copy
+        # of the whole history).
+        self._store = np.zeros(2 * self._history_samples, dtype=np.int16)
+        self._stored = 0
+        self._hist_start = 0  # 16 kHz index of _store[0] (index 0 = the tap's first byte)
         self._t0_s: deque[float] = deque(maxlen=25)  # DAC time of index 0, per stamp
         self._last_stamp_pos = -1
         self._offsets: deque[int] = deque(maxlen=25)
@@ -184,7 +188,7 @@ class PlaybackReference:
         keep_bytes = min(ring.tap_capacity // 2, history_frames * self._frame_bytes)
         pos = max(0, ring.tap_position - keep_bytes)
         self._tap_pos = pos - pos % self._frame_bytes
-        self._hist = np.zeros(0, dtype=np.int16)
+        self._stored = 0
         self._hist_start = self._index_of(self._tap_pos)
 
     def _index_of(self, tap_pos: int) -> int:
@@ -220,17 +224,27 @@ class PlaybackReference:
             new = np.concatenate(chunks)
             loud = np.flatnonzero(np.abs(new.astype(np.int32)) >= _LOUD_SAMPLE)
             if len(loud):
-                self.loud_until = self._hist_start + len(self._hist) + int(loud[-1])
-            self._hist = np.concatenate([self._hist, new])
-            drop = len(self._hist) - self._history_samples
-            if drop > 0:
-                self._hist = self._hist[drop:]
-                self._hist_start += drop
+                self.loud_until = self._hist_start + self._stored + int(loud[-1])
+            self._append(new)
         stamp = ring.tap_stamp()
         if stamp is not None and stamp[0] != self._last_stamp_pos:
             pos, dac_s = stamp
             self._last_stamp_pos = pos
             self._t0_s.append(dac_s - pos // self._frame_bytes / self._rate_hz)
+
+    def _append(self, new: Frame) -> None:
+        """Adds the newest reference; what is older than history_ms may go."""
+        if len(new) > self._history_samples:  # more than the history at once: keep its end
+            self._hist_start += self._stored + len(new) - self._history_samples
+            self._stored = 0
+            new = new[-self._history_samples :]
+        if self._stored + len(new) > len(self._store):
+            keep = self._history_samples - len(new)
+            self._store[:keep] = self._store[self._stored - keep : self._stored]
+            self._hist_start += self._stored - keep
+            self._stored = keep
+        self._store[self._stored : self._stored + len(new)] = new
+        self._stored += len(new)
 
     def index_for(self, adc_time_s: float, mic_index: int) -> int | None:
         """The reference index matching microphone sample `mic_index` captured at `adc_time_s`
@@ -257,9 +271,11 @@ class PlaybackReference:
         if index is None:
             return out
         lo = max(index, self._hist_start)
-        hi = min(index + FRAME_SAMPLES, self._hist_start + len(self._hist))
+        hi = min(index + FRAME_SAMPLES, self._hist_start + self._stored)
         if hi > lo:
-            out[lo - index : hi - index] = self._hist[lo - self._hist_start : hi - self._hist_start]
+            out[lo - index : hi - index] = self._store[
+                lo - self._hist_start : hi - self._hist_start
+            ]
         return out
 
     def speaker_heard(self, index: int | None, tail_samples: int) -> bool:

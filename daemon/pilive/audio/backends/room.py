@@ -72,6 +72,10 @@ class _RoomStream:
         if direction == "output":
             self._converter = PcmConverter(rate_hz, channels, room.rate_hz, 1)
 
+    @property
+    def start_index(self) -> int:
+        return self._start_index
+
     def begin(self, now_v_s: float) -> None:
         """Called by the duplex thread (under its lock) when the stream joins the clock."""
         self._start_index = round(now_v_s * self._room.rate_hz)
@@ -204,6 +208,9 @@ class RoomBackend:
         self._epoch_s = 0.0
         self._now_v_s = 0.0
         self.running = False
+        # time.monotonic() at which the microphone's first sample (of its WAV file) was heard:
+        # sample k of the file is heard at mic_started_s + k / rate_hz (for measurements).
+        self.mic_started_s: float | None = None
 
     # --- AudioBackend ------------------------------------------------------------------------
 
@@ -301,6 +308,8 @@ class RoomBackend:
                 self._thread = threading.Thread(target=self._run, name="audio-room", daemon=True)
                 self._thread.start()
             stream.begin(self._virtual_now())
+            if stream.direction == "input":
+                self.mic_started_s = self._epoch_s + stream.start_index / self.rate_hz
             self._streams.append(stream)
         self._wake.set()
 
