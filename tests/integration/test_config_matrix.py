@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import json
 import os
 import pty
 import random
@@ -42,6 +43,7 @@ from pilive.emulator import Emulator
 from pilive.emulator.options import ToolTrigger
 from pilive.live.models import DEFAULT_MODEL, KNOWN_MODELS, takes_non_blocking
 from pilive.preflight import GPIO_LIBRARIES
+from pilive.state import USAGE_FILE_NAME
 from tests.support.daemon_rig import NotifySocket
 from tests.support.emulator_rig import emulator_options
 from tests.support.pulse_rig import pulse_rig  # noqa: F401  (the fixture, for the pyaudio rows)
@@ -291,9 +293,11 @@ def config_text(
     work: Path,
     model: str | None = None,
     live_extra: Sequence[str] = (),
+    tables: Sequence[str] = (),
 ) -> str:
     """A `pilive run` config for one row: the row's values, simulated hardware around them;
-    `model` and `live_extra` (more `[live]` lines) for the rows of non-enum keys."""
+    `model` and `live_extra` (more `[live]` lines) for the rows of non-enum keys, `tables` for
+    whole tables of them (`[limits]`)."""
     led = row["gpio.led"]
     pins = {"none": "[]", "led": "[5]", "pwm": "[5]", "rgb": "[5, 6, 13]"}[led]
     hands_free = row["conversation.mode"] == "hands-free"
@@ -357,6 +361,7 @@ def config_text(
         f'directory = "{work / "state"}"',
         "[log]",
         f'level = "{row["log.level"]}"',
+        *tables,
     ]
     if not hands_free:  # hands-free turns come from the microphone; a press would barge in
         for at_s, action in ((1.0, "press"), (2.2, "release")):
@@ -369,7 +374,12 @@ def _answered(emu: Emulator) -> bool:
 
 
 async def run_row(
-    row: Combo, work: Path, *, model: str | None = None, live_extra: Sequence[str] = ()
+    row: Combo,
+    work: Path,
+    *,
+    model: str | None = None,
+    live_extra: Sequence[str] = (),
+    tables: Sequence[str] = (),
 ) -> str:
     """One daemon for one row; returns "" when it took its turn and stopped with exit 0, else
     what went wrong (with the end of its log)."""
@@ -392,6 +402,7 @@ async def run_row(
                     work=work,
                     model=model,
                     live_extra=live_extra,
+                    tables=tables,
                 )
             )
             env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
@@ -585,3 +596,15 @@ async def test_every_thinking_feature_and_sampling_value_runs_a_turn(
     row = feature_base_row(api_version)
     problem = await run_row(row, tmp_path / "run", model=model, live_extra=live_extra)
     assert not problem, problem + "\n" + (tmp_path / "run" / "daemon.log").read_text()[-2000:]
+
+
+async def test_a_daily_token_limit_runs_a_turn_and_keeps_the_days_count(tmp_path: Path) -> None:
+    """`[limits] daily_tokens` as config/pilive.toml shows it: `pilive run` answers a turn under
+    the limit and stops cleanly, with the day's count kept in the state directory."""
+    example = re.search(r"^# (daily_tokens = \d+)$", DOCUMENTED_TOML.read_text(), re.MULTILINE)
+    assert example is not None
+    row = feature_base_row("v1beta")
+    problem = await run_row(row, tmp_path / "run", tables=("[limits]", example.group(1)))
+    assert not problem, problem + "\n" + (tmp_path / "run" / "daemon.log").read_text()[-2000:]
+    kept = json.loads((tmp_path / "run" / "state" / USAGE_FILE_NAME).read_text())
+    assert kept["spent_tokens"] > 0
