@@ -339,6 +339,8 @@ class Conversation:
         answer still playing is cut, as a press would cut it."""
         if self._pressed_at is not None or self._activity_since is not None:
             return None
+        if self._limit_spent:
+            return self._refuse_turn()
         actions: list[Action] = []
         if self._playing or self._state in (State.SPEAKING, State.THINKING):
             actions += self._barge_in()

@@ -577,3 +577,13 @@ def test_hands_free_closes_the_mic_while_the_limit_is_spent() -> None:
     assert not conv.mic_open
     conv.limit_changed(False)
     assert conv.mic_open
+
+
+def test_a_typed_turn_is_refused_too_while_the_limit_is_spent() -> None:
+    """`pilive ctl say` costs tokens like a spoken turn: refused the same way, nothing sent."""
+    conv = connected()
+    conv.limit_changed(True)
+    assert conv.text_turn("what time is it") == REFUSED
+    conv.limit_changed(False)
+    actions = conv.text_turn("what time is it")
+    assert actions is not None and any(type(a).__name__ == "SendText" for a in actions)
