@@ -55,6 +55,7 @@ from pilive.conversation import (
     ShowState,
     StartActivity,
 )
+from pilive.hands_free import HandsFreeAudio
 from pilive.household import Household
 from pilive.live import wire
 from pilive.live.events import AudioChunk, GoAway, LinkState, SessionEvent, UsageMetadata
@@ -145,6 +146,7 @@ class App:
         self.session: LiveSession
         self.link: LiveLink
         self.handle_store: HandleStore
+        self.hands_free_audio: HandsFreeAudio | None = None
         self.usage: UsageKeeper
         self.household: Household
 
@@ -257,6 +259,8 @@ class App:
             on_status=lambda state, text: self._note(f"camera: {text}"),
         )
         self.controls = wiring.controls(cfg, loop=loop, on_event=self._on_control_event)
+        if self.conversation.hands_free:
+            self.hands_free_audio = HandsFreeAudio(self.link, loop)
         self.household = Household(
             cfg,
             conversation=self.conversation,
@@ -293,6 +297,8 @@ class App:
             self._tick_handle.cancel()
         if self._end_fallback is not None:
             self._end_fallback.cancel()
+        if self.hands_free_audio is not None:
+            self.hands_free_audio.close()
         if self.echo is not None:
             await self.echo.aclose()  # no processed microphone audio after this: the link closes
         with contextlib.suppress(AttributeError):
@@ -382,7 +388,10 @@ class App:
 
     def _on_mic_chunk(self, pcm: bytes) -> None:
         if self.conversation.mic_open:
-            self.link.send_audio(pcm)
+            if self.hands_free_audio is not None:
+                self.hands_free_audio.send(pcm)  # ends the stream when the chunks stop
+            else:
+                self.link.send_audio(pcm)
         elif self._end_after_chunk:
             # The chunk that holds the audio up to the release, then activityEnd.
             self.link.send_audio(pcm)
@@ -414,6 +423,8 @@ class App:
         if self.camera is not None:
             self.camera.connected_changed(status.state is LinkState.CONNECTED)
         self._do(self.conversation.link_changed(status.state))
+        if self.hands_free_audio is not None:
+            self.hands_free_audio.link_changed(status.state)
         self._update_status()
 
     def _on_limit_changed(self, spent: bool) -> None:

@@ -2,6 +2,7 @@
 
 `Harness` runs the real link and session (no mocks) against the emulator or a fault proxy and
 offers a push-to-talk turn (`say`) paced like the microphone, plus `until` to wait for a state.
+`on_status` sees each link status as it comes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Harness:
         backoff: Callable[[], Iterator[float]] | None = None,
         model: str = MODEL,
         session_options: dict[str, Any] | None = None,
+        on_status: Callable[[LinkStatus], None] | None = None,
         tokens: TokenSource | None = None,
         setup: dict[str, Any] | None = None,
         **options: Any,
@@ -63,6 +65,7 @@ class Harness:
         )
         self.events: list[SessionEvent] = []
         self.statuses: list[LinkStatus] = []
+        self._on_status = on_status
         session_kwargs = {"handover_margin_s": 1.0} | (session_options or {})
         self.session = LiveSession(setup_options, **session_kwargs)
         if tokens is not None:  # a fleet device: ephemeral tokens on v1alpha's Constrained
@@ -72,12 +75,17 @@ class Harness:
             None if tokens is not None else Secret(key, "test"),
             fast_options(endpoint, **options),
             on_event=self.events.append,
-            on_status=self.statuses.append,
+            on_status=self._status,
             handle_store=store,
             backoff=backoff,
             tokens=tokens,
         )
         self.task: asyncio.Task[None] | None = None
+
+    def _status(self, status: LinkStatus) -> None:
+        self.statuses.append(status)
+        if self._on_status is not None:
+            self._on_status(status)
 
     async def __aenter__(self) -> Harness:
         self.task = asyncio.create_task(self.link.run())

@@ -507,12 +507,22 @@ class ConnectionModel:
                 turn.texts.append(event.text)
                 self._interrupt(now)
                 self._end_user_turn(turn, now)
-        elif isinstance(event, AudioStreamEnd) and auto and self._vad is not None:
+        elif isinstance(event, AudioStreamEnd):
+            self._receive_audio_stream_end(now)
+
+    def _receive_audio_stream_end(self, now: float) -> None:
+        """The mic was switched off: the server flushes the audio it holds. A turn still in
+        speech ends there, and the voice detector starts afresh with the next audio (which
+        reopens the stream). Without automatic activity detection it means nothing."""
+        assert self.setup is not None
+        self.record.audio_stream_ends += 1
+        if self.setup.automatic_activity_detection and self._vad is not None:
             if self._activity is not None and self._vad_start is not None:
                 self._end_vad_turn(self._vad.position_bytes, now)
             self._vad.reset()
             self._stream.clear()
             self._stream_base = self._vad.position_bytes
+            self._vad_start = None
 
     def _new_turn(self, source: str) -> TurnRecord:
         assert self.session is not None

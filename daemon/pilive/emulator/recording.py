@@ -39,6 +39,7 @@ class ConnectionRecord:
     received: list[ReceivedFrame] = field(default_factory=list)
     sent: list[SentFrame] = field(default_factory=list)
     audio_chunks: list[bytes] = field(default_factory=list)  # decoded, in arrival order
+    audio_stream_ends: int = 0  # realtimeInput.audioStreamEnd received (the client's mic stopped)
     session_id: str | None = None
     resumed: bool = False
     setup: dict[str, Any] | None = None

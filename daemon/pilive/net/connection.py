@@ -272,6 +272,10 @@ class LiveLink:
         self.session.send_video(jpeg)
         self._data_ready.set()
 
+    def send_audio_stream_end(self) -> None:
+        self.session.send_audio_stream_end()
+        self._data_ready.set()
+
     def send_text(self, text: str) -> None:
         self.session.send_text(text)
         self._data_ready.set()
