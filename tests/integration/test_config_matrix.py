@@ -336,6 +336,13 @@ def config_text(
         "button_pin = 17",
         f'led = "{led}"',
         f"led_pins = {pins}",
+        f'mute_kind = "{row["gpio.mute_kind"]}"',
+        # The household pins need GPIO buttons (a config rule): with the keyboard they stay unset.
+        *(
+            ["mute_pin = 22", "privacy_led_pin = 12"]
+            if row["conversation.button_backend"] == "gpio"
+            else []
+        ),
     ]
     for state in (f.name for f in dataclasses.fields(Config().gpio.patterns)):
         kind = row["gpio.patterns.*.kind"]
