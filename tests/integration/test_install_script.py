@@ -403,6 +403,7 @@ def test_a_planted_temporary_file_is_not_written_through(tmp_path: Path) -> None
     assert sorted(p.name for p in pilive_dir.iterdir()) == [
         "gemini-api-key",
         "gemini-api-key.pilive-new",
+        "pilive-device-token",  # empty: the credential of a fleet device, when it is one
         "pilive.toml",
     ]
 

@@ -108,7 +108,10 @@ def test_unit_has_the_promised_shape() -> None:
     # The control socket lives here: group-reachable, nothing on the network.
     assert (d["RuntimeDirectory"], d["RuntimeDirectoryMode"]) == (["pilive"], ["0750"])
     assert d["ConfigurationDirectory"] == ["pilive"]
-    assert d["LoadCredential"] == ["gemini-api-key:/etc/pilive/gemini-api-key"]
+    assert d["LoadCredential"] == [
+        "gemini-api-key:/etc/pilive/gemini-api-key",
+        "pilive-device-token:/etc/pilive/pilive-device-token",
+    ]
     assert d["DevicePolicy"] == ["closed"]
     assert "PrivateDevices" not in d
     allowed = {v.split()[0] for v in d["DeviceAllow"]}
