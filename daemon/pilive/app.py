@@ -270,8 +270,7 @@ class App:
             controls=self.controls,
             carry_out=self._do,
             control_event=self._on_control_event,
-            get_volume_percent=lambda: self.playback.volume_percent,
-            set_volume_percent=self._set_volume,
+            playback=self.playback,
         )
 
     async def _start_hardware(self) -> None:
@@ -456,7 +455,7 @@ class App:
         self._do(self.conversation.tool_finished(result.call_id, interrupts=interrupts))
 
     def _set_volume(self, percent: int) -> None:
-        self.playback.volume_percent = percent
+        self.household.set_volume(percent, "the model")  # kept across restarts
         self._note(f"volume set to {percent} %")
 
     # -- actions -------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ turn that `status` shows. Every request is answered on the event loop at once; w
 goes through the same paths as the buttons (a socket `press` is a `ButtonPressed`), so a script
 cannot do what a person could not, and the mute overrides the socket as it overrides the button.
 
-What must survive a restart (the mute) is kept in the state directory (`settings.json`). A file
-that cannot be read does not unmute: the daemon starts muted and says why, since an unreadable
-file may have held a mute.
+What must survive a restart (the mute, the volume) is kept in the state directory
+(`settings.json`). A file that cannot be read does not unmute: the daemon starts muted and says
+why, since an unreadable file may have held a mute.
 """
 
 from __future__ import annotations
@@ -21,17 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pilive.audio.capture import Capture
+from pilive.audio.playback import Playback
 from pilive.camera import CameraStreamer
 from pilive.config import Config
 from pilive.control.protocol import Request, ok, refused
 from pilive.control.server import ControlServer, ControlSocketError
 from pilive.controls.events import (
+    ApplianceState,
     ButtonPressed,
     ButtonReleased,
     ControlEvent,
     MutePressed,
     MuteSwitched,
     NewConversationPressed,
+    VolumeStepped,
 )
 from pilive.conversation import Action, Conversation, Journal, PlayEarcon
 from pilive.kept import KeptJson, Loaded
@@ -63,7 +66,7 @@ class Household:
     """Answers control requests and keeps the last turn; built by `App` once its parts exist.
 
     `carry_out` runs conversation actions as the app does; `control_event` takes an event as if
-    it came from the buttons; `get_volume_percent` and `set_volume_percent` are the speaker's.
+    it came from the buttons.
     """
 
     def __init__(
@@ -73,12 +76,11 @@ class Household:
         conversation: Conversation,
         link: LiveLink,
         capture: Capture,
+        playback: Playback,
         camera: CameraStreamer | None,
         controls: Controls | None,
         carry_out: Callable[[list[Action]], None],
         control_event: Callable[[ControlEvent], None],
-        get_volume_percent: Callable[[], float],
-        set_volume_percent: Callable[[int], None],
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -89,8 +91,7 @@ class Household:
         self.controls = controls
         self._carry_out = carry_out
         self._control_event = control_event
-        self._get_volume_percent = get_volume_percent
-        self._set_volume_percent = set_volume_percent
+        self.playback = playback
         self._wall_clock = wall_clock
         self.last_turn: LastTurn | None = None
         self._heard_last = False  # the newest transcript was the user's (a new turn follows it)
@@ -127,8 +128,13 @@ class Household:
         if kept.outcome is Loaded.CORRUPT:
             log.warning("%s; starting muted to be safe: unmute to go on", kept.detail)
             self.privacy.remote(True)
-        elif kept.outcome is Loaded.LOADED and isinstance(kept.data.get("mute"), dict):
-            self.privacy.restore(kept.data["mute"])
+        elif kept.outcome is Loaded.LOADED:
+            if isinstance(kept.data.get("mute"), dict):
+                self.privacy.restore(kept.data["mute"])
+            volume = kept.data.get("volume_percent")
+            if isinstance(volume, int) and not isinstance(volume, bool) and 0 <= volume <= 100:
+                self.playback.volume_percent = volume
+                log.info("volume %d %% (kept across the restart)", volume)
         if self.privacy.muted and not was_muted:
             log.info("the privacy mute is on (%s), kept across the restart", self.privacy.source)
             # Quietly: no earcon for a state the device was already in.
@@ -175,7 +181,27 @@ class Household:
             if self.privacy.switch_changed(event.engaged):
                 self._mute_changed("the mute switch")
             return True
+        if isinstance(event, VolumeStepped):
+            step = self.config.audio.output.volume_step_percent * event.step
+            current = round(self.playback.volume_percent)
+            self.set_volume(max(0, min(100, current + step)), "a volume button", tick=True)
+            return True
         return False
+
+    # -- the volume ------------------------------------------------------------------------------
+
+    def set_volume(self, percent: int, by: str, *, tick: bool = False) -> None:
+        """The speaker's software volume (the ring buffer's gain), kept across restarts. `tick`:
+        a short note at the new level, unless an answer is playing (it shows the level itself)."""
+        self.playback.volume_percent = percent
+        log.info("volume %d %% by %s", percent, by)
+        if (
+            tick
+            and self.config.audio.output.earcons
+            and self.conversation.state is not ApplianceState.SPEAKING
+        ):
+            self.playback.play_earcon("tick")
+        self._save()
 
     def set_muted_remotely(self, on: bool) -> dict[str, object]:
         """`mute on|off` from the socket (or Home Assistant): it never lifts the device's mute."""
@@ -224,7 +250,10 @@ class Household:
         self.settings.save_soon(self._kept())
 
     def _kept(self) -> dict[str, object]:
-        return {"mute": self.privacy.to_json()}
+        return {
+            "mute": self.privacy.to_json(),
+            "volume_percent": round(self.playback.volume_percent),
+        }
 
     # -- the control socket --------------------------------------------------------------------
 
@@ -250,7 +279,7 @@ class Household:
                 return self.say(request.text)
             case "volume":
                 assert request.percent is not None
-                self._set_volume_percent(request.percent)
+                self.set_volume(request.percent, "a remote request")
                 return ok(volume=request.percent)
             case "mute":
                 assert request.on is not None
@@ -275,7 +304,7 @@ class Household:
             "state": self.conversation.state.value,
             "link": {"state": link.state.value, "detail": link.describe()},
             "mute": self.privacy.describe(),
-            "volume": round(self._get_volume_percent()),
+            "volume": round(self.playback.volume_percent),
             "last_turn": None if self.last_turn is None else self.last_turn.to_json(),
         }
 

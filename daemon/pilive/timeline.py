@@ -18,6 +18,7 @@ from pilive.controls.events import (
     ControlEventCallback,
     MutePressed,
     NewConversationPressed,
+    VolumeStepped,
 )
 from pilive.parts import Controls
 
@@ -45,6 +46,14 @@ async def run_timeline(
                 _drive(config, controls, on_event, gpio.new_conversation_pin, pressed)
         elif step.action == "mute":
             _toggle_mute(config, controls, on_event)
+        elif step.action in ("volume-up", "volume-down"):
+            up = step.action == "volume-up"
+            pin = gpio.volume_up_pin if up else gpio.volume_down_pin
+            if pin is not None and gpio.pin_factory == "mock" and controls is not None:
+                for pressed in (True, False):
+                    _drive(config, controls, on_event, pin, pressed)
+            else:
+                on_event(VolumeStepped(loop.time(), 1 if up else -1))
         else:
             _drive(config, controls, on_event, gpio.button_pin, step.action == "press")
 

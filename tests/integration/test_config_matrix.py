@@ -339,7 +339,7 @@ def config_text(
         f'mute_kind = "{row["gpio.mute_kind"]}"',
         # The household pins need GPIO buttons (a config rule): with the keyboard they stay unset.
         *(
-            ["mute_pin = 22", "privacy_led_pin = 12"]
+            ["mute_pin = 22", "privacy_led_pin = 12", "volume_up_pin = 23", "volume_down_pin = 24"]
             if row["conversation.button_backend"] == "gpio"
             else []
         ),

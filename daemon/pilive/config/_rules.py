@@ -218,7 +218,7 @@ def _check_gpio(gpio: GpioConfig, rules: _Rules) -> None:
 
 
 # The household controls' pins: each must be free, and they need the GPIO button backend.
-_HOUSEHOLD_PINS = ("mute_pin", "privacy_led_pin")
+_HOUSEHOLD_PINS = ("mute_pin", "privacy_led_pin", "volume_up_pin", "volume_down_pin")
 
 
 def _check_household_pins(config: Config, rules: _Rules) -> None:

@@ -41,7 +41,9 @@ BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
 ToolBehavior = Literal["blocking", "non-blocking"]
 ToolScheduling = Literal["interrupt", "when-idle", "silent"]
 LogLevel = Literal["debug", "info", "warning", "error"]
-TimelineAction = Literal["press", "release", "new-conversation", "mute", "stop"]
+TimelineAction = Literal[
+    "press", "release", "new-conversation", "mute", "volume-up", "volume-down", "stop"
+]
 # The thinking levels some Live model takes (live.models); the API's "xhigh" none of them does.
 ThinkingLevel = Literal["minimal", "low", "medium", "high"]
 
@@ -191,6 +193,7 @@ class AudioOutputConfig:
     buffer_s: float = setting(30.0, ge=1.0, le=600.0)
     max_backlog_s: float = setting(120.0, ge=0.0, le=3600.0)
     volume_percent: int = setting(80, ge=0, le=100)
+    volume_step_percent: int = setting(10, ge=1, le=50)
     earcons: bool = True
     earcon_volume_percent: int = setting(50, ge=0, le=100)
 
@@ -324,6 +327,9 @@ class GpioConfig:
     mute_pin: int | None = setting(None, ge=0, le=53)
     mute_kind: MuteKind = "button"
     privacy_led_pin: int | None = setting(None, ge=0, le=53)
+    # Volume buttons: each press steps audio.output's volume by volume_step_percent.
+    volume_up_pin: int | None = setting(None, ge=0, le=53)
+    volume_down_pin: int | None = setting(None, ge=0, le=53)
     led: LedKind = "none"
     led_pins: tuple[int, ...] = setting((), ge=0, le=53)
     led_active_high: bool = True

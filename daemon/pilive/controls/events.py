@@ -50,7 +50,22 @@ class MuteSwitched:
     engaged: bool
 
 
-ControlEvent = ButtonPressed | ButtonReleased | NewConversationPressed | MutePressed | MuteSwitched
+@dataclass(frozen=True, slots=True)
+class VolumeStepped:
+    """A volume button was pressed: `step` is +1 (up) or -1 (down)."""
+
+    at: float
+    step: int
+
+
+ControlEvent = (
+    ButtonPressed
+    | ButtonReleased
+    | NewConversationPressed
+    | MutePressed
+    | MuteSwitched
+    | VolumeStepped
+)
 # Called on the event loop's thread, never on a GPIO thread.
 ControlEventCallback = Callable[[ControlEvent], None]
 

@@ -273,6 +273,8 @@ class ControlsConfig:
     mute_pin: int | str | None = None
     mute_kind: Literal["button", "switch"] = "button"
     privacy_led_pin: int | str | None = None
+    volume_up_pin: int | str | None = None
+    volume_down_pin: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.pin_factory not in PIN_FACTORIES:
@@ -324,6 +326,8 @@ class Controls:
                 mute_kind=config.mute_kind,
                 privacy_led_pin=config.privacy_led_pin,
                 active_high=config.led.active_high,
+                volume_up_pin=config.volume_up_pin,
+                volume_down_pin=config.volume_down_pin,
             )
         except BaseException:
             self.buttons.close()

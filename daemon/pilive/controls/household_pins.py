@@ -1,4 +1,5 @@
-"""The household controls' pins: the mute button or switch and the privacy LED (gpiozero).
+"""The household controls' pins: the mute button or switch, the volume buttons and the privacy
+LED (gpiozero).
 
 They share the talk button's pin factory, wiring (pull-up) and debounce. Edges become small
 events handed to the loop by the caller's `hand_over` (call_soon_threadsafe), exactly as the
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pilive.controls.events import ControlEvent, MutePressed, MuteSwitched
+from pilive.controls.events import ControlEvent, MutePressed, MuteSwitched, VolumeStepped
 
 if TYPE_CHECKING:
     from gpiozero.pins import Factory
@@ -32,6 +33,8 @@ class HouseholdPins:
         mute_kind: Literal["button", "switch"],
         privacy_led_pin: int | str | None,
         active_high: bool,
+        volume_up_pin: int | str | None = None,
+        volume_down_pin: int | str | None = None,
     ) -> None:
         from gpiozero import LED, Button  # noqa: PLC0415
 
@@ -50,6 +53,14 @@ class HouseholdPins:
                     self._switched(bool(mute.is_pressed))
                 else:
                     mute.when_pressed = lambda: hand_over(MutePressed(time.monotonic()))
+            for pin, step in ((volume_up_pin, 1), (volume_down_pin, -1)):
+                if pin is None:
+                    continue
+                volume = Button(
+                    pin, pull_up=pull_up, bounce_time=bounce_time_s, pin_factory=factory
+                )
+                self._devices.append(volume)
+                volume.when_pressed = self._volume_handler(step)
             if privacy_led_pin is not None:
                 self.privacy_led = LED(
                     privacy_led_pin, active_high=active_high, pin_factory=factory
@@ -58,6 +69,9 @@ class HouseholdPins:
         except BaseException:
             self.close()
             raise
+
+    def _volume_handler(self, step: int) -> Callable[[], None]:
+        return lambda: self._hand_over(VolumeStepped(time.monotonic(), step))
 
     def _switched(self, engaged: bool) -> None:
         self._hand_over(MuteSwitched(time.monotonic(), engaged))
