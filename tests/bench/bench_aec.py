@@ -33,23 +33,19 @@ import asyncio
 import contextlib
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soxr
 
-from pilive.app import App
 from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, open_processor
 from pilive.audio.room import RoomOptions, echo_of
-from pilive.config import Secret, parse_config
 from tests.support.emulator_rig import emulator_options, running
+from tests.support.room_rig import in_room, room_config, speak, to_int16, write_track
 
 ROOM = RoomOptions(latency_ms=40.0, rt60_ms=300.0, echo_gain_db=-6.0, noise_dbfs=-70.0)
 ANSWER = (
@@ -64,25 +60,6 @@ CONVERGED_FROM_S = 3.0
 EMULATOR_VAD_START_DBFS = -51.0  # its threshold (-45 dBFS) with start sensitivity HIGH (-6 dB)
 
 Frame = np.ndarray
-
-
-def speak(text: str, voice: str = "en-us") -> np.ndarray:
-    """16 kHz float speech from espeak-ng."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "s.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True)
-        with wave.open(str(out), "rb") as wav:
-            rate = wav.getframerate()
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    return np.asarray(soxr.resample(pcm.astype(np.float64) / 32768, rate, RATE_HZ))
-
-
-def level(x: np.ndarray, dbfs: float) -> np.ndarray:
-    return np.asarray(x / np.sqrt(np.mean(x**2)) * 10 ** (dbfs / 20))
-
-
-def to_int16(x: np.ndarray) -> np.ndarray:
-    return np.asarray(np.clip(np.round(x * 32768), -32768, 32767), dtype=np.int16)
 
 
 def db(ratio: float) -> float:
@@ -166,12 +143,11 @@ def measure_candidate(
 
 
 def offline() -> dict[str, Any]:
-    far = level(speak(ANSWER), -20.0)
+    far = speak(ANSWER, dbfs=-20.0)
     far = np.concatenate([far, np.zeros(RATE_HZ)])
     echo = echo_of(far, RATE_HZ, ROOM)
-    user_voice = speak(USER, "en-us+f3")
     echo_level_dbfs = db(np.mean(echo[: int(DOUBLE_TALK_AT_S * RATE_HZ)] ** 2))
-    user_voice = level(user_voice, echo_level_dbfs - 6.0)
+    user_voice = speak(USER, "en-us+f3", dbfs=echo_level_dbfs - 6.0)
     user = np.zeros(len(far))
     start = int(DOUBLE_TALK_AT_S * RATE_HZ)
     user[start : start + len(user_voice)] = user_voice
@@ -198,86 +174,28 @@ def offline() -> dict[str, Any]:
 # --- hands-free in the room, end to end ----------------------------------------------------------
 
 
-def write_wav(path: Path, pcm: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE_HZ)
-        wav.writeframes(to_int16(pcm).tobytes())
-
-
-def room_config(work: Path, endpoint: str, key: str, echo_mode: str) -> Any:
-    text = f"""
-[live]
-endpoint = "{endpoint}"
-api_key = "{key}"
-[live.vad]
-prefix_padding_ms = 100
-silence_duration_ms = 500
-[connection]
-backoff_initial_s = 0.05
-backoff_max_s = 0.5
-[audio.input]
-backend = "file"
-file_path = "mic.wav"
-[audio.output]
-backend = "null"
-earcons = false
-[audio.echo]
-mode = "{echo_mode}"
-[audio.room]
-enabled = true
-latency_ms = {ROOM.latency_ms}
-rt60_ms = {ROOM.rt60_ms}
-echo_gain_db = {ROOM.echo_gain_db}
-[camera]
-source = "none"
-[gpio]
-pin_factory = "mock"
-[conversation]
-mode = "hands-free"
-[state]
-directory = "state"
-"""
-    return parse_config(text, source="bench.toml", base_dir=work, environ={})
-
-
 async def run_room(
-    work: Path, echo_mode: str, track: np.ndarray, seconds: float, speedup: float
+    work: Path, echo_mode: str, track: list[tuple[float, np.ndarray]], seconds: float, speed: float
 ) -> dict[str, Any]:
     """One daemon in the room for `seconds`; what the emulator and the daemon saw."""
-    await asyncio.to_thread(write_wav, work / "mic.wav", track)
-    flushes: list[float] = []
-    options = emulator_options(time_scale=1.0, reply_speedup=speedup, reply_delay_s=0.3)
+    await asyncio.to_thread(write_track, work / "mic.wav", seconds + 2.0, track)
+    options = emulator_options(time_scale=1.0, reply_speedup=speed, reply_delay_s=0.3)
     async with running(options) as emu:
-        app = App(room_config(work, emu.url, emu.api_key, echo_mode), Secret(emu.api_key, "b"))
-
-        def note(at_s: float, text: str) -> None:
-            if text.startswith("barge-in: speaker flushed"):
-                flushes.append(time.monotonic())
-
-        app.on_timeline = note
-        task = asyncio.create_task(app.run())
-        try:
+        config = room_config(work, emu, echo=f'mode = "{echo_mode}"')
+        async with in_room(config, emu) as room:
             await asyncio.sleep(seconds)
-            backend = app.capture._backend
+            echo = room.app.echo
             return {
                 "turns": emu.recording.counters["turns"],
-                "flushes": flushes,
-                "mic_started_s": getattr(backend, "mic_started_s", None),
-                "state": app.conversation.state,
-                "echo_cpu_us": app.echo.cpu_us_per_frame if app.echo else 0.0,
+                "flushes": room.noted("barge-in: speaker flushed"),
+                "mic_started_s": room.mic_started_s,
+                "echo_cpu_us": echo.cpu_us_per_frame if echo else 0.0,
             }
-        finally:
-            app.request_stop()
-            await asyncio.wait_for(task, 10)
 
 
 async def self_interruptions(work: Path, answers: int) -> dict[str, Any]:
     """One question, then silence: the turns after the first are the daemon's own voice."""
-    question = level(speak(QUESTION), -20.0)
-    track = np.concatenate([np.zeros(RATE_HZ), question, np.zeros(11 * RATE_HZ)])
+    track = [(1.0, speak(QUESTION))]
     found: dict[str, Any] = {}
     for mode in ("cancel", "off", "half-duplex"):
         extra = []
@@ -293,21 +211,17 @@ async def self_interruptions(work: Path, answers: int) -> dict[str, Any]:
 
 async def barge_ins(work: Path, runs: int) -> dict[str, Any]:
     """The user talks over an answer that streams in real time: onset -> speaker flush."""
-    question = level(speak(QUESTION), -20.0)
-    stop = level(speak(USER, "en-us+f3"), -20.0)
+    question, stop = speak(QUESTION), speak(USER, "en-us+f3")
     # The answer (the question played back) starts about 0.9 s after the question ends and lasts
     # as long as it; the user starts talking 1.2 s into it.
     onset_s = 1.0 + len(question) / RATE_HZ + 0.9 + 1.2
-    track = np.zeros(int((onset_s + 6.0) * RATE_HZ))
-    track[RATE_HZ : RATE_HZ + len(question)] = question
-    onset = int(onset_s * RATE_HZ)
-    track[onset : onset + len(stop)] = stop
+    track = [(1.0, question), (onset_s, stop)]
     delays_ms: list[float] = []
     missed = 0
     for run in range(runs):
         result = await run_room(work / f"barge{run}", "cancel", track, onset_s + 3.0, 1.0)
         heard_s = result["mic_started_s"]
-        later = [t for t in result["flushes"] if heard_s is not None and t > heard_s + onset_s]
+        later = [t for t in result["flushes"] if t > heard_s + onset_s]
         if not later:
             missed += 1
             continue

@@ -327,6 +327,16 @@ def config_text(
         "[audio.output]",
         f'backend = "{row["audio.output.backend"]}"',
         f'file_path = "{work / "answer.wav"}"',
+        # The row's echo keys, unless `tables` brings a whole [audio.echo] table of its own.
+        *(
+            [
+                "[audio.echo]",
+                f'mode = "{row["audio.echo.mode"]}"',
+                f'canceller = "{row["audio.echo.canceller"]}"',
+            ]
+            if "[audio.echo]" not in tables
+            else []
+        ),
         "[camera]",
         f'source = "{row["camera.source"]}"',
         f'mode = "{row["camera.mode"]}"',
@@ -473,11 +483,14 @@ def _expected_scheduling(row: Combo, model: str) -> str | None:
 
 
 def _saw_answer(row: Combo, statuses: Sequence[str]) -> bool:
-    """Busy (thinking or speaking), then idle; a hands-free text answer changes no state."""
+    """Busy (thinking or speaking), then idle; a hands-free text answer changes no state. The
+    state is the status up to its first ";" (what follows says what else is wrong or degraded,
+    such as a half-duplex microphone)."""
+    states = [s.split(";")[0] for s in statuses]
     if row["conversation.mode"] == "hands-free" and row["live.response_modality"] == "text":
-        return bool(statuses) and statuses[-1] == "idle"
-    busy = [i for i, s in enumerate(statuses) if s in ("thinking", "speaking")]
-    return bool(busy) and "idle" in statuses[busy[0] :]
+        return bool(states) and states[-1] == "idle"
+    busy = [i for i, s in enumerate(states) if s in ("thinking", "speaking")]
+    return bool(busy) and "idle" in states[busy[0] :]
 
 
 @pytest.fixture
@@ -615,3 +628,29 @@ async def test_a_daily_token_limit_runs_a_turn_and_keeps_the_days_count(tmp_path
     assert not problem, problem + "\n" + (tmp_path / "run" / "daemon.log").read_text()[-2000:]
     kept = json.loads((tmp_path / "run" / "state" / USAGE_FILE_NAME).read_text())
     assert kept["spent_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("echo", "status_says"),
+    [
+        (('mode = "cancel"', 'canceller = "webrtc"', "noise_suppression = true"), ""),
+        (
+            ('mode = "half-duplex"', 'canceller = "speex"', "auto_gain = true"),
+            "echo half-duplex (configured; speexdsp AGC)",
+        ),
+    ],
+    ids=["cancel-webrtc-ns", "half-duplex-speex-agc"],
+)
+async def test_hands_free_in_the_simulated_room_runs_a_turn(
+    tmp_path: Path, echo: tuple[str, ...], status_says: str
+) -> None:
+    """`[audio.room] enabled = true` (the simulated room, where the microphone hears the
+    speaker) with hands-free and the echo keys: `pilive run` answers a turn and stops cleanly,
+    and logs which echo mode runs."""
+    row = feature_base_row("v1beta")
+    row["conversation.mode"] = "hands-free"
+    tables = ("[audio.room]", "enabled = true", "[audio.echo]", *echo)
+    log = tmp_path / "run" / "daemon.log"
+    problem = await run_row(row, tmp_path / "run", tables=tables)
+    assert not problem, problem + "\n" + log.read_text()[-2000:]
+    assert f"microphone: {status_says}" in log.read_text()
