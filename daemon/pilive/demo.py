@@ -5,6 +5,11 @@ spoken WAV as the microphone (espeak-ng, placed so each press catches a sentence
 camera, the answer written to a WAV, and the emulator (started as its own process on loopback,
 with a compressed clock so its ~10 minute connection lifetime ends in a goAway during the run).
 What happens is printed as a readable timeline.
+
+Then the same daemon runs hands-free in a simulated room ([audio.room]): no button, the
+server's voice detection finds each question, and the microphone hears the speaker through the
+room, so without the echo canceller the daemon would answer its own voice. The summary says how
+many turns the server heard against the questions asked.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ SENTENCES = (
     "Stop, I have another question.",
     "Thank you.",
 )
+# Hands-free in the room: (seconds after start, question); the answer to the first has played
+# out well before the second, and the run stops HANDS_FREE_STOP_S after start.
+HANDS_FREE_QUESTIONS = ((1.0, "What will the weather be like today?"), (9.0, "And tomorrow?"))
+HANDS_FREE_STOP_S = 15.0
 MIC_RATE_HZ = INPUT_AUDIO_RATE_HZ
 
 
@@ -81,7 +90,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"pilive demo: microphone plays {mic_path}")
         print()
         stats = asyncio.run(_run_app(config, api_key))
-    _print_summary(stats, config)
+        _print_summary(stats, config)
+        room_config = _hands_free_config(config)
+        room_mic = room_config.audio.input.file_path
+        assert room_mic is not None
+        _write_track(room_mic, HANDS_FREE_STOP_S + 2.0, HANDS_FREE_QUESTIONS)
+        print()
+        print("pilive demo: hands-free in a simulated room: no presses, and the microphone hears")
+        print(
+            f"the speaker (RT60 {room_config.audio.room.rt60_ms:.0f} ms, device latency "
+            f"{room_config.audio.room.latency_ms:.0f} ms); microphone plays {room_mic}"
+        )
+        print()
+        room_stats = asyncio.run(_run_app(room_config, api_key))
+    _print_hands_free_summary(room_stats)
     return 0
 
 
@@ -94,11 +116,22 @@ async def _run_app(config: Config, api_key: Secret) -> dict[str, object]:
     def line(at_s: float, text: str) -> None:
         print(f"  {at_s:6.2f} s  {text}", flush=True)
 
-    app = App(config, api_key, on_timeline=line)
+    heard: list[str] = []
+
+    def line_and_count(at_s: float, text: str) -> None:
+        if text.startswith("input transcript"):
+            heard.append(text)
+        line(at_s, text)
+
+    app = App(config, api_key, on_timeline=line_and_count)
     install_signal_handlers(app)
     await app.run()
     counters = app.link.counters
+    echo = app.echo
     return {
+        "echo": app.echo_plan.describe(),
+        "echo_cpu_us": echo.cpu_us_per_frame if echo is not None else 0.0,
+        "heard_turns": len(heard),
         "ready_ms": (app.stats.ready_s - app.stats.started_s) * 1000,
         "turns": app.stats.turns,
         "latencies_ms": [s * 1000 for s in app.stats.answer_latencies_s],
@@ -111,6 +144,45 @@ async def _run_app(config: Config, api_key: Secret) -> dict[str, object]:
         "fresh_sessions": counters.fresh_sessions,
         "underruns": app.playback.ring.underruns if app.playback.ring else 0,
     }
+
+
+def _hands_free_config(config: Config) -> Config:
+    """The demo's daemon hands-free in the simulated room, with the echo mode left to "auto"
+    (cancel, falling back to half-duplex where no canceller runs), stopped by the timeline."""
+    from pilive.config.model import TimelineStep  # noqa: PLC0415 - only the demo needs it
+
+    audio = config.audio
+    mic_path = audio.input.file_path
+    assert mic_path is not None
+    return dataclasses.replace(
+        config,
+        audio=dataclasses.replace(
+            audio,
+            input=dataclasses.replace(audio.input, file_path=mic_path.with_name("hands-free.wav")),
+            echo=dataclasses.replace(audio.echo, mode="auto"),
+            room=dataclasses.replace(audio.room, enabled=True),
+        ),
+        conversation=dataclasses.replace(config.conversation, mode="hands-free"),
+        timeline=(TimelineStep(at_s=HANDS_FREE_STOP_S, action="stop"),),
+    )
+
+
+def _print_hands_free_summary(stats: dict[str, object]) -> None:
+    asked, heard = len(HANDS_FREE_QUESTIONS), stats["heard_turns"]
+    assert isinstance(heard, int)
+    own = (
+        "the answers, heard through the room, started none"
+        if heard <= asked
+        else f"the daemon's own voice started {heard - asked}"
+    )
+    print()
+    print("pilive demo: hands-free summary")
+    print(f"  microphone            {stats['echo']}")
+    print(f"  questions asked       {asked}")
+    print(f"  turns heard           {heard} ({own})")
+    cpu_us = stats["echo_cpu_us"]
+    if isinstance(cpu_us, float) and cpu_us:
+        print(f"  echo path CPU         {cpu_us:.0f} µs per 10 ms frame")
 
 
 def _print_summary(stats: dict[str, object], config: Config) -> None:
@@ -196,14 +268,22 @@ def _free_port() -> int:
 
 def _write_speech(path: Path, config: Config) -> None:
     """A mic track with a sentence starting shortly after each timeline press, silence between."""
-    import numpy as np  # noqa: PLC0415 - only the demo needs it
-
     presses = [s.at_s for s in config.timeline if s.action == "press"] or [1.0]
     end_s = max([s.at_s for s in config.timeline] + [presses[-1] + 5.0]) + 2.0
-    track = np.zeros(int(end_s * MIC_RATE_HZ), dtype=np.int16)
-    for i, press_s in enumerate(presses):
-        voice = _speak(SENTENCES[i % len(SENTENCES)])
-        start = int((press_s + 0.1) * MIC_RATE_HZ)
+    utterances = tuple(
+        (press_s + 0.1, SENTENCES[i % len(SENTENCES)]) for i, press_s in enumerate(presses)
+    )
+    _write_track(path, end_s, utterances)
+
+
+def _write_track(path: Path, seconds: float, utterances: tuple[tuple[float, str], ...]) -> None:
+    """A 16 kHz mono WAV of `seconds` with each (start_s, sentence) spoken in place."""
+    import numpy as np  # noqa: PLC0415 - only the demo needs it
+
+    track = np.zeros(int(seconds * MIC_RATE_HZ), dtype=np.int16)
+    for start_s, text in utterances:
+        voice = _speak(text)
+        start = int(start_s * MIC_RATE_HZ)
         voice = voice[: max(0, len(track) - start)]
         track[start : start + len(voice)] = voice
     with wave.open(str(path), "wb") as wav:
