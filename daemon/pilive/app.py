@@ -161,6 +161,7 @@ class App:
         self.stats.started_s = time.monotonic()
         self._build(loop)
         try:
+            await self.household.start()  # the kept mute and volume, before a device opens
             await self._start_hardware()
             await self.usage.start()
             for warning in model_warnings(self.config):
@@ -169,7 +170,6 @@ class App:
             self.stats.ready_s = time.monotonic()
             self.notifier.ready(self._status_text())
             self._note("ready (local hardware up)")
-            await self.household.start()
             self._spawn(self.link.run(), "link")
             if self.camera is not None:
                 self._spawn(self.camera.run(), "camera")
@@ -265,16 +265,18 @@ class App:
             cfg,
             conversation=self.conversation,
             link=self.link,
+            capture=self.capture,
+            camera=self.camera,
+            controls=self.controls,
             carry_out=self._do,
             control_event=self._on_control_event,
-            get_volume_percent=lambda: self.playback.volume_percent,
-            set_volume_percent=self._set_volume,
+            playback=self.playback,
         )
 
     async def _start_hardware(self) -> None:
         if self.echo is not None:
             await self.echo.start()
-        await self.capture.start()
+        await self.household.start_microphone()  # not while the privacy mute is on
         await self.playback.start()
         # Watch the audio threads only while their device claims to work: a device being
         # reopened is handled (and shown) by its supervisor, not by a watchdog restart.
@@ -359,6 +361,8 @@ class App:
     # -- inputs --------------------------------------------------------------------------------
 
     def _on_control_event(self, event: ControlEvent) -> None:
+        if self.household.takes(event):
+            return
         if isinstance(event, ButtonPressed):
             self.stats.presses += 1
             self.stats.last_press_s = event.at
@@ -387,6 +391,12 @@ class App:
         self._schedule_tick()
 
     def _on_mic_chunk(self, pcm: bytes) -> None:
+        if self.household.muted:
+            # Captured as the mute began (the device is being closed): dropped. A turn the mute
+            # ended is ended now, without it.
+            if self._end_after_chunk:
+                self._send_activity_end()
+            return
         if self.conversation.mic_open:
             if self.hands_free_audio is not None:
                 self.hands_free_audio.send(pcm)  # ends the stream when the chunks stop
@@ -398,6 +408,8 @@ class App:
             self._send_activity_end()
 
     def _on_frame(self, jpeg: bytes) -> None:
+        if self.household.muted:
+            return  # the camera is being closed; nothing it saw goes out
         self.link.send_video(jpeg)
         self.stats.frames_sent += 1
         self.stats.frame_bytes_sent += len(jpeg)
@@ -443,7 +455,7 @@ class App:
         self._do(self.conversation.tool_finished(result.call_id, interrupts=interrupts))
 
     def _set_volume(self, percent: int) -> None:
-        self.playback.volume_percent = percent
+        self.household.set_volume(percent, "the model")  # kept across restarts
         self._note(f"volume set to {percent} %")
 
     # -- actions -------------------------------------------------------------------------------
@@ -587,6 +599,8 @@ class App:
             ApplianceState.CONNECTING,
         ):
             text = self.link.status.describe()
+        elif state is ApplianceState.MUTED:
+            text = "muted (microphone and camera off)"
         elif state is ApplianceState.LIMIT_SPENT:
             text = self.usage.status() or state.value
         else:
@@ -596,6 +610,10 @@ class App:
             for name, part in (("microphone", self.capture), ("speaker", self.playback))
             if not part.ok and part.error_message
         ]
+        if self.household.muted and state is not ApplianceState.MUTED:
+            problems.append("muted (microphone and camera off)")
+        if self.household.problem:
+            problems.append(f"mute and volume not kept across restarts: {self.household.problem}")
         if self.handle_store.problem:
             problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
         if self.link.problem:

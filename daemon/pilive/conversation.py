@@ -25,6 +25,9 @@ Timing rules a user notices:
 - Once the daily token limit is spent (`limit_changed`), a press gets the error earcon and the
   limit's LED instead of a turn: no activityStart is sent (hands-free: the mic is closed). The
   turn in progress when the limit is crossed finishes and its answer plays out.
+- The privacy mute (`mute_changed`) overrides every input: a press gets the muted earcon and LED
+  and no turn; a turn held when the mute comes on ends there (what was said so far is answered);
+  hands-free stops listening. Answers still play: the mute is the microphone's and the camera's.
 - A non-blocking function (`background_tools`) is nothing to wait for: the model talks on while
   it runs. When its result goes back scheduled INTERRUPT, the `interrupted` that follows is the
   result's own: the rest of the old answer is flushed, and the model speaks about the result.
@@ -58,6 +61,8 @@ class Earcon(enum.Enum):
     ERROR = "error"
     OFFLINE = "offline"
     CONNECTED = "connected"
+    MUTED = "muted"
+    UNMUTED = "unmuted"
 
 
 # -- actions -------------------------------------------------------------------------------------
@@ -205,6 +210,7 @@ class Conversation:
         self._awaiting_answer = False  # the user's turn ended; no answer of any kind yet
         self._tools: set[str] = set()
         self._limit_spent = False  # the daily token limit is spent: no new turn may start
+        self._muted = False  # the privacy mute: microphone and camera closed, no turn starts
         # Non-blocking functions: the names (set by the app once the tools are built), the ids
         # running, and whether the next `interrupted` is a result's scheduled INTERRUPT.
         self.background_tools: frozenset[str] = frozenset()
@@ -223,7 +229,11 @@ class Conversation:
     def mic_open(self) -> bool:
         """Mic chunks go to the server now (inside an activity, or always when hands-free)."""
         if self.hands_free:
-            return self._link is not LinkState.CONFIG_FAULT and not self._limit_spent
+            return (
+                self._link is not LinkState.CONFIG_FAULT
+                and not self._limit_spent
+                and not self._muted
+            )
         return self._activity_since is not None
 
     @property
@@ -279,6 +289,8 @@ class Conversation:
             return self._barge_in() if self._state is State.SPEAKING else []
         if self._pressed_at is not None or self._activity_since is not None:
             return []  # already down (a repeated edge)
+        if self._muted:
+            return self._refuse_muted()
         if self._link is LinkState.OFFLINE:
             return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
         if self._link is LinkState.CONFIG_FAULT:
@@ -357,6 +369,24 @@ class Conversation:
         if spent:
             return self._enter(State.IDLE) if self._state is State.IDLE else []
         return self._enter(State.IDLE) if self._state is State.LIMIT_SPENT else []
+
+    def mute_changed(self, muted: bool) -> list[Action]:
+        """The privacy mute came on (True) or went off; see the module docstring."""
+        if muted is self._muted:
+            return []
+        self._muted = muted
+        if not muted:
+            actions: list[Action] = [PlayEarcon(Earcon.UNMUTED)]
+            return actions + (self._enter(State.IDLE) if self._state is State.MUTED else [])
+        self._pressed_at = None  # a press not yet a turn is forgotten
+        actions = []
+        if self._activity_since is not None:
+            self._activity_since = None
+            self._ignore_release = True
+            self._awaiting_answer = True
+            actions += [EndActivity(), CameraActivity(False), *self._enter(State.THINKING)]
+        actions.append(PlayEarcon(Earcon.MUTED))
+        return actions + (self._enter(State.IDLE) if self._state is State.IDLE else [])
 
     def playback_drained(self) -> list[Action]:
         """The speaker played out everything of the finished answer."""
@@ -501,6 +531,16 @@ class Conversation:
             *self._enter(State.IDLE),
         ]
 
+    def _refuse_muted(self) -> list[Action]:
+        """A press while muted: silence the answer (the press asks for that) and say why no
+        turn starts; nothing goes to the server."""
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            actions += self._barge_in()
+        if self._state in (State.SPEAKING, State.THINKING, State.LIMIT_SPENT):
+            actions += self._enter(State.IDLE)  # shows MUTED (offline and faults show as such)
+        return [*actions, PlayEarcon(Earcon.MUTED)]
+
     def _barge_in(self) -> list[Action]:
         """Silence the answer now; if the server is still sending it, drop the rest of it until
         that turn ends (it may already be complete: the server sends faster than real time)."""
@@ -528,7 +568,7 @@ class Conversation:
             return []
         self._playing = True
         actions: list[Action] = [PlayAudio(pcm)]
-        if self._state in (State.THINKING, State.IDLE, State.LIMIT_SPENT):
+        if self._state in (State.THINKING, State.IDLE, State.LIMIT_SPENT, State.MUTED):
             actions += self._enter(State.SPEAKING)
         return actions
 
@@ -560,7 +600,9 @@ class Conversation:
         return []
 
     def _enter(self, state: State) -> list[Action]:
-        if state is State.IDLE and self._limit_spent:
+        if state is State.IDLE and self._muted:
+            state = State.MUTED  # idle with the microphone off: the LED says so first
+        elif state is State.IDLE and self._limit_spent:
             state = State.LIMIT_SPENT  # idle, but no new turn may start: the LED says why
         if state is self._state:
             return []

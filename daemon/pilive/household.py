@@ -1,9 +1,15 @@
 """The controls a household uses around the conversation, and the control socket that reaches them.
 
-`App` keeps the conversation and its parts; this module keeps what sits beside them: the answers
-to the control socket (`pilive ctl`), and the record of the last turn that `status` shows. Every
-request is answered on the event loop at once; what it changes goes through the same paths as the
-button (a socket `press` is a `ButtonPressed`), so a script cannot do what a person could not.
+`App` keeps the conversation and its parts; this module keeps what sits beside them: the privacy
+mute (who holds it is `privacy.PrivacyMute`'s business; closing the microphone and camera at the
+source is done here), the answers to the control socket (`pilive ctl`), and the record of the last
+turn that `status` shows. Every request is answered on the event loop at once; what it changes
+goes through the same paths as the buttons (a socket `press` is a `ButtonPressed`), so a script
+cannot do what a person could not, and the mute overrides the socket as it overrides the button.
+
+What must survive a restart (the mute, the volume) is kept in the state directory
+(`settings.json`). A file that cannot be read does not unmute: the daemon starts muted and says
+why, since an unreadable file may have held a mute.
 """
 
 from __future__ import annotations
@@ -14,21 +20,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pilive.audio.capture import Capture
+from pilive.audio.playback import Playback
+from pilive.camera import CameraStreamer
 from pilive.config import Config
 from pilive.control.protocol import Request, ok, refused
 from pilive.control.server import ControlServer, ControlSocketError
 from pilive.controls.events import (
+    ApplianceState,
     ButtonPressed,
     ButtonReleased,
     ControlEvent,
+    MutePressed,
+    MuteSwitched,
     NewConversationPressed,
+    VolumeStepped,
 )
-from pilive.conversation import Action, Conversation, Journal
+from pilive.conversation import Action, Conversation, Journal, PlayEarcon
+from pilive.kept import KeptJson, Loaded
 from pilive.live.events import LinkState
 from pilive.net.connection import LiveLink
+from pilive.parts import Controls
+from pilive.privacy import PrivacyMute
 
 log = logging.getLogger("pilive")
 
+SETTINGS_FILE_NAME = "settings.json"
 MAX_TRANSCRIPT_CHARS = 2000
 """Of each side of the last turn that `status` shows: the newest words are kept."""
 
@@ -49,7 +66,7 @@ class Household:
     """Answers control requests and keeps the last turn; built by `App` once its parts exist.
 
     `carry_out` runs conversation actions as the app does; `control_event` takes an event as if
-    it came from the buttons; `get_volume_percent` and `set_volume_percent` are the speaker's.
+    it came from the buttons.
     """
 
     def __init__(
@@ -58,28 +75,80 @@ class Household:
         *,
         conversation: Conversation,
         link: LiveLink,
+        capture: Capture,
+        playback: Playback,
+        camera: CameraStreamer | None,
+        controls: Controls | None,
         carry_out: Callable[[list[Action]], None],
         control_event: Callable[[ControlEvent], None],
-        get_volume_percent: Callable[[], float],
-        set_volume_percent: Callable[[int], None],
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.conversation = conversation
         self.link = link
+        self.capture = capture
+        self.camera = camera
+        self.controls = controls
         self._carry_out = carry_out
         self._control_event = control_event
-        self._get_volume_percent = get_volume_percent
-        self._set_volume_percent = set_volume_percent
+        self.playback = playback
         self._wall_clock = wall_clock
         self.last_turn: LastTurn | None = None
         self._heard_last = False  # the newest transcript was the user's (a new turn follows it)
         self.control: ControlServer | None = None
+        self.privacy = PrivacyMute()
+        self.settings = KeptJson(
+            config.state.directory,
+            SETTINGS_FILE_NAME,
+            kind="settings file",
+            loss="the mute and the volume will not be kept across restarts",
+            kept="the mute and the volume are kept",
+        )
+        self._mic_wanted = False  # the app has started its devices: the microphone may open
+        self._mic_open = False
+        self._mic_task: asyncio.Task[None] | None = None
+
+    @property
+    def muted(self) -> bool:
+        """The privacy mute is on: no microphone audio or camera frame may go out."""
+        return self.privacy.muted
+
+    @property
+    def problem(self) -> str | None:
+        """Why the mute (and volume) will not survive a restart, or None."""
+        return self.settings.problem
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the control socket; one that cannot be opened is logged, and talking goes on."""
+        """Take up what was kept (before any device opens), then open the control socket; one
+        that cannot be opened is logged, and talking goes on."""
+        kept = await asyncio.to_thread(self.settings.load)
+        was_muted = self.privacy.muted  # a mute switch already closed at boot
+        if kept.outcome is Loaded.CORRUPT:
+            log.warning("%s; starting muted to be safe: unmute to go on", kept.detail)
+            self.privacy.remote(True)
+        elif kept.outcome is Loaded.LOADED:
+            if isinstance(kept.data.get("mute"), dict):
+                self.privacy.restore(kept.data["mute"])
+            volume = kept.data.get("volume_percent")
+            if isinstance(volume, int) and not isinstance(volume, bool) and 0 <= volume <= 100:
+                self.playback.volume_percent = volume
+                log.info("volume %d %% (kept across the restart)", volume)
+        if self.privacy.muted and not was_muted:
+            log.info("the privacy mute is on (%s), kept across the restart", self.privacy.source)
+            # Quietly: no earcon for a state the device was already in.
+            actions = self.conversation.mute_changed(True)
+            self._carry_out([a for a in actions if not isinstance(a, PlayEarcon)])
+            self._sources_follow_mute()
+        await self._open_control_socket()
+
+    async def start_microphone(self) -> None:
+        """The app starts its devices: open the microphone, unless muted (then at unmute)."""
+        self._mic_wanted = True
+        await self._sync_microphone()
+
+    async def _open_control_socket(self) -> None:
         control = self.config.control
         if not control.enabled:
             return
@@ -95,6 +164,96 @@ class Household:
         control, self.control = self.control, None
         if control is not None:
             await control.aclose()
+        if self._mic_task is not None:
+            self._mic_task.cancel()
+            await asyncio.gather(self._mic_task, return_exceptions=True)
+        await self.settings.flush()
+
+    # -- the privacy mute ----------------------------------------------------------------------
+
+    def takes(self, event: ControlEvent) -> bool:
+        """Handle the household's own control events; False for the conversation's."""
+        if isinstance(event, MutePressed):
+            if self.privacy.button_pressed():
+                self._mute_changed("the mute button")
+            return True
+        if isinstance(event, MuteSwitched):
+            if self.privacy.switch_changed(event.engaged):
+                self._mute_changed("the mute switch")
+            return True
+        if isinstance(event, VolumeStepped):
+            step = self.config.audio.output.volume_step_percent * event.step
+            current = round(self.playback.volume_percent)
+            self.set_volume(max(0, min(100, current + step)), "a volume button", tick=True)
+            return True
+        return False
+
+    # -- the volume ------------------------------------------------------------------------------
+
+    def set_volume(self, percent: int, by: str, *, tick: bool = False) -> None:
+        """The speaker's software volume (the ring buffer's gain), kept across restarts. `tick`:
+        a short note at the new level, unless an answer is playing (it shows the level itself)."""
+        self.playback.volume_percent = percent
+        log.info("volume %d %% by %s", percent, by)
+        if (
+            tick
+            and self.config.audio.output.earcons
+            and self.conversation.state is not ApplianceState.SPEAKING
+        ):
+            self.playback.play_earcon("tick")
+        self._save()
+
+    def set_muted_remotely(self, on: bool) -> dict[str, object]:
+        """`mute on|off` from the socket (or Home Assistant): it never lifts the device's mute."""
+        changed, why = self.privacy.remote(on)
+        if why is not None:
+            return refused(why)
+        if changed:
+            self._mute_changed("a remote request")
+        else:
+            self._save()  # who holds the mute may have changed (remote added under the button)
+        return ok(mute=self.privacy.describe())
+
+    def _mute_changed(self, by: str) -> None:
+        muted = self.privacy.muted
+        log.info("privacy mute %s by %s", "on" if muted else "off", by)
+        self._carry_out(self.conversation.mute_changed(muted))
+        self._sources_follow_mute()
+        self._save()
+
+    def _sources_follow_mute(self) -> None:
+        """Camera and privacy LED at once; the microphone's device closes (or opens) on a task."""
+        muted = self.privacy.muted
+        if self.controls is not None:
+            self.controls.show_muted(muted)
+        if self.camera is not None:
+            if muted:
+                self.camera.suspend()
+            else:
+                self.camera.resume()
+        if self._mic_wanted and (self._mic_task is None or self._mic_task.done()):
+            self._mic_task = asyncio.get_running_loop().create_task(
+                self._sync_microphone(), name="microphone mute"
+            )
+
+    async def _sync_microphone(self) -> None:
+        """Bring the microphone's device to what the mute wants (again, if it changed meanwhile)."""
+        while self._mic_wanted and self._mic_open == self.privacy.muted:
+            if self.privacy.muted:
+                await self.capture.pause()
+                self._mic_open = False
+            else:
+                await self.capture.resume()
+                self._mic_open = True
+
+    def _save(self) -> None:
+        self.settings.save_soon(self._kept())
+
+    def _kept(self) -> dict[str, object]:
+        return {
+            "mute": self.privacy.to_json(),
+            "volume_percent": round(self.playback.volume_percent),
+        }
 
     # -- the control socket --------------------------------------------------------------------
 
@@ -105,6 +264,8 @@ class Household:
             case "status":
                 return ok(status=self.status())
             case "press":
+                if self.privacy.muted:
+                    return refused(f"muted by the {self.privacy.source}; no turn starts")
                 self._control_event(ButtonPressed(now))
                 return ok()
             case "release":
@@ -118,10 +279,11 @@ class Household:
                 return self.say(request.text)
             case "volume":
                 assert request.percent is not None
-                self._set_volume_percent(request.percent)
+                self.set_volume(request.percent, "a remote request")
                 return ok(volume=request.percent)
             case "mute":
-                return refused("this daemon has no privacy mute")
+                assert request.on is not None
+                return self.set_muted_remotely(request.on)
         return refused(f"unknown command {request.command!r}")
 
     def say(self, text: str) -> dict[str, object]:
@@ -136,12 +298,13 @@ class Household:
         return ok()
 
     def status(self) -> dict[str, object]:
-        """What `pilive ctl status` prints: state, link, volume and the last turn."""
+        """What `pilive ctl status` prints: state, link, mute, volume and the last turn."""
         link = self.link.status
         return {
             "state": self.conversation.state.value,
             "link": {"state": link.state.value, "detail": link.describe()},
-            "volume": round(self._get_volume_percent()),
+            "mute": self.privacy.describe(),
+            "volume": round(self.playback.volume_percent),
             "last_turn": None if self.last_turn is None else self.last_turn.to_json(),
         }
 

@@ -17,5 +17,8 @@ class Controls(Protocol):
     def show(self, state: ApplianceState) -> None:
         """Show `state` (LED pattern, or a log line where there is no LED); cheap, non-blocking."""
 
+    def show_muted(self, muted: bool) -> None:
+        """The privacy mute came on or went off (a privacy LED, where one is fitted)."""
+
     def close(self) -> None:
         """Release pins or stop reading; a turn still held is ended so the microphone closes."""

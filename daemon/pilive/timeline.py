@@ -16,7 +16,9 @@ from pilive.controls.events import (
     ButtonPressed,
     ButtonReleased,
     ControlEventCallback,
+    MutePressed,
     NewConversationPressed,
+    VolumeStepped,
 )
 from pilive.parts import Controls
 
@@ -42,8 +44,34 @@ async def run_timeline(
         if step.action == "new-conversation":
             for pressed in (True, False):
                 _drive(config, controls, on_event, gpio.new_conversation_pin, pressed)
+        elif step.action == "mute":
+            _toggle_mute(config, controls, on_event)
+        elif step.action in ("volume-up", "volume-down"):
+            up = step.action == "volume-up"
+            pin = gpio.volume_up_pin if up else gpio.volume_down_pin
+            if pin is not None and gpio.pin_factory == "mock" and controls is not None:
+                for pressed in (True, False):
+                    _drive(config, controls, on_event, pin, pressed)
+            else:
+                on_event(VolumeStepped(loop.time(), 1 if up else -1))
         else:
             _drive(config, controls, on_event, gpio.button_pin, step.action == "press")
+
+
+def _toggle_mute(config: Config, controls: Controls | None, on_event: ControlEventCallback) -> None:
+    """Press the mute button, or flip the mute switch; on mock pins through the pin itself."""
+    gpio = config.gpio
+    factory = getattr(controls, "pin_factory", None)
+    if gpio.mute_pin is None or factory is None or gpio.pin_factory != "mock":
+        on_event(MutePressed(asyncio.get_running_loop().time()))
+        return
+    if gpio.mute_kind == "button":
+        for pressed in (True, False):
+            _drive(config, controls, on_event, gpio.mute_pin, pressed)
+        return
+    pin = factory.pin(gpio.mute_pin)
+    closed = pin.state == (0 if gpio.pull_up else 1)
+    _drive(config, controls, on_event, gpio.mute_pin, not closed)
 
 
 def _drive(

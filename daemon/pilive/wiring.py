@@ -170,6 +170,11 @@ def controls_config(config: Config) -> ControlsConfig:
         pull_up=gpio.pull_up,
         bounce_ms=gpio.bounce_ms or None,
         new_conversation_pin=gpio.new_conversation_pin,
+        mute_pin=gpio.mute_pin,
+        mute_kind=gpio.mute_kind,
+        privacy_led_pin=gpio.privacy_led_pin,
+        volume_up_pin=gpio.volume_up_pin,
+        volume_down_pin=gpio.volume_down_pin,
         led=LedConfig(
             kind=_LED_KINDS[gpio.led],  # type: ignore[arg-type]
             pins=gpio.led_pins,

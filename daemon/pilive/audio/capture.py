@@ -86,6 +86,7 @@ class Capture(SupervisedDevice):
         self.device_channels: int | None = None
         self.chunks = 0
         self.overflows = 0
+        self.paused = False  # closed on purpose (the privacy mute), not failed
         self.last_callback_adc_s = 0.0  # PortAudio's capture time of the latest block (its clock)
         self.last_callback_s = 0.0  # the latest block's callback time (PortAudio's clock)
         self._supervisor = StreamSupervisor(
@@ -109,6 +110,23 @@ class Capture(SupervisedDevice):
     async def aclose(self) -> None:
         await self._supervisor.aclose()
         self._generation = None
+
+    @property
+    def ok(self) -> bool:
+        """The device works; False while paused, so nobody waits for its heartbeat then."""
+        return not self.paused and self._supervisor.ok
+
+    async def pause(self) -> None:
+        """Close the device (the privacy mute): nothing is captured until `resume`, and the
+        pre-roll from before the pause is forgotten."""
+        self.paused = True
+        await self.aclose()
+        self._preroll.clear()
+
+    async def resume(self) -> None:
+        """Open the device again after `pause` (or for the first time, after a muted start)."""
+        self.paused = False
+        await self.start()
 
     def take_preroll(self) -> list[bytes]:
         """The last `preroll_ms` of chunks, oldest first, for sending right after activityStart;

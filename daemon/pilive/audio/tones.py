@@ -31,6 +31,12 @@ _NOTES: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "offline": ((783.99, 0, 110, 0.9), (587.33, 100, 150, 1.0)),
     # error: a low falling minor third, repeated: distinct from every other earcon.
     "error": ((392.00, 0, 80, 1.0), (329.63, 90, 80, 1.0), (329.63, 170, 80, 0.8)),
+    # muted: a low falling octave, C5 -> C4: "the microphone is off".
+    "muted": ((523.25, 0, 80, 0.9), (261.63, 70, 170, 1.0)),
+    # unmuted: the same octave rising, C4 -> C5: "listening is possible again".
+    "unmuted": ((261.63, 0, 80, 0.9), (523.25, 70, 170, 1.0)),
+    # tick: one short, dry high note, after a volume step: "this loud".
+    "tick": ((1567.98, 0, 45, 0.8),),
     # thinking: one soft high blip.
     "thinking": ((1046.50, 0, 90, 0.6),),
 }

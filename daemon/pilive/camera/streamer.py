@@ -170,6 +170,7 @@ class CameraStreamer:
         self._activity = False
         self._connected = False
         self._epoch = 0  # bumped by every press / connection change: frames from before drop
+        self._suspended = False  # the privacy mute: the camera is closed, nothing is sent
         self._source: FrameSource | None = None
         self._source_name = ""
         self._worker: _Worker | None = None
@@ -210,6 +211,24 @@ class CameraStreamer:
                 self._schedule.stop()
             self._poke()
 
+    def suspend(self) -> None:
+        """The privacy mute: close the camera now and send nothing until `resume`. A frame being
+        captured when this is called is dropped."""
+        self._suspended = True
+        self._epoch += 1
+        self._schedule.stop()
+        self._poke()
+
+    def resume(self) -> None:
+        """Open the camera again after `suspend`; frames follow the mode as before."""
+        if not self._suspended:
+            return
+        self._suspended = False
+        self._epoch += 1
+        if self._wanted:
+            self._schedule.restart(self._clock())
+        self._poke()
+
     # -- status ---------------------------------------------------------------------------------
 
     @property
@@ -221,6 +240,8 @@ class CameraStreamer:
         """One line for people: what the camera is doing and, after a failure, why."""
         name = self._source_name or "camera"
         if self._state is CameraState.OFF:
+            if self._suspended:
+                return "camera off (privacy mute)"
             return "camera off" if self._factory is not None else "camera off (no camera)"
         if self._state is CameraState.STARTING:
             return "camera starting"
@@ -243,6 +264,11 @@ class CameraStreamer:
         try:
             while True:
                 self._wake.clear()
+                if self._suspended:
+                    await self._shut_down()  # the camera itself is closed, not just unread
+                    self._set_state(CameraState.OFF)
+                    await self._wake.wait()
+                    continue
                 if self._source is None:
                     if await self._open():
                         delays = None
@@ -271,6 +297,8 @@ class CameraStreamer:
 
     @property
     def _wanted(self) -> bool:
+        if self._suspended:
+            return False
         if self.mode is CameraMode.ON_ACTIVITY:
             return self._activity
         return self.mode is CameraMode.CONTINUOUS and self._connected

@@ -52,6 +52,7 @@ def check_rules(config: Config, source: str) -> list[Problem]:
     if config.camera.source == "files" and config.camera.folder is None:
         rules.problem("camera.source", "files", "needs camera.folder (a folder of JPEG images)")
     _check_gpio(config.gpio, rules)
+    _check_household_pins(config, rules)
     conv = config.conversation
     if conv.min_press_ms >= conv.max_press_s * 1000:
         rules.problem(
@@ -214,6 +215,29 @@ def _check_gpio(gpio: GpioConfig, rules: _Rules) -> None:
                 # gpiozero cannot pulse without fades; said here, not as a traceback at start.
                 key = f"gpio.patterns.{state.name}.{name}"
                 rules.problem(key, getattr(pattern, name), 'must be > 0 for kind = "pulse"')
+
+
+# The household controls' pins: each must be free, and they need the GPIO button backend.
+_HOUSEHOLD_PINS = ("mute_pin", "privacy_led_pin", "volume_up_pin", "volume_down_pin")
+
+
+def _check_household_pins(config: Config, rules: _Rules) -> None:
+    gpio = config.gpio
+    taken: dict[int, str] = {gpio.button_pin: "gpio.button_pin"}
+    if gpio.new_conversation_pin is not None:
+        taken.setdefault(gpio.new_conversation_pin, "gpio.new_conversation_pin")
+    for index, led_pin in enumerate(gpio.led_pins):
+        taken.setdefault(led_pin, f"gpio.led_pins[{index}]")
+    for name in _HOUSEHOLD_PINS:
+        pin = getattr(gpio, name)
+        if pin is None:
+            continue
+        key = f"gpio.{name}"
+        if config.conversation.button_backend != "gpio":
+            rules.problem(key, pin, 'needs conversation.button_backend = "gpio"')
+        elif pin in taken:
+            rules.problem(key, pin, f"is already used by {taken[pin]}")
+        taken.setdefault(pin, key)
 
 
 def _check_tools(config: Config, rules: _Rules) -> None:

@@ -36,11 +36,14 @@ LedKind = Literal["none", "led", "pwm", "rgb"]
 LedPatternKind = Literal["off", "solid", "blink", "pulse"]
 ConversationMode = Literal["push-to-talk", "hands-free"]
 ButtonBackend = Literal["gpio", "keyboard"]
+MuteKind = Literal["button", "switch"]
 BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
 ToolBehavior = Literal["blocking", "non-blocking"]
 ToolScheduling = Literal["interrupt", "when-idle", "silent"]
 LogLevel = Literal["debug", "info", "warning", "error"]
-TimelineAction = Literal["press", "release", "new-conversation", "stop"]
+TimelineAction = Literal[
+    "press", "release", "new-conversation", "mute", "volume-up", "volume-down", "stop"
+]
 # The thinking levels some Live model takes (live.models); the API's "xhigh" none of them does.
 ThinkingLevel = Literal["minimal", "low", "medium", "high"]
 
@@ -190,6 +193,7 @@ class AudioOutputConfig:
     buffer_s: float = setting(30.0, ge=1.0, le=600.0)
     max_backlog_s: float = setting(120.0, ge=0.0, le=3600.0)
     volume_percent: int = setting(80, ge=0, le=100)
+    volume_step_percent: int = setting(10, ge=1, le=50)
     earcons: bool = True
     earcon_volume_percent: int = setting(50, ge=0, le=100)
 
@@ -304,6 +308,9 @@ class LedPatterns:
             LedPattern, kind="pulse", color=_PURPLE, fade_in_s=2.0, fade_out_s=2.0, brightness=0.5
         )
     )
+    muted: LedPattern = field(
+        default_factory=partial(LedPattern, kind="solid", color=_RED, brightness=0.3)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +322,14 @@ class GpioConfig:
     pull_up: bool = True
     bounce_ms: int = setting(20, ge=0, le=1_000)
     new_conversation_pin: int | None = setting(None, ge=0, le=53)
+    # The privacy mute: a button that toggles it, or a switch that mutes while closed (wired like
+    # the talk button); an optional LED that is lit exactly while the microphone is muted.
+    mute_pin: int | None = setting(None, ge=0, le=53)
+    mute_kind: MuteKind = "button"
+    privacy_led_pin: int | None = setting(None, ge=0, le=53)
+    # Volume buttons: each press steps audio.output's volume by volume_step_percent.
+    volume_up_pin: int | None = setting(None, ge=0, le=53)
+    volume_down_pin: int | None = setting(None, ge=0, le=53)
     led: LedKind = "none"
     led_pins: tuple[int, ...] = setting((), ge=0, le=53)
     led_active_high: bool = True

@@ -35,7 +35,37 @@ class NewConversationPressed:
     at: float
 
 
-ControlEvent = ButtonPressed | ButtonReleased | NewConversationPressed
+@dataclass(frozen=True, slots=True)
+class MutePressed:
+    """The mute button was pressed (`gpio.mute_kind = "button"`): the privacy mute toggles."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MuteSwitched:
+    """The mute switch moved (`gpio.mute_kind = "switch"`): muted while `engaged`."""
+
+    at: float
+    engaged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeStepped:
+    """A volume button was pressed: `step` is +1 (up) or -1 (down)."""
+
+    at: float
+    step: int
+
+
+ControlEvent = (
+    ButtonPressed
+    | ButtonReleased
+    | NewConversationPressed
+    | MutePressed
+    | MuteSwitched
+    | VolumeStepped
+)
 # Called on the event loop's thread, never on a GPIO thread.
 ControlEventCallback = Callable[[ControlEvent], None]
 
@@ -54,3 +84,5 @@ class ApplianceState(enum.StrEnum):
     ERROR = "error"
     LIMIT_SPENT = "limit_spent"
     """Idle, but the daily token limit is spent: no new turn starts until local midnight."""
+    MUTED = "muted"
+    """Idle with the privacy mute on: microphone and camera closed, no turn starts."""

@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pilive.controls.events import (
     ApplianceState,
@@ -23,6 +23,7 @@ from pilive.controls.events import (
     ControlEventCallback,
     NewConversationPressed,
 )
+from pilive.controls.household_pins import HouseholdPins
 from pilive.controls.patterns import LedConfig, LedPattern
 
 if TYPE_CHECKING:
@@ -269,6 +270,11 @@ class ControlsConfig:
     bounce_ms: float | None = 20.0
     new_conversation_pin: int | str | None = None
     led: LedConfig = field(default_factory=LedConfig)
+    mute_pin: int | str | None = None
+    mute_kind: Literal["button", "switch"] = "button"
+    privacy_led_pin: int | str | None = None
+    volume_up_pin: int | str | None = None
+    volume_down_pin: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.pin_factory not in PIN_FACTORIES:
@@ -310,14 +316,36 @@ class Controls:
         except BaseException:
             self.led.close()
             raise
+        try:
+            self.household = HouseholdPins(
+                self.pin_factory,
+                hand_over=self.buttons._hand_over,  # edges reach the loop as the button's do
+                pull_up=config.pull_up,
+                bounce_time_s=config.bounce_ms / 1000 if config.bounce_ms else None,
+                mute_pin=config.mute_pin,
+                mute_kind=config.mute_kind,
+                privacy_led_pin=config.privacy_led_pin,
+                active_high=config.led.active_high,
+                volume_up_pin=config.volume_up_pin,
+                volume_down_pin=config.volume_down_pin,
+            )
+        except BaseException:
+            self.buttons.close()
+            self.led.close()
+            raise
 
     def show(self, state: ApplianceState) -> None:
         """Show `state` on the LED (cheap; call it on every state change)."""
         self.led.show(state)
 
+    def show_muted(self, muted: bool) -> None:
+        """The privacy LED, if one is fitted: lit exactly while the microphone is muted."""
+        self.household.show_muted(muted)
+
     def close(self) -> None:
         """LED off, pins released; the pin factory is closed too when we created it."""
         self.buttons.close()
+        self.household.close()
         self.led.close()
         if self._owns_factory:
             self.pin_factory.close()

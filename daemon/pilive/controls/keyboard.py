@@ -63,6 +63,9 @@ class KeyboardPushToTalk:
         """A keyboard has no LED; the state is only logged (the app calls this for every part)."""
         log.debug("state: %s", state.value)
 
+    def show_muted(self, muted: bool) -> None:
+        """No privacy LED on a keyboard; the journal says it (the app logs the mute)."""
+
     def close(self) -> None:
         """Stop watching; a turn still open is ended so the microphone closes."""
         self._stop_reading()

@@ -1,0 +1,90 @@
+"""A small JSON object kept in the state directory: the household's settings and timers.
+
+Built on `state.StateFile` (atomic replace, defensive read, write problems logged once and never
+raised). These files change by hand, seldom (a mute, a volume step, a timer), and what they hold
+matters after a power cut, so every write is made durable (fsync each time). Writes run on a
+worker thread, in the order they were asked for on the event loop; loading happens once at start,
+also off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pilive.state import StateFile, Unusable
+
+log = logging.getLogger("pilive")
+
+_FORMAT_VERSION = 1
+
+
+class Loaded(Enum):
+    MISSING = "missing"
+    LOADED = "loaded"
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    outcome: Loaded
+    data: dict[str, Any]
+    detail: str = ""
+
+
+class KeptJson:
+    """One JSON object in `directory/name`; `kind`, `loss` and `kept` word the messages."""
+
+    def __init__(self, directory: Path, name: str, *, kind: str, loss: str, kept: str) -> None:
+        self._file = StateFile(directory, name, kind=kind, loss=loss, kept=kept, fsync_interval_s=0)
+        self.path = self._file.path
+        self._saves: set[asyncio.Task[bool]] = set()
+
+    @property
+    def problem(self) -> str | None:
+        """Why changes will not survive a restart, or None while they will."""
+        return self._file.problem
+
+    def load(self) -> LoadResult:
+        """Blocking: the kept object, or why there is none (run it with asyncio.to_thread)."""
+        self._file.check_writable()
+        try:
+            raw = self._file.read()
+        except FileNotFoundError:
+            return LoadResult(Loaded.MISSING, {})
+        except (Unusable, OSError) as exc:
+            why = str(exc) if isinstance(exc, Unusable) else exc.strerror or type(exc).__name__
+            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: {why}")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: not JSON")
+        if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
+            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: no version 1 object")
+        return LoadResult(Loaded.LOADED, data)
+
+    def save_soon(self, data: dict[str, Any], on_done: Callable[[], None] | None = None) -> None:
+        """Write `data` on a worker thread; a later call's data always wins on disk."""
+        payload = json.dumps({"version": _FORMAT_VERSION, **data}).encode()
+        generation = self._file.next_generation()
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._file.write, payload, generation), name=f"save {self.path.name}"
+        )
+        self._saves.add(task)
+
+        def done(finished: asyncio.Task[bool]) -> None:
+            self._saves.discard(finished)
+            if on_done is not None:
+                on_done()
+
+        task.add_done_callback(done)
+
+    async def flush(self) -> None:
+        """Wait for the writes under way (at shutdown)."""
+        await asyncio.gather(*self._saves, return_exceptions=True)
