@@ -22,7 +22,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from pilive import health, wiring
 from pilive.audio.capture import Capture
@@ -74,6 +74,9 @@ from pilive.systemd import (
 from pilive.timeline import run_timeline
 from pilive.tools.base import ToolResult, ToolRunner
 from pilive.usage_keeper import UsageKeeper
+
+if TYPE_CHECKING:
+    from pilive.metrics import MetricsExporter
 
 log = logging.getLogger("pilive")
 THOUGHT_LOG_INTERVAL_S = 5.0  # thought summaries at info level: at most one line this often
@@ -146,6 +149,7 @@ class App:
         self.session: LiveSession
         self.link: LiveLink
         self.handle_store: HandleStore
+        self.metrics: MetricsExporter | None = None
         self.hands_free_audio: HandsFreeAudio | None = None
         self.usage: UsageKeeper
         self.household: Household
@@ -193,6 +197,11 @@ class App:
             )
             self._spawn(reporting, "health")
             self._spawn(self.usage.run(), "usage")
+            if self.config.metrics.textfile is not None or self.config.metrics.listen is not None:
+                from pilive.metrics import MetricsExporter  # noqa: PLC0415 - only when asked
+
+                self.metrics = MetricsExporter(self, self.config.metrics)
+                self._spawn(self.metrics.run(), "metrics")
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -423,6 +432,8 @@ class App:
             self._awaiting_answer = False
             latency_s = time.monotonic() - self.stats.last_activity_end_s
             self.stats.answer_latencies_s.append(latency_s)
+            if self.metrics is not None:
+                self.metrics.first_answer(latency_s)
             self._note(f"first answer audio {latency_s * 1000:.0f} ms after activityEnd")
         elif isinstance(event, GoAway):
             self._note(f"server goAway: {event.time_left_s:g} s left; handing over")

@@ -30,6 +30,7 @@ def fleet_toml(
     ca_file: Path,
     presses: list[Press],
     credential_file: Path | None,
+    extra: str = "",
 ) -> Path:
     """A daemon config for loopback with token_url in place of the key (and no key at all)."""
     mic = tmp_path / "mic.wav"
@@ -42,6 +43,7 @@ def fleet_toml(
         state_dir=tmp_path / "state",
         camera_mode="off",
         presses=presses,
+        extra=extra,
     )
     token_lines = [
         'api_version = "v1alpha"',
@@ -104,6 +106,8 @@ async def test_turn_handover_and_restart_on_tokens_without_the_key(
         credential_file.write_text(credential.reveal() + "\n")
         credential_file.chmod(0o600)
 
+        prom = tmp_path / "pilive.prom"
+
         def config(presses: list[Press], *, with_file: bool) -> Path:
             return fleet_toml(
                 tmp_path,
@@ -112,6 +116,7 @@ async def test_turn_handover_and_restart_on_tokens_without_the_key(
                 ca_file=tls.ca_path,
                 presses=presses,
                 credential_file=credential_file if with_file else None,
+                extra=f'[metrics]\ntextfile = "{prom}"\ntextfile_interval_s = 1.0\n',
             )
 
         notify = NotifySocket(tmp_path / "notify.sock")
@@ -135,6 +140,11 @@ async def test_turn_handover_and_restart_on_tokens_without_the_key(
             async with asyncio.timeout(TIMEOUT_S):
                 while stored_handle(tmp_path / "state") != newest_handle(emu):
                     await asyncio.sleep(0.05)
+            async with asyncio.timeout(TIMEOUT_S):  # the fleet metric, as node-exporter reads it
+                while "pilive_ephemeral_tokens_fetched_total 1.0" not in (
+                    prom.read_text() if prom.exists() else ""
+                ):
+                    await asyncio.sleep(0.2)
             assert await first.stop() == 0
         finally:
             await first.stop()

@@ -62,6 +62,7 @@ def check_rules(config: Config, source: str) -> list[Problem]:
         )
     _check_tools(config, rules)
     _check_timeline(config.timeline, rules)
+    _check_metrics(config, rules)
     _check_control(config, rules)
     return rules.problems
 
@@ -176,6 +177,20 @@ def _check_token_url(config: Config, rules: _Rules) -> None:
             'ephemeral tokens (live.token_url) work only on "v1alpha" '
             "(BidiGenerateContentConstrained)",
         )
+
+
+def _check_metrics(config: Config, rules: _Rules) -> None:
+    metrics = config.metrics
+    if metrics.textfile is not None and metrics.textfile.suffix != ".prom":
+        rules.problem(
+            "metrics.textfile",
+            str(metrics.textfile),
+            'must end in ".prom" (node-exporter\'s textfile collector reads only those)',
+        )
+    if metrics.listen is not None:
+        port = int(metrics.listen.rsplit(":", 1)[1])
+        if not 1 <= port <= 65535:
+            rules.problem("metrics.listen", metrics.listen, "the port must be 1-65535")
 
 
 def key_text_problem(key: str) -> str:

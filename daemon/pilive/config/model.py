@@ -421,6 +421,20 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Prometheus metrics (turns, first-answer latency, reconnects, underruns, tokens, camera
+    frames): off unless a textfile for node-exporter or a listen address is given."""
+
+    textfile: Path | None = None
+    textfile_interval_s: float = setting(15.0, ge=1.0, le=3_600)
+    listen: str | None = setting(
+        None,
+        pattern=r"(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):[0-9]{1,5}",
+        pattern_hint="be address:port, such as 127.0.0.1:9464 or [::]:9464",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineStep:
     """One scripted action, `at_s` seconds after start, for headless reproducible runs."""
 
@@ -444,4 +458,5 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     timeline: tuple[TimelineStep, ...] = ()

@@ -150,6 +150,8 @@ class LinkCounters:
     """Connections given up because the server owed an answer and stayed silent."""
     protocol_errors: int = 0
     reconnects_by_cause: collections.Counter[str] = field(default_factory=collections.Counter)
+    reconnects_by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
+    """The same ends by `retry.Failure` kind (four values: a bounded label for metrics)."""
     handover_gaps_s: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=100)
     )
@@ -331,6 +333,7 @@ class LiveLink:
             now = loop.time()
             cause = self._masked(ended.classified.cause)
             self.counters.reconnects_by_cause[cause] += 1
+            self.counters.reconnects_by_kind[ended.classified.failure.value] += 1
             decision = self.policy.connection_ended(
                 ended.classified,
                 now,
