@@ -28,9 +28,11 @@ PREFIX_PADDING_MS = 100  # ... and the speech that starts one
 async def test_an_answer_played_while_the_user_is_silent_never_starts_a_turn(
     tmp_path: Path,
 ) -> None:
-    """One question, then silence. With the echo cancelled the answer plays out and nothing
-    else reaches the server's voice detection; the same room without it (echo "off") hears
-    the daemon's own voice as the user, so the test's room does carry the echo back."""
+    """One question, then silence. With the echo cancelled (auto, in hands-free) or the
+    microphone muted while the speaker plays (half-duplex, which STATUS states), the answer
+    plays out and nothing else reaches the server's voice detection; the same room without
+    either (echo "off") hears the daemon's own voice as the user, so the test's room does carry
+    the echo back."""
     question = speak(QUESTION)
     runs = {}
 
@@ -41,16 +43,20 @@ async def test_an_answer_played_while_the_user_is_silent_never_starts_a_turn(
             config = room_config(work, emu, echo=f'mode = "{mode}"')
             async with in_room(config, emu) as room:
                 await room.until(lambda: bool(room.noted("answer played out")), 20)
-                if mode == "auto":
-                    assert room.app.echo_plan.mode == "cancel"
+                if mode == "off":
+                    await room.until(lambda: emu.recording.counters["turns"] >= 2, 10)
+                else:
                     # The echo tail dies away and the server would have heard it by now.
                     await asyncio.sleep(1.5)
-                else:
-                    await room.until(lambda: emu.recording.counters["turns"] >= 2, 10)
-                runs[mode] = (emu.recording.counters["turns"], room.app.stats.barge_ins)
+                status = room.app._status_text()
+                runs[mode] = (emu.recording.counters["turns"], room.app.echo_plan.mode, status)
 
-    await asyncio.gather(one("auto"), one("off"))
-    assert runs["auto"] == (1, 0)
+    await asyncio.gather(one("auto"), one("half-duplex"), one("off"))
+    assert runs["auto"][:2] == (1, "cancel")
+    assert runs["half-duplex"][:2] == (1, "half-duplex")
+    # Half-duplex is said where the user looks: no talking over the answer.
+    assert "echo half-duplex (configured): the microphone is muted" in runs["half-duplex"][2]
+    assert "echo" not in runs["auto"][2]
     assert runs["off"][0] >= 2  # its own answer came back as a second "question"
 
 

@@ -15,6 +15,11 @@ from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, open_processor, unav
 from pilive.audio.echo import EchoPlan, EchoProcessor, PlaybackReference, plan_echo
 from pilive.audio.echo_mode import EchoSettings, expected
 from pilive.audio.room import RoomOptions, echo_of
+from tests.support.room_rig import speak
+
+AGC_SPEECH = (
+    "The weather today is mostly sunny with a light breeze from the west, and tomorrow rain."
+)
 
 
 def voice_like(seconds: float, seed: int) -> np.ndarray:
@@ -192,3 +197,44 @@ async def test_the_echo_thread_returns_every_chunk_processed_in_order() -> None:
     echo.submit(chunks[0])
     await asyncio.sleep(0.05)
     assert len(got) == 10
+
+
+@pytest.mark.parametrize("name", ["webrtc", "speex"])
+def test_noise_suppression_lowers_steady_noise(name: str) -> None:
+    """`noise_suppression = true`: steady room noise (white, -40 dBFS) is at least 6 dB lower
+    after two seconds of learning it."""
+    noise = np.random.default_rng(9).standard_normal(4 * RATE_HZ) * 0.01
+    processor = open_processor(name, cancel=False, noise_suppression=True)  # type: ignore[arg-type]
+    near = to_int16(noise)
+    silent = np.zeros(FRAME_SAMPLES, np.int16)
+    out = np.concatenate(
+        [
+            processor.process(near[i : i + FRAME_SAMPLES].copy(), silent)
+            for i in range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+        ]
+    ).astype(np.float64)
+    tail = slice(2 * RATE_HZ, 4 * RATE_HZ)
+    lowered_db = 10 * np.log10(
+        np.mean(near[tail].astype(np.float64) ** 2) / np.mean(out[tail] ** 2)
+    )
+    assert lowered_db >= 6.0
+
+
+@pytest.mark.parametrize("name", ["webrtc", "speex"])
+def test_auto_gain_raises_a_quiet_talker(name: str) -> None:
+    """`auto_gain = true`: a voice at -45 dBFS comes out louder once the gain has adapted (real
+    speech: WebRTC's AGC2 only moves on what its voice detector takes for speech)."""
+    quiet = np.concatenate([speak(AGC_SPEECH, dbfs=-45.0)] * 2)
+    processor = open_processor(name, cancel=False, auto_gain=True)  # type: ignore[arg-type]
+    near = to_int16(quiet)
+    silent = np.zeros(FRAME_SAMPLES, np.int16)
+    out = np.concatenate(
+        [
+            processor.process(near[i : i + FRAME_SAMPLES].copy(), silent)
+            for i in range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+        ]
+    ).astype(np.float64)
+    near = near[: len(out)]
+    tail = slice(len(out) // 2, len(out))
+    raised_db = 10 * np.log10(np.mean(out[tail] ** 2) / np.mean(near[tail].astype(np.float64) ** 2))
+    assert raised_db >= 6.0
