@@ -202,9 +202,10 @@ def test_bad_settings_are_named_with_their_value(text: str, expected: str) -> No
 
 
 async def test_the_command_adds_lists_revokes_and_serves(tmp_path: Path) -> None:
-    """`pilive token-service add-device` prints the credential (only it) on stdout, once;
-    list-devices shows the device; `serve` with the key and the TLS key as systemd credentials
-    (never arguments) listens, says where, serves the device, and never prints the key."""
+    """`pilive token-service add-device` prints the credential (only it) on stdout, once, and
+    `--replace` a new one; list-devices shows the device; `serve` with the key and the TLS key
+    as systemd credentials (never arguments) listens, says where, serves the device, and never
+    prints the key."""
     tls = make_tls(tmp_path)
     async with running(emulator_options(auth_tokens_api=True)) as emu:
         config_path = tmp_path / "token-service.toml"
@@ -236,6 +237,9 @@ async def test_the_command_adds_lists_revokes_and_serves(tmp_path: Path) -> None
         assert "shown this once" in err and credential not in err
         code, out, _ = await command("add-device", "porch")
         assert code == 2
+        code, out, _ = await command("add-device", "porch", "--replace")
+        assert code == 0 and out.startswith("porch.") and out.strip() != credential
+        credential = out.strip()  # the first one is void now
         code, out, _ = await command("list-devices")
         assert out.startswith("porch\tadded ") and out.rstrip().endswith("active")
 

@@ -64,6 +64,7 @@ EXPIRY_SAFETY_S = 2.0
 """The handover is planned this long before the expiry (clock and fetch skew; less for a token
 that lives under 20 s)."""
 TOKEN_PREFIX = "auth_tokens/"  # noqa: S105 - the name prefix of every ephemeral token
+_ROUNDING_S = 0.01
 
 
 @dataclass(eq=False)
@@ -97,7 +98,9 @@ class EphemeralToken:
         return self._safety_s + lead_s
 
     def opens_resume(self, now: float) -> bool:
-        return self.left_s(now) > self.reserve_s
+        # A hair more than the reserve: at the announced handover itself, whatever the rounding,
+        # the token must already count as spent.
+        return self.left_s(now) > self.reserve_s + _ROUNDING_S
 
     def opens_new_session(self, now: float) -> bool:
         uses_left = self.uses == 0 or self.sessions_started < self.uses
