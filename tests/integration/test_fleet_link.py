@@ -222,3 +222,23 @@ async def test_the_token_never_reaches_a_log_line(tmp_path: Path, caplog: Any) -
     assert "auth_tokens" in text or "token" in text
     assert names and not any(name in text for name in names)
     assert credential.reveal() not in text and credential.reveal().split(".")[1] not in text
+
+
+async def test_stopping_does_not_wait_for_a_stalled_token_service(tmp_path: Path) -> None:
+    """A token request that hangs (a 30 s timeout) does not hold up stop(): the link returns at
+    once, as the daemon's shutdown needs."""
+    async with _chain(tmp_path) as (emu, fleet, credential):
+        port = int(fleet.url.rsplit(":", 1)[1].split("/")[0])
+        async with FaultProxy(port) as proxy:
+            proxy.stall()
+            url = f"http://127.0.0.1:{proxy.port}/v1/token"
+            harness = Harness(emu.url, "", tokens=_source(url, credential, timeout_s=30.0))
+            async with harness as h:
+                await h.until(lambda: proxy.connections_accepted == 1)
+                loop = asyncio.get_running_loop()
+                started_s = loop.time()
+            # __aexit__ stopped the link and waited for run() to return: far sooner than the
+            # request's own 30 s timeout would have let it.
+            assert loop.time() - started_s < 15.0
+            proxy.unstall()
+        assert emu.recording.connections == []

@@ -26,21 +26,22 @@ Which token a connection gets follows the token's documented rules (google-genai
   is not documented; the emulator accepts it, and a refused resume falls back to the retry
   policy like any other.
 
-The HTTP request runs in a worker thread with `http.client` (the standard library; one small
-POST every few minutes needs no async HTTP stack on a Pi), bounded by `timeout_s`; cancelling
-it shuts the socket down so the thread ends at once.
+The HTTP request runs on a daemon thread of its own with `http.client` (the standard library:
+one small POST every few minutes needs no async HTTP stack on a Pi), bounded by `timeout_s`;
+cancelling it shuts the socket down so the thread ends at once, and the process never waits for
+it at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import http.client
 import json
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -171,7 +172,6 @@ class TokenSource:
         self._not_before_s = 0.0
         self._changed = asyncio.Event()
         self._fetching: asyncio.Future[EphemeralToken] | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.problem: str | None = None
         """Why the next token could not be fetched ahead of time (for STATUS), or None."""
 
@@ -241,13 +241,9 @@ class TokenSource:
                     log.info("token service answers again")
                 self.problem = None
         finally:
-            self.close()
-
-    def close(self) -> None:
-        """Let go of the worker thread (a request in flight ends with its socket)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+            fetching = self._fetching
+            if fetching is not None and not fetching.done():
+                fetching.cancel()  # its socket is shut down: the thread ends at once
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -414,11 +410,20 @@ class TokenSource:
             finally:
                 connection.close()
 
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="pilive-tokens"
-            )
-        future = asyncio.get_running_loop().run_in_executor(self._executor, request)
+        # A daemon thread of its own, not an executor's: the process never waits at exit for a
+        # request that is still connecting (cancelling shuts down only a connected socket).
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Answer] = loop.create_future()
+
+        def work() -> None:
+            try:
+                answer = request()
+            except BaseException as exc:  # handed to the loop, which raises it in the caller
+                _hand_over(loop, future, None, exc)
+            else:
+                _hand_over(loop, future, answer, None)
+
+        threading.Thread(target=work, name="pilive-token-fetch", daemon=True).start()
         try:
             return await future
         except asyncio.CancelledError:
@@ -427,6 +432,27 @@ class TokenSource:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             raise
+
+
+def _hand_over(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[_Answer],
+    answer: _Answer | None,
+    exc: BaseException | None,
+) -> None:
+    """From the request's thread to the loop; nothing if the asker gave up or the loop ended."""
+
+    def settle() -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            assert answer is not None
+            future.set_result(answer)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits any more
+        loop.call_soon_threadsafe(settle)
 
 
 def _retrieve(future: asyncio.Future[EphemeralToken]) -> None:
