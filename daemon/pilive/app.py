@@ -72,6 +72,7 @@ from pilive.systemd import (
     watchdog_interval_s,
 )
 from pilive.timeline import run_timeline
+from pilive.timer_keeper import TimerKeeper
 from pilive.tools.base import ToolResult, ToolRunner
 from pilive.usage_keeper import UsageKeeper
 
@@ -149,6 +150,7 @@ class App:
         self.session: LiveSession
         self.link: LiveLink
         self.handle_store: HandleStore
+        self.timers: TimerKeeper
         self.metrics: MetricsExporter | None = None
         self.hands_free_audio: HandsFreeAudio | None = None
         self.usage: UsageKeeper
@@ -228,6 +230,12 @@ class App:
             cfg, self.echo.submit if self.echo else self._on_mic_chunk, backend=room
         )
         log.info("microphone: %s", self.echo_plan.describe())
+        self.timers = TimerKeeper(
+            cfg.timers.ring_limit_s,
+            cfg.state.directory,
+            play_earcon=self.playback.play_earcon,  # an alarm sounds even with earcons off
+            on_ringing_changed=lambda: self._do([ShowState(self.conversation.state)]),
+        )
         self.tools = ToolRunner(
             wiring.tools(
                 cfg,
@@ -236,6 +244,7 @@ class App:
                 start_new_conversation=lambda: self._do(
                     self.conversation.new_conversation_pressed()
                 ),
+                timers=self.timers,
             ),
             on_result=self._on_tool_result,
             non_blocking=wiring.non_blocking_tools(cfg),
@@ -280,6 +289,7 @@ class App:
             carry_out=self._do,
             control_event=self._on_control_event,
             playback=self.playback,
+            timers=self.timers,
         )
 
     async def _start_hardware(self) -> None:
@@ -504,7 +514,7 @@ class App:
                 )
             case ShowState():
                 if self.controls is not None:
-                    self.controls.show(action.state)
+                    self.controls.show(self.household.shown(action.state))
                 self._note(f"LED {action.state.value}")
                 self._update_status()
             case PlayEarcon():
@@ -621,6 +631,9 @@ class App:
             for name, part in (("microphone", self.capture), ("speaker", self.playback))
             if not part.ok and part.error_message
         ]
+        ringing = self.household.ringing_text()
+        if ringing:
+            problems.insert(0, ringing)
         if self.household.muted and state is not ApplianceState.MUTED:
             problems.append("muted (microphone and camera off)")
         if self.household.problem:

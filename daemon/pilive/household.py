@@ -2,8 +2,9 @@
 
 `App` keeps the conversation and its parts; this module keeps what sits beside them: the privacy
 mute (who holds it is `privacy.PrivacyMute`'s business; closing the microphone and camera at the
-source is done here), the answers to the control socket (`pilive ctl`), and the record of the last
-turn that `status` shows. Every request is answered on the event loop at once; what it changes
+source is done here), a ringing timer (a press stops it; the LED shows it over any state), the
+answers to the control socket (`pilive ctl`), and the record of the last turn that `status`
+shows. Every request is answered on the event loop at once; what it changes
 goes through the same paths as the buttons (a socket `press` is a `ButtonPressed`), so a script
 cannot do what a person could not, and the mute overrides the socket as it overrides the button.
 
@@ -42,6 +43,7 @@ from pilive.live.events import LinkState
 from pilive.net.connection import LiveLink
 from pilive.parts import Controls
 from pilive.privacy import PrivacyMute
+from pilive.timer_keeper import TimerKeeper
 
 log = logging.getLogger("pilive")
 
@@ -77,6 +79,7 @@ class Household:
         link: LiveLink,
         capture: Capture,
         playback: Playback,
+        timers: TimerKeeper,
         camera: CameraStreamer | None,
         controls: Controls | None,
         carry_out: Callable[[list[Action]], None],
@@ -92,6 +95,9 @@ class Household:
         self._carry_out = carry_out
         self._control_event = control_event
         self.playback = playback
+        self.timers = timers
+        self._timers_task: asyncio.Task[None] | None = None
+        self._swallow_release = False  # the press that stopped a ringing timer is not a turn
         self._wall_clock = wall_clock
         self.last_turn: LastTurn | None = None
         self._heard_last = False  # the newest transcript was the user's (a new turn follows it)
@@ -141,6 +147,9 @@ class Household:
             actions = self.conversation.mute_changed(True)
             self._carry_out([a for a in actions if not isinstance(a, PlayEarcon)])
             self._sources_follow_mute()
+        await self.timers.start()
+        self._timers_task = asyncio.get_running_loop().create_task(self.timers.run(), name="timers")
+        self._timers_task.add_done_callback(_log_failure)
         await self._open_control_socket()
 
     async def start_microphone(self) -> None:
@@ -164,15 +173,25 @@ class Household:
         control, self.control = self.control, None
         if control is not None:
             await control.aclose()
-        if self._mic_task is not None:
-            self._mic_task.cancel()
-            await asyncio.gather(self._mic_task, return_exceptions=True)
+        for task in (self._mic_task, self._timers_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.settings.flush()
+        await self.timers.aclose()
 
     # -- the privacy mute ----------------------------------------------------------------------
 
     def takes(self, event: ControlEvent) -> bool:
-        """Handle the household's own control events; False for the conversation's."""
+        """Handle the household's own control events, and a press that stops a ringing timer
+        (with its release); False for what the conversation should see."""
+        if isinstance(event, ButtonPressed) and self.timers.ringing:
+            self.timers.stop_ringing()
+            self._swallow_release = True
+            return True
+        if isinstance(event, ButtonReleased) and self._swallow_release:
+            self._swallow_release = False
+            return True
         if isinstance(event, MutePressed):
             if self.privacy.button_pressed():
                 self._mute_changed("the mute button")
@@ -187,6 +206,20 @@ class Household:
             self.set_volume(max(0, min(100, current + step)), "a volume button", tick=True)
             return True
         return False
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def shown(self, state: ApplianceState) -> ApplianceState:
+        """What the LED shows for the conversation's `state`: a ringing timer comes first."""
+        return ApplianceState.RINGING if self.timers.ringing else state
+
+    def ringing_text(self) -> str:
+        """For STATUS: what rings, or ""."""
+        ringing = self.timers.ringing
+        if not ringing:
+            return ""
+        names = ", ".join(t.label or t.id for t in ringing)
+        return f"ringing: {names} (press to stop)"
 
     # -- the volume ------------------------------------------------------------------------------
 
@@ -264,6 +297,9 @@ class Household:
             case "status":
                 return ok(status=self.status())
             case "press":
+                if self.timers.ringing:
+                    self._control_event(ButtonPressed(now))  # stops it, as the button does
+                    return ok(stopped_ringing=True)
                 if self.privacy.muted:
                     return refused(f"muted by the {self.privacy.source}; no turn starts")
                 self._control_event(ButtonPressed(now))
@@ -305,6 +341,7 @@ class Household:
             "link": {"state": link.state.value, "detail": link.describe()},
             "mute": self.privacy.describe(),
             "volume": round(self.playback.volume_percent),
+            "timers": self.timers.book.listing(self.timers.clock(), self.timers.tz),
             "last_turn": None if self.last_turn is None else self.last_turn.to_json(),
         }
 
@@ -333,6 +370,11 @@ class Household:
         else:
             return
         turn.at_unix_s = self._wall_clock()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("timers stopped working: %r", exc, exc_info=exc)
 
 
 def _tail(text: str) -> str:

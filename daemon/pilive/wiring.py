@@ -33,9 +33,11 @@ from pilive.live.models import declared_behavior, takes_non_blocking
 from pilive.net.connection import LinkOptions
 from pilive.net.tokens import TokenSource
 from pilive.parts import Controls
+from pilive.timer_keeper import TimerKeeper
 from pilive.tools.base import BLOCKING, Behavior, Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
 from pilive.tools.command import CommandTool
+from pilive.tools.timer_tools import timer_tools
 
 _LED_KINDS = {"none": "none", "led": "led", "pwm": "pwmled", "rgb": "rgbled"}
 
@@ -216,14 +218,17 @@ def tools(
     get_volume_percent: Callable[[], int],
     set_volume_percent: Callable[[int], None],
     start_new_conversation: Callable[[], None],
+    timers: TimerKeeper | None = None,
 ) -> list[Tool]:
-    """The tools declared to the model: enabled built-ins, then the configured commands."""
+    """The tools declared to the model: enabled built-ins, then the configured commands.
+    Without `timers` (a test of other tools) the timer tools are left out."""
     builtin: dict[str, Tool] = {
+        **(timer_tools(timers) if timers is not None else {}),
         "device_status": DeviceStatusTool(get_volume_percent=get_volume_percent),
         "set_volume": SetVolumeTool(set_volume_percent=set_volume_percent),
         "new_conversation": NewConversationTool(start_new_conversation=start_new_conversation),
     }
-    chosen: list[Tool] = [builtin[name] for name in config.tools.builtin]
+    chosen: list[Tool] = [builtin[name] for name in config.tools.builtin if name in builtin]
     for command in config.tools.command:
         chosen.append(
             CommandTool(

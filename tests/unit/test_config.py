@@ -79,7 +79,15 @@ def test_no_file_and_empty_file_give_the_pi_defaults(tmp_path: Path) -> None:
         assert config.gpio.patterns.config_fault.kind == "blink"
         assert config.conversation.mode == "push-to-talk"
         assert config.conversation.button_backend == "gpio"
-        assert set(config.tools.builtin) == {"device_status", "set_volume", "new_conversation"}
+        assert set(config.tools.builtin) == {
+            "device_status",
+            "set_volume",
+            "new_conversation",
+            "set_timer",
+            "set_alarm",
+            "list_timers",
+            "cancel_timer",
+        }
         assert config.tools.command == ()
         assert config.state.directory == Path("/var/lib/pilive")
         assert config.state.handle_max_age_s == 7200

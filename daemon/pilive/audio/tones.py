@@ -35,6 +35,8 @@ _NOTES: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "muted": ((523.25, 0, 80, 0.9), (261.63, 70, 170, 1.0)),
     # unmuted: the same octave rising, C4 -> C5: "listening is possible again".
     "unmuted": ((261.63, 0, 80, 0.9), (523.25, 70, 170, 1.0)),
+    # alarm: three quick high notes, a rising major third twice: a timer rings (repeated).
+    "alarm": ((1318.51, 0, 60, 0.9), (1661.22, 70, 60, 1.0), (1318.51, 140, 60, 0.9)),
     # tick: one short, dry high note, after a volume step: "this loud".
     "tick": ((1567.98, 0, 45, 0.8),),
     # thinking: one soft high blip.

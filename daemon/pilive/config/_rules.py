@@ -6,9 +6,10 @@ import dataclasses
 import os
 import string
 from collections.abc import Mapping
+from typing import get_args
 
 from pilive.config._reader import Problem, show_value
-from pilive.config.model import CommandTool, Config, GpioConfig, TimelineStep
+from pilive.config.model import BuiltinTool, CommandTool, Config, GpioConfig, TimelineStep
 from pilive.control.protocol import MAX_SOCKET_PATH_BYTES
 from pilive.net.endpoint import (
     endpoint_host,
@@ -269,7 +270,7 @@ def _check_tools(config: Config, rules: _Rules) -> None:
             rules.problem(
                 f"{prefix}.name", tool.name, f"is already used by tools.command[{names[tool.name]}]"
             )
-        elif tool.name in ("device_status", "set_volume", "new_conversation", "google_search"):
+        elif tool.name in (*get_args(BuiltinTool), "google_search"):
             rules.problem(f"{prefix}.name", tool.name, "is the name of a built-in tool")
         names.setdefault(tool.name, index)
         _check_command(tool, prefix, rules)

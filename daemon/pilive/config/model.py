@@ -37,7 +37,15 @@ LedPatternKind = Literal["off", "solid", "blink", "pulse"]
 ConversationMode = Literal["push-to-talk", "hands-free"]
 ButtonBackend = Literal["gpio", "keyboard"]
 MuteKind = Literal["button", "switch"]
-BuiltinTool = Literal["device_status", "set_volume", "new_conversation"]
+BuiltinTool = Literal[
+    "device_status",
+    "set_volume",
+    "new_conversation",
+    "set_timer",
+    "set_alarm",
+    "list_timers",
+    "cancel_timer",
+]
 ToolBehavior = Literal["blocking", "non-blocking"]
 ToolScheduling = Literal["interrupt", "when-idle", "silent"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -311,6 +319,11 @@ class LedPatterns:
     muted: LedPattern = field(
         default_factory=partial(LedPattern, kind="solid", color=_RED, brightness=0.3)
     )
+    ringing: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="blink", color=_ORANGE, on_time_s=0.25, off_time_s=0.25
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +389,15 @@ class CommandTool:
 class ToolsConfig:
     """Functions declared to the model in setup."""
 
-    builtin: tuple[BuiltinTool, ...] = ("device_status", "set_volume", "new_conversation")
+    builtin: tuple[BuiltinTool, ...] = (
+        "device_status",
+        "set_volume",
+        "new_conversation",
+        "set_timer",
+        "set_alarm",
+        "list_timers",
+        "cancel_timer",
+    )
     google_search: bool = True
     command: tuple[CommandTool, ...] = ()
 
@@ -398,6 +419,15 @@ class LimitsConfig:
     # spent, a press gets the error earcon and the limit_spent LED instead of a turn, until
     # local midnight; the count survives restarts (in the state directory). Unset: no limit.
     daily_tokens: int | None = setting(None, ge=1, le=10**12)
+
+
+@dataclass(frozen=True, slots=True)
+class TimersConfig:
+    """Timers and alarms the model sets (the set_timer, set_alarm ... tools): they ring on the
+    speaker, offline too, and survive restarts."""
+
+    # An alarm nobody stops rings this long, then stops by itself.
+    ring_limit_s: float = setting(120.0, ge=5.0, le=3_600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,5 +488,6 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    timers: TimersConfig = field(default_factory=TimersConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     timeline: tuple[TimelineStep, ...] = ()

@@ -86,3 +86,5 @@ class ApplianceState(enum.StrEnum):
     """Idle, but the daily token limit is spent: no new turn starts until local midnight."""
     MUTED = "muted"
     """Idle with the privacy mute on: microphone and camera closed, no turn starts."""
+    RINGING = "ringing"
+    """A timer or alarm rings (shown over any other state); a press stops it."""

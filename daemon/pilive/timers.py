@@ -1,0 +1,239 @@
+"""Timers and alarms as pure data: set, list, cancel, ring, stop; the clock is always an argument.
+
+Gemini has no clock of its own, so the model sets these through tools (tools/timer_tools.py) and
+the speaker keeps them: they ring locally, offline too, and survive restarts (timer_keeper.py
+keeps them in the state directory). A timer runs for a duration; an alarm rings at the next
+local "HH:MM" (the system's time zone, daylight saving included). Times are Unix seconds.
+
+Ringing starts at the due time and ends when a press stops it or, unanswered, `ring_limit_s`
+after it was due. A timer whose time passed while the daemon was not running rings at start if
+that is still within the limit, and is reported missed otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Literal
+
+Kind = Literal["timer", "alarm"]
+
+MAX_TIMERS = 20
+MAX_DURATION_S = 24 * 3600
+MAX_LABEL_CHARS = 60
+ALARM_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+"""An alarm's time of day: 24-hour "HH:MM" (or "H:MM")."""
+
+
+class TimerError(ValueError):
+    """A request the book refuses; the message is for the model (and the user) to hear."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    id: str
+    kind: Kind
+    label: str
+    due_unix_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "label": self.label,
+            "due_unix_s": self.due_unix_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rang:
+    """`timer` started ringing."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """`timer` rang for the whole limit and stopped by itself."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """`timer` was due while the daemon was not running, longer ago than the ring limit."""
+
+    timer: Timer
+
+
+Event = Rang | Unanswered | Missed
+
+
+class TimerBook:
+    """The timers set, the ones ringing, and what happens next."""
+
+    def __init__(self, ring_limit_s: float) -> None:
+        if ring_limit_s <= 0:
+            raise ValueError(f"ring_limit_s must be > 0, got {ring_limit_s!r}")
+        self.ring_limit_s = ring_limit_s
+        self._timers: dict[str, Timer] = {}  # set and not yet stopped, ringing ones included
+        self._ringing: set[str] = set()
+        self._next_number = 1
+
+    # -- what the tools ask ----------------------------------------------------------------------
+
+    def set_timer(self, duration_s: float, label: str, now_unix_s: float) -> Timer:
+        if not 1 <= duration_s <= MAX_DURATION_S:
+            raise TimerError(f"a timer runs from 1 second to {MAX_DURATION_S // 3600} hours")
+        return self._add("timer", label, now_unix_s + duration_s)
+
+    def set_alarm(self, at: str, label: str, now_unix_s: float, tz: tzinfo | None) -> Timer:
+        """An alarm at the next `at` ("HH:MM", 24-hour) local time after now."""
+        match = ALARM_TIME.fullmatch(at.strip())
+        if match is None:
+            raise TimerError(f"an alarm time is HH:MM on a 24-hour clock, not {at!r}")
+        due = next_local_time(int(match[1]), int(match[2]), now_unix_s, tz)
+        return self._add("alarm", label, due)
+
+    def cancel(
+        self, *, ident: str | None = None, label: str | None = None, everything: bool = False
+    ) -> list[Timer]:
+        """Cancel by id, by label (case-insensitive), or all; ringing ones stop too."""
+        wanted = (label or "").strip().casefold()
+        chosen = [
+            t
+            for t in self._timers.values()
+            if everything or t.id == ident or (wanted and t.label.casefold() == wanted)
+        ]
+        for timer in chosen:
+            del self._timers[timer.id]
+            self._ringing.discard(timer.id)
+        return chosen
+
+    def listing(self, now_unix_s: float, tz: tzinfo | None) -> list[dict[str, object]]:
+        """Every timer, soonest first, in words the model can speak."""
+        return [
+            {
+                "id": t.id,
+                "kind": t.kind,
+                "label": t.label,
+                "rings_at": local_time_words(t.due_unix_s, now_unix_s, tz),
+                "remaining_s": max(0, round(t.due_unix_s - now_unix_s)),
+                "ringing": t.id in self._ringing,
+            }
+            for t in sorted(self._timers.values(), key=lambda t: t.due_unix_s)
+        ]
+
+    # -- ringing ----------------------------------------------------------------------------------
+
+    @property
+    def ringing(self) -> tuple[Timer, ...]:
+        return tuple(self._timers[i] for i in sorted(self._ringing))
+
+    def stop_ringing(self) -> list[Timer]:
+        """A press: every timer ringing stops (and is done)."""
+        stopped = list(self.ringing)
+        for timer in stopped:
+            del self._timers[timer.id]
+        self._ringing.clear()
+        return stopped
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do: a timer due, or a ringing one's limit."""
+        times = [
+            t.due_unix_s + self.ring_limit_s if t.id in self._ringing else t.due_unix_s
+            for t in self._timers.values()
+        ]
+        return min(times, default=None)
+
+    def tick(self, now_unix_s: float) -> list[Event]:
+        """What happened by `now`: timers that start ringing, and ones that stop unanswered
+        (or, due longer ago than the limit, were missed without ever ringing)."""
+        events: list[Event] = []
+        for timer in sorted(self._timers.values(), key=lambda t: t.due_unix_s):
+            if timer.due_unix_s > now_unix_s:
+                continue
+            over = now_unix_s >= timer.due_unix_s + self.ring_limit_s
+            if timer.id in self._ringing:
+                if over:
+                    self._ringing.discard(timer.id)
+                    del self._timers[timer.id]
+                    events.append(Unanswered(timer))
+            elif over:
+                del self._timers[timer.id]
+                events.append(Missed(timer))
+            else:
+                self._ringing.add(timer.id)
+                events.append(Rang(timer))
+        return events
+
+    # -- kept across restarts -----------------------------------------------------------------
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "next_number": self._next_number,
+            "timers": [t.to_json() for t in self._timers.values()],
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> list[str]:
+        """Take up kept timers; returns why an entry was skipped (a damaged one is not kept)."""
+        skipped: list[str] = []
+        number = data.get("next_number")
+        if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+            self._next_number = number
+        entries = data.get("timers")
+        for entry in entries if isinstance(entries, Sequence) else []:
+            timer = _timer_from_json(entry)
+            if timer is None or len(self._timers) >= MAX_TIMERS:
+                skipped.append(f"a kept timer could not be read: {str(entry)[:80]}")
+                continue
+            self._timers[timer.id] = timer
+        return skipped
+
+    def _add(self, kind: Kind, label: str, due_unix_s: float) -> Timer:
+        if len(self._timers) >= MAX_TIMERS:
+            raise TimerError(f"{MAX_TIMERS} timers are already set; cancel one first")
+        label = " ".join(label.split())[:MAX_LABEL_CHARS]
+        timer = Timer(f"{kind}-{self._next_number}", kind, label, due_unix_s)
+        self._next_number += 1
+        self._timers[timer.id] = timer
+        return timer
+
+
+def _timer_from_json(entry: object) -> Timer | None:
+    if not isinstance(entry, Mapping):
+        return None
+    ident, kind, label, due = (entry.get(k) for k in ("id", "kind", "label", "due_unix_s"))
+    if not (isinstance(ident, str) and ident and len(ident) <= 40):
+        return None
+    if kind not in ("timer", "alarm") or not isinstance(label, str):
+        return None
+    if isinstance(due, bool) or not isinstance(due, int | float) or not 0 <= due < 2**40:
+        return None
+    return Timer(ident, kind, label[:MAX_LABEL_CHARS], float(due))
+
+
+def next_local_time(hour: int, minute: int, now_unix_s: float, tz: tzinfo | None) -> float:
+    """The next moment after `now` when the local clock (tz; None: the system's) shows
+    hour:minute. On a day the clock skips that time (daylight saving starts), the moment the
+    wall clock would have shown it; where it shows it twice, the first."""
+    day = datetime.fromtimestamp(now_unix_s, tz).date()
+    for _ in range(3):
+        naive = datetime(day.year, day.month, day.day, hour, minute)
+        candidate = naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+        due = candidate.timestamp()
+        if due > now_unix_s:
+            return due
+        day += timedelta(days=1)
+    raise AssertionError("unreachable: a time of day recurs within two days")
+
+
+def local_time_words(unix_s: float, now_unix_s: float, tz: tzinfo | None) -> str:
+    """'14:05:30' today, 'Tue 07:30' on another day (the local clock, tz None: the system's)."""
+    when = datetime.fromtimestamp(unix_s, tz)
+    now = datetime.fromtimestamp(now_unix_s, tz)
+    if when.date() == now.date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%a %H:%M")

@@ -1,0 +1,185 @@
+"""Built-in tools for timers and alarms: set_timer, set_alarm, list_timers, cancel_timer.
+
+The model has no clock of its own, so every result says the local time now and when each timer
+rings, in words it can speak. The timers themselves live in the daemon (timer_keeper.py): they
+ring on the speaker, offline too, and survive restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pilive.timer_keeper import TimerKeeper
+from pilive.timers import MAX_DURATION_S, MAX_LABEL_CHARS, TimerError, local_time_words
+from pilive.tools.base import BLOCKING, Behavior, Tool, ToolResponse
+from pilive.tools.schema import check_schema
+
+TIMER_TOOL_NAMES: tuple[str, ...] = ("set_timer", "set_alarm", "list_timers", "cancel_timer")
+
+_LABEL = {
+    "type": "string",
+    "maxLength": MAX_LABEL_CHARS,
+    "description": "A short name said back to the user, e.g. 'tea' or 'pasta'.",
+}
+
+
+def _now_words(keeper: TimerKeeper) -> str:
+    return datetime.fromtimestamp(keeper.clock(), keeper.tz).strftime("%A %H:%M:%S")
+
+
+@dataclass
+class SetTimerTool:
+    keeper: TimerKeeper
+    name: str = "set_timer"
+    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
+    description: str = (
+        "Start a countdown timer on the speaker: it rings when the time is up, even without a "
+        "network. Use it when asked for a timer ('ten minutes for the pasta')."
+    )
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: check_schema(
+            {
+                "type": "object",
+                "properties": {
+                    "duration_s": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_DURATION_S,
+                        "description": "How long until it rings, in seconds.",
+                    },
+                    "label": _LABEL,
+                },
+                "required": ["duration_s"],
+                "additionalProperties": False,
+            }
+        )
+    )
+
+    async def call(self, args: Mapping[str, Any]) -> ToolResponse:
+        now = self.keeper.clock()
+        try:
+            timer = self.keeper.book.set_timer(args["duration_s"], args.get("label", ""), now)
+        except TimerError as exc:
+            return {"error": str(exc)}
+        self.keeper.changed()
+        return {
+            "result": {
+                "id": timer.id,
+                "label": timer.label,
+                "rings_at": local_time_words(timer.due_unix_s, now, self.keeper.tz),
+                "now": _now_words(self.keeper),
+            }
+        }
+
+
+@dataclass
+class SetAlarmTool:
+    keeper: TimerKeeper
+    name: str = "set_alarm"
+    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
+    description: str = (
+        "Set an alarm on the speaker for the next time the local clock shows HH:MM (24-hour). "
+        "It rings even without a network. The result says the local time now."
+    )
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: check_schema(
+            {
+                "type": "object",
+                "properties": {
+                    "time": {
+                        "type": "string",
+                        "pattern": r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
+                        "description": "Local time of day, 24-hour HH:MM, e.g. '06:45'.",
+                    },
+                    "label": _LABEL,
+                },
+                "required": ["time"],
+                "additionalProperties": False,
+            }
+        )
+    )
+
+    async def call(self, args: Mapping[str, Any]) -> ToolResponse:
+        now = self.keeper.clock()
+        try:
+            alarm = self.keeper.book.set_alarm(
+                args["time"], args.get("label", ""), now, self.keeper.tz
+            )
+        except TimerError as exc:
+            return {"error": str(exc)}
+        self.keeper.changed()
+        return {
+            "result": {
+                "id": alarm.id,
+                "label": alarm.label,
+                "rings_at": local_time_words(alarm.due_unix_s, now, self.keeper.tz),
+                "in_s": round(alarm.due_unix_s - now),
+                "now": _now_words(self.keeper),
+            }
+        }
+
+
+@dataclass
+class ListTimersTool:
+    keeper: TimerKeeper
+    name: str = "list_timers"
+    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
+    description: str = (
+        "List the timers and alarms set on the speaker, with the time left, and the local time "
+        "now. Use it for 'how long is left' or 'what time is it'."
+    )
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: check_schema({"type": "object", "properties": {}})
+    )
+
+    async def call(self, args: Mapping[str, Any]) -> ToolResponse:
+        timers = self.keeper.book.listing(self.keeper.clock(), self.keeper.tz)
+        return {"result": {"now": _now_words(self.keeper), "timers": timers}}
+
+
+@dataclass
+class CancelTimerTool:
+    keeper: TimerKeeper
+    name: str = "cancel_timer"
+    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
+    description: str = (
+        "Cancel timers or alarms: one by its id or label, or all of them. A ringing one stops."
+    )
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: check_schema(
+            {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "description": "The id list_timers gave."},
+                    "label": _LABEL,
+                    "all": {"type": "boolean", "description": "Cancel every timer and alarm."},
+                },
+                "additionalProperties": False,
+            }
+        )
+    )
+
+    async def call(self, args: Mapping[str, Any]) -> ToolResponse:
+        if not (args.get("id") or args.get("label") or args.get("all")):
+            return {"error": "say which: an id, a label, or all"}
+        cancelled = self.keeper.book.cancel(
+            ident=args.get("id"), label=args.get("label"), everything=bool(args.get("all"))
+        )
+        if not cancelled:
+            return {"error": "no timer or alarm matches; list_timers shows what is set"}
+        self.keeper.changed()
+        self.keeper.ringing_may_have_changed()
+        return {"result": {"cancelled": [t.label or t.id for t in cancelled]}}
+
+
+def timer_tools(keeper: TimerKeeper) -> dict[str, Tool]:
+    """The four tools, by name, all on one keeper."""
+    return {
+        "set_timer": SetTimerTool(keeper),
+        "set_alarm": SetAlarmTool(keeper),
+        "list_timers": ListTimersTool(keeper),
+        "cancel_timer": CancelTimerTool(keeper),
+    }

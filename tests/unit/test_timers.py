@@ -1,0 +1,136 @@
+"""Timers and alarms on a simulated clock: the pure book, and the tools the model calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pilive.timer_keeper import TimerKeeper
+from pilive.timers import (
+    MAX_TIMERS,
+    Missed,
+    Rang,
+    TimerBook,
+    TimerError,
+    Unanswered,
+    local_time_words,
+    next_local_time,
+)
+from pilive.tools.base import ToolRunner
+from pilive.tools.timer_tools import timer_tools
+
+BERLIN = ZoneInfo("Europe/Berlin")
+T0 = datetime(2026, 6, 10, 12, 0, 0, tzinfo=UTC).timestamp()  # 14:00 in Berlin (CEST)
+
+
+def test_a_timer_rings_when_due_and_stops_unanswered_after_the_limit() -> None:
+    """Nothing before it is due; at the due second it rings; the next deadline is then the
+    limit; at the limit it stops by itself and is gone."""
+    book = TimerBook(ring_limit_s=60)
+    tea = book.set_timer(180, "tea", T0)
+    assert book.next_deadline() == T0 + 180
+    assert book.tick(T0 + 179.9) == []
+    assert book.tick(T0 + 180) == [Rang(tea)]
+    assert book.ringing == (tea,)
+    assert book.tick(T0 + 200) == []
+    assert book.next_deadline() == T0 + 240
+    assert book.tick(T0 + 240) == [Unanswered(tea)]
+    assert book.ringing == () and book.listing(T0 + 240, BERLIN) == []
+    assert book.next_deadline() is None
+
+
+def test_a_press_stops_every_ringing_timer_and_leaves_the_others() -> None:
+    book = TimerBook(ring_limit_s=60)
+    eggs = book.set_timer(10, "eggs", T0)
+    rice = book.set_timer(12, "rice", T0)
+    later = book.set_timer(600, "bread", T0)
+    book.tick(T0 + 12)
+    assert book.stop_ringing() == [eggs, rice]
+    assert [t["id"] for t in book.listing(T0 + 12, BERLIN)] == [later.id]
+    assert book.stop_ringing() == []
+
+
+def test_cancel_by_id_label_or_all_and_a_ringing_one_stops() -> None:
+    book = TimerBook(ring_limit_s=60)
+    tea = book.set_timer(5, "Tea", T0)
+    pasta = book.set_timer(600, "pasta", T0)
+    book.set_alarm("07:00", "wake up", T0, BERLIN)
+    book.tick(T0 + 5)
+    assert book.cancel(label="tea") == [tea]  # case-insensitive; it was ringing
+    assert book.ringing == ()
+    assert book.cancel(ident=pasta.id) == [pasta]
+    assert book.cancel(ident="nothing") == []
+    assert len(book.cancel(everything=True)) == 1
+
+
+def test_limits_are_refused_in_words_the_model_can_say() -> None:
+    book = TimerBook(ring_limit_s=60)
+    with pytest.raises(TimerError, match="from 1 second to 24 hours"):
+        book.set_timer(0, "", T0)
+    with pytest.raises(TimerError, match="HH:MM on a 24-hour clock"):
+        book.set_alarm("7pm", "", T0, BERLIN)
+    for _ in range(MAX_TIMERS):
+        book.set_timer(60, "", T0)
+    with pytest.raises(TimerError, match="cancel one first"):
+        book.set_timer(60, "", T0)
+
+
+def test_an_alarm_is_the_next_time_the_local_clock_shows_it() -> None:
+    """At 14:00 Berlin time, "15:30" is today and "07:00" tomorrow; across the spring change
+    of clocks, 07:00 is still 07:00 on the wall (one hour less of UTC time)."""
+    today = next_local_time(15, 30, T0, BERLIN)
+    assert datetime.fromtimestamp(today, BERLIN).strftime("%d %H:%M") == "10 15:30"
+    tomorrow = next_local_time(7, 0, T0, BERLIN)
+    assert datetime.fromtimestamp(tomorrow, BERLIN).strftime("%d %H:%M") == "11 07:00"
+    before_change = datetime(2026, 3, 28, 20, 0, tzinfo=BERLIN).timestamp()
+    wake = next_local_time(7, 0, before_change, BERLIN)
+    assert datetime.fromtimestamp(wake, BERLIN).strftime("%d %H:%M %Z") == "29 07:00 CEST"
+    assert wake - before_change == 10 * 3600  # eleven wall-clock hours, one of them skipped
+    assert local_time_words(today, T0, BERLIN) == "15:30:00"
+    assert local_time_words(tomorrow, T0, BERLIN) == "Thu 07:00"
+
+
+def test_kept_timers_ring_after_a_restart_within_the_limit_or_are_missed() -> None:
+    """What was kept comes back; a timer due during the downtime rings at start if the limit
+    has not passed, and is reported missed if it has; damaged entries are skipped with why."""
+    book = TimerBook(ring_limit_s=60)
+    soon = book.set_timer(30, "soon", T0)
+    long_gone = book.set_timer(10, "gone", T0)
+    kept = json.loads(json.dumps(book.to_json()))
+    kept["timers"].append({"id": "x", "kind": "timer", "label": "bad", "due_unix_s": "soon"})
+    again = TimerBook(ring_limit_s=60)
+    assert len(again.restore(kept)) == 1
+    assert again.tick(T0 + 80) == [Missed(long_gone), Rang(soon)]
+    fresh = again.set_timer(10, "", T0 + 80)
+    assert fresh.id not in (soon.id, long_gone.id)  # ids are never reused
+
+
+async def test_the_tools_set_list_and_cancel_on_the_speakers_clock(tmp_path: Path) -> None:
+    """Through the tool runner as the model would call them: results carry the local time, an
+    invalid call is an error result, and the timers are saved in the state directory."""
+    keeper = TimerKeeper(
+        60, tmp_path, play_earcon=lambda name: None, on_ringing_changed=lambda: None, tz=BERLIN
+    )
+    keeper.clock = lambda: T0
+    runner = ToolRunner(list(timer_tools(keeper).values()), lambda result: None)
+    result = await runner.call("set_timer", {"duration_s": 600, "label": "pasta"})
+    assert result["result"]["rings_at"] == "14:10:00"
+    assert result["result"]["now"] == "Wednesday 14:00:00"
+    alarm = await runner.call("set_alarm", {"time": "6:45", "label": "wake"})
+    assert alarm["result"]["rings_at"] == "Thu 06:45"
+    listed = (await runner.call("list_timers", {}))["result"]["timers"]
+    assert [(t["label"], t["remaining_s"]) for t in listed] == [("pasta", 600), ("wake", 60300)]
+    assert "error" in await runner.call("set_alarm", {"time": "25:00"})
+    assert "error" in await runner.call("cancel_timer", {})
+    assert (await runner.call("cancel_timer", {"label": "pasta"}))["result"] == {
+        "cancelled": ["pasta"]
+    }
+    await asyncio.sleep(0)
+    await keeper.store.flush()
+    kept = json.loads((tmp_path / "timers.json").read_text())
+    assert [t["label"] for t in kept["timers"]] == ["wake"]
