@@ -234,7 +234,7 @@ class App:
             cfg.timers.ring_limit_s,
             cfg.state.directory,
             play_earcon=self.playback.play_earcon,  # an alarm sounds even with earcons off
-            on_ringing_changed=lambda: self._do([ShowState(self.conversation.state)]),
+            on_ringing_changed=lambda: self.household.ringing_changed(),  # noqa: PLW0108 - built below
         )
         self.tools = ToolRunner(
             wiring.tools(
@@ -290,6 +290,7 @@ class App:
             control_event=self._on_control_event,
             playback=self.playback,
             timers=self.timers,
+            note=self._note,
         )
 
     async def _start_hardware(self) -> None:
@@ -513,9 +514,10 @@ class App:
                     2 * self.capture.chunk_ms / 1000, self._send_activity_end
                 )
             case ShowState():
+                shown = self.household.shown(action.state)
                 if self.controls is not None:
-                    self.controls.show(self.household.shown(action.state))
-                self._note(f"LED {action.state.value}")
+                    self.controls.show(shown)
+                self._note(f"LED {shown.value}")
                 self._update_status()
             case PlayEarcon():
                 self._note(f"earcon {action.earcon.value}")

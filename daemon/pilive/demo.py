@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -43,10 +44,14 @@ if TYPE_CHECKING:
 EMULATOR_TIME_SCALE = 0.028
 SENTENCES = (
     "What do you see on my desk?",
-    "Tell me a very short story about it.",
+    "Can you hear me?",  # said while muted: never captured
+    "Set a timer for five seconds for my tea.",
     "Stop, I have another question.",
     "Thank you.",
 )
+# The emulator's model calls set_timer on the second user turn it hears (the tea timer).
+DEMO_TIMER_TURN = 2
+DEMO_TIMER_ARGS = {"duration_s": 5, "label": "tea"}
 # Hands-free in the room: (seconds after start, question); the answer to the first has played
 # out well before the second, and the run stops HANDS_FREE_STOP_S after start.
 HANDS_FREE_QUESTIONS = ((1.0, "What will the weather be like today?"), (9.0, "And tomorrow?"))
@@ -77,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print("pilive demo: the demo config needs [audio.input] backend = file", file=sys.stderr)
         return 2
     mic_path.parent.mkdir(parents=True, exist_ok=True)
-    # Each demo starts its own emulator, which cannot know an older run's conversation.
-    (config.state.directory / "resumption.json").unlink(missing_ok=True)
+    # Each demo starts its own emulator, which cannot know an older run's conversation; and
+    # starts at its configured volume, unmuted, without an older run's timers.
+    for kept in ("resumption.json", "settings.json", "timers.json"):
+        (config.state.directory / kept).unlink(missing_ok=True)
     _write_speech(mic_path, config)
     port = _free_port()
     log_path = mic_path.parent / "emulator.log"
@@ -150,6 +157,7 @@ def _hands_free_config(config: Config) -> Config:
     """The demo's daemon hands-free in the simulated room, with the echo mode left to "auto"
     (cancel, falling back to half-duplex where no canceller runs), stopped by the timeline."""
     from pilive.config.model import TimelineStep  # noqa: PLC0415 - only the demo needs it
+    from pilive.tools.timer_tools import TIMER_TOOL_NAMES  # noqa: PLC0415
 
     audio = config.audio
     mic_path = audio.input.file_path
@@ -163,6 +171,11 @@ def _hands_free_config(config: Config) -> Config:
             room=dataclasses.replace(audio.room, enabled=True),
         ),
         conversation=dataclasses.replace(config.conversation, mode="hands-free"),
+        # The push-to-talk run's timer request is not this run's subject: no timer tools here.
+        tools=dataclasses.replace(
+            config.tools,
+            builtin=tuple(n for n in config.tools.builtin if n not in TIMER_TOOL_NAMES),
+        ),
         timeline=(TimelineStep(at_s=HANDS_FREE_STOP_S, action="stop"),),
     )
 
@@ -228,6 +241,12 @@ def _emulator(port: int, api_key: str, log_path: Path) -> Iterator[None]:
                 str(port),
                 "--time-scale",
                 str(EMULATOR_TIME_SCALE),
+                "--tool-turns",
+                str(DEMO_TIMER_TURN),
+                "--tool-function",
+                "set_timer",
+                "--tool-args",
+                json.dumps(DEMO_TIMER_ARGS),
             ],
             env=env,
             stdout=log_file,

@@ -37,7 +37,7 @@ from pilive.controls.events import (
     NewConversationPressed,
     VolumeStepped,
 )
-from pilive.conversation import Action, Conversation, Journal, PlayEarcon
+from pilive.conversation import Action, Conversation, Journal, PlayEarcon, ShowState
 from pilive.kept import KeptJson, Loaded
 from pilive.live.events import LinkState
 from pilive.net.connection import LiveLink
@@ -80,6 +80,7 @@ class Household:
         capture: Capture,
         playback: Playback,
         timers: TimerKeeper,
+        note: Callable[[str], None] = lambda text: None,
         camera: CameraStreamer | None,
         controls: Controls | None,
         carry_out: Callable[[list[Action]], None],
@@ -96,6 +97,7 @@ class Household:
         self._control_event = control_event
         self.playback = playback
         self.timers = timers
+        self._note = note
         self._timers_task: asyncio.Task[None] | None = None
         self._swallow_release = False  # the press that stopped a ringing timer is not a turn
         self._wall_clock = wall_clock
@@ -213,6 +215,12 @@ class Household:
         """What the LED shows for the conversation's `state`: a ringing timer comes first."""
         return ApplianceState.RINGING if self.timers.ringing else state
 
+    def ringing_changed(self) -> None:
+        """A timer began or stopped ringing: the LED and STATUS follow."""
+        text = self.ringing_text()
+        self._note(text or "no timer ringing")
+        self._carry_out([ShowState(self.conversation.state)])
+
     def ringing_text(self) -> str:
         """For STATUS: what rings, or ""."""
         ringing = self.timers.ringing
@@ -228,6 +236,7 @@ class Household:
         a short note at the new level, unless an answer is playing (it shows the level itself)."""
         self.playback.volume_percent = percent
         log.info("volume %d %% by %s", percent, by)
+        self._note(f"volume {percent} % ({by})")
         if (
             tick
             and self.config.audio.output.earcons
@@ -250,6 +259,7 @@ class Household:
     def _mute_changed(self, by: str) -> None:
         muted = self.privacy.muted
         log.info("privacy mute %s by %s", "on" if muted else "off", by)
+        self._note(f"privacy mute {'on' if muted else 'off'} ({by})")
         self._carry_out(self.conversation.mute_changed(muted))
         self._sources_follow_mute()
         self._save()

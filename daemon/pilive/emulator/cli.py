@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -40,6 +41,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="call the first declared function on every Nth user turn (0: never)",
     )
+    parser.add_argument(
+        "--tool-turns",
+        default="",
+        metavar="N,M",
+        help="also call a function on these user turns (1-based, over the session)",
+    )
+    parser.add_argument(
+        "--tool-function", metavar="NAME", help="the declared function to call (default: first)"
+    )
+    parser.add_argument(
+        "--tool-args",
+        metavar="JSON",
+        help="its arguments as a JSON object (default: made up from its schema)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +83,12 @@ def run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             log_frames=args.log_frames,
             auth_tokens_api=args.auth_tokens,
-            tool_trigger=ToolTrigger(every_n_turns=max(0, args.tool_every)),
+            tool_trigger=ToolTrigger(
+                every_n_turns=max(0, args.tool_every),
+                turns=frozenset(int(n) for n in args.tool_turns.split(",") if n.strip()),
+                function=args.tool_function,
+                args=json.loads(args.tool_args) if args.tool_args else None,
+            ),
         )
         emulator = Emulator(options)
     except (ValueError, OSError) as exc:
