@@ -644,9 +644,11 @@ class App:
             problems.append(f"conversation not kept across restarts: {self.handle_store.problem}")
         if self.link.problem:
             problems.append(self.link.problem)
-        if self.echo_plan.mode == "half-duplex":
-            # No talking over the answer: said where the user looks (configured, or a fallback).
-            problems.append(self.echo_plan.describe())
+        echo_plan = self.echo.plan if self.echo is not None else self.echo_plan
+        if echo_plan.mode == "half-duplex":
+            # No talking over the answer: said where the user looks (configured, or a fallback,
+            # also one taken at run time when the canceller failed).
+            problems.append(echo_plan.describe())
         usage = self.usage.status()
         if usage and usage != text:
             problems.append(usage)

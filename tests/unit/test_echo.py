@@ -238,3 +238,42 @@ def test_auto_gain_raises_a_quiet_talker(name: str) -> None:
     tail = slice(len(out) // 2, len(out))
     raised_db = 10 * np.log10(np.mean(out[tail] ** 2) / np.mean(near[tail].astype(np.float64) ** 2))
     assert raised_db >= 6.0
+
+
+class FailingCanceller:
+    """A canceller library that breaks mid-run (as a native library can): fault injection."""
+
+    name = "webrtc"
+    description = "fails on its third frame"
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        self.frames += 1
+        if self.frames >= 3:
+            raise RuntimeError("internal error")
+        return near
+
+
+async def test_a_canceller_that_fails_mid_run_leaves_the_microphone_half_duplex() -> None:
+    """The library raising is not the microphone going silent: every chunk still comes back,
+    and from then on the plan is half-duplex, with the reason STATUS will show."""
+    got: list[bytes] = []
+    echo = EchoProcessor(
+        EchoPlan("cancel", "test", FailingCanceller()),
+        None,
+        got.append,
+        chunk_bytes=640,
+        preroll_chunks=1,
+        mic_time=lambda: 0.0,
+    )
+    await echo.start()
+    for _ in range(4):
+        echo.submit(bytes(640))
+    async with asyncio.timeout(10):
+        while len(got) < 4:
+            await asyncio.sleep(0.01)
+    await echo.aclose()
+    assert echo.plan.mode == "half-duplex" and echo.plan.fallback
+    assert "webrtc cannot run here: it failed: internal error" in echo.plan.describe()

@@ -426,4 +426,16 @@ class EchoProcessor:
         if processor is None:
             return near
         far = reference.frame(index) if reference is not None else np.zeros_like(near)
-        return processor.process(near, far)
+        try:
+            return processor.process(near, far)
+        except Exception as exc:  # a library fault must not silence the microphone
+            # Safe from here on: the microphone is muted while the speaker plays (and STATUS,
+            # which reads `plan`, says why) rather than the answer heard as the user.
+            log.error("the %s canceller failed (%s): half-duplex from now on", processor.name, exc)
+            self.plan = EchoPlan(
+                "half-duplex",
+                fallback_reason(processor.name, f"it failed: {exc}"),
+                None,
+                self.plan.tail_ms,
+            )
+            return self._process(near, adc_time_s)

@@ -60,7 +60,7 @@ def missing_library(name: CancellerName) -> str | None:
     return None if found else why
 
 
-def fallback_reason(name: CancellerName, why: str) -> str:
+def fallback_reason(name: str, why: str) -> str:
     return f"{FALLBACK}: {name} cannot run here: {why}"
 
 
