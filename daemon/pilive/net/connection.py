@@ -555,7 +555,11 @@ class LiveLink:
                     armed_for = deadline
                 for frame in self.session.data_to_send():
                     try:
-                        await asyncio.wait_for(ws.send(frame), self.options.send_stall_s)
+                        # Sent by this task, not by a task per frame (wait_for's): the frame
+                        # reaches the socket in the loop iteration that woke us, before a camera
+                        # or tool thread can take the GIL (an activityStart waited ~3 ms for it).
+                        async with asyncio.timeout(self.options.send_stall_s):
+                            await ws.send(frame)
                     except TimeoutError:
                         self._close_because(OwnClose.STALLED)
                         log.warning(
