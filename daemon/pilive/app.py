@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from pilive import health, wiring
 from pilive.audio.capture import Capture
-from pilive.audio.echo import EchoPlan, EchoProcessor
+from pilive.audio.echo_mode import EchoPlan
 from pilive.audio.playback import Playback
-from pilive.camera import CameraStreamer
 from pilive.check import model_warnings
 from pilive.config import Config, Secret
 from pilive.controls.events import (
@@ -77,6 +76,9 @@ from pilive.tools.base import ToolResult, ToolRunner
 from pilive.usage_keeper import UsageKeeper
 
 if TYPE_CHECKING:
+    # numpy underneath: wiring imports them only for a configuration that has them.
+    from pilive.audio.echo import EchoProcessor
+    from pilive.camera import CameraStreamer
     from pilive.metrics import MetricsExporter
 
 log = logging.getLogger("pilive")

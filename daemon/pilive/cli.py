@@ -48,7 +48,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command`, only that subcommand's module is imported to add
+    its options (the others are listed by name and help): `pilive run` must not load the emulator,
+    the demo or the camera tool, and numpy with them."""
     parser = argparse.ArgumentParser(
         prog="pilive",
         description="Push-to-talk voice and vision assistant on the Gemini Live API.",
@@ -58,12 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module_name)
-        importlib.import_module(module_name).configure_parser(sub_parser)
+        if command is None or command == name:
+            importlib.import_module(module_name).configure_parser(sub_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The first word that is not an option names the subcommand (`pilive --version` has none).
+    command = next((word for word in argv if not word.startswith("-")), "")
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

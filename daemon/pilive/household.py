@@ -20,10 +20,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
-from pilive.camera import CameraStreamer
 from pilive.config import Config
 from pilive.control.protocol import Request, ok, refused
 from pilive.control.server import ControlServer, ControlSocketError
@@ -44,6 +44,9 @@ from pilive.net.connection import LiveLink
 from pilive.parts import Controls
 from pilive.privacy import PrivacyMute
 from pilive.timer_keeper import TimerKeeper
+
+if TYPE_CHECKING:
+    from pilive.camera import CameraStreamer  # numpy underneath: only for a configured camera
 
 log = logging.getLogger("pilive")
 

@@ -13,15 +13,12 @@ import asyncio
 import dataclasses
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilive.audio.backends import AudioBackend, open_backend
 from pilive.audio.capture import Capture
-from pilive.audio.echo import EchoPlan, EchoProcessor, PlaybackReference, plan_echo
-from pilive.audio.echo_mode import EchoSettings
+from pilive.audio.echo_mode import EchoPlan, EchoSettings, plan_echo
 from pilive.audio.playback import Playback
-from pilive.audio.room import RoomOptions
-from pilive.camera import CameraMode, CameraState, CameraStreamer, make_source_factory
 from pilive.config import Config, Secret
 from pilive.config.model import LedPattern as ConfigLedPattern
 from pilive.controls.events import ApplianceState, ControlEventCallback
@@ -38,6 +35,12 @@ from pilive.tools.base import BLOCKING, Behavior, Tool, ToolDeclaration
 from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolumeTool
 from pilive.tools.command import CommandTool
 from pilive.tools.timer_tools import timer_tools
+
+if TYPE_CHECKING:
+    # numpy underneath: each is imported by the builder below that needs it, and only then.
+    from pilive.audio.echo import EchoProcessor
+    from pilive.audio.room import RoomOptions
+    from pilive.camera import CameraState, CameraStreamer
 
 _LED_KINDS = {"none": "none", "led": "led", "pwm": "pwmled", "rgb": "rgbled"}
 
@@ -332,6 +335,8 @@ def echo(
     """The echo thread between the microphone and `on_chunk`, or None when the plan is off."""
     if not plan.active:
         return None
+    from pilive.audio.echo import EchoProcessor, PlaybackReference  # noqa: PLC0415 - numpy
+
     mic = config.audio.input
     chunk_ms = mic.chunk_ms
     return EchoProcessor(
@@ -348,6 +353,8 @@ def room_options(config: Config) -> RoomOptions | None:
     room = config.audio.room
     if not room.enabled:
         return None
+    from pilive.audio.room import RoomOptions  # noqa: PLC0415 - numpy, for the simulated room
+
     return RoomOptions(
         latency_ms=room.latency_ms,
         rt60_ms=room.rt60_ms,
@@ -381,11 +388,15 @@ def camera(
 ) -> CameraStreamer | None:
     """The camera streamer, or None when there is no source or the mode is off."""
     cam = config.camera
-    mode = CameraMode.parse(cam.mode)
+    if cam.mode == "off" or cam.source == "none":  # CameraMode.OFF, the "none" source
+        return None
+    # The camera package needs numpy and a JPEG encoder: loaded here, for a camera that runs.
+    from pilive.camera import CameraMode, CameraStreamer, make_source_factory  # noqa: PLC0415
+
     factory = make_source_factory(
         cam.source, size_px=cam.size_px, folder=cam.folder, capture_timeout_s=cam.capture_timeout_s
     )
-    if factory is None or mode is CameraMode.OFF:
+    if factory is None:
         return None
     return CameraStreamer(
         factory,
@@ -393,7 +404,7 @@ def camera(
         fps=cam.fps,
         size_px=cam.size_px,
         jpeg_quality=cam.jpeg_quality,
-        mode=mode,
+        mode=CameraMode.parse(cam.mode),
         capture_timeout_s=cam.capture_timeout_s,
         on_status=on_status,
     )

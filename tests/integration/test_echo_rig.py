@@ -15,8 +15,8 @@ import soxr
 
 from pilive.audio.backends.portaudio import PyAudioBackend
 from pilive.audio.capture import Capture
-from pilive.audio.echo import EchoProcessor, PlaybackReference, plan_echo
-from pilive.audio.echo_mode import EchoSettings
+from pilive.audio.echo import EchoProcessor, PlaybackReference
+from pilive.audio.echo_mode import EchoSettings, plan_echo
 from pilive.audio.playback import Playback
 from tests.support.pulse_rig import PulseRig, pulse_rig, pyaudio_backend
 from tests.support.room_rig import speak, to_int16

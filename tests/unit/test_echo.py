@@ -12,8 +12,8 @@ import pytest
 
 from pilive.audio._ringbuf import RingBuffer
 from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, open_processor, unavailable_reason
-from pilive.audio.echo import EchoPlan, EchoProcessor, PlaybackReference, plan_echo
-from pilive.audio.echo_mode import EchoSettings, expected
+from pilive.audio.echo import EchoProcessor, PlaybackReference
+from pilive.audio.echo_mode import EchoPlan, EchoSettings, expected, plan_echo
 from pilive.audio.room import RoomOptions, echo_of
 from tests.support.room_rig import speak
 

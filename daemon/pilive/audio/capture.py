@@ -16,7 +16,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from pilive.audio import converter as pcm_converter
 from pilive.audio.backends import (
     INPUT_OVERFLOW,
     PA_ABORT,
@@ -29,8 +31,10 @@ from pilive.audio.backends import (
     find_device,
 )
 from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
-from pilive.audio.resample import PcmConverter
 from pilive.live.wire import INPUT_AUDIO_RATE_HZ
+
+if TYPE_CHECKING:
+    from pilive.audio.resample import PcmConverter
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +152,7 @@ class Capture(SupervisedDevice):
             rate_hz=self._forced_rate_hz,
             channels=self._forced_channels,
         )
-        converter = None
-        if (rate_hz, channels) != (RATE_HZ, 1):
-            converter = PcmConverter(rate_hz, channels, RATE_HZ, 1)
+        converter = pcm_converter(rate_hz, channels, RATE_HZ, 1)
         generation = _Generation(converter)
         self._generation = generation
         self.device_name, self.device_rate_hz, self.device_channels = device.name, rate_hz, channels

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import queue
 import statistics
@@ -42,22 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pilive.audio.backends import SAMPLE_BYTES
-from pilive.audio.cancellers import (
-    FRAME_SAMPLES,
-    RATE_HZ,
-    CancellerUnavailable,
-    Frame,
-    FrameProcessor,
-    open_processor,
-)
-from pilive.audio.echo_mode import (
-    FALLBACK,
-    ActiveMode,
-    EchoSettings,
-    describe,
-    fallback_reason,
-    resolve_mode,
-)
+from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, Frame
+from pilive.audio.echo_mode import EchoPlan, fallback_reason
 from pilive.audio.resample import PcmConverter
 
 if TYPE_CHECKING:
@@ -70,62 +55,6 @@ log = logging.getLogger(__name__)
 # ring plays between answers is exact zeros).
 _LOUD_SAMPLE = 33
 _FRAME_BYTES = FRAME_SAMPLES * SAMPLE_BYTES
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EchoPlan:
-    """What the microphone path will do and why; `processor` runs the canceller and/or the
-    noise suppression and gain (None: no library is used)."""
-
-    mode: ActiveMode
-    why: str
-    processor: FrameProcessor | None = None
-    tail_ms: int = 300
-
-    @property
-    def active(self) -> bool:
-        """The microphone goes through the echo thread (a canceller, a gate, or NS/AGC)."""
-        return self.mode != "off" or self.processor is not None
-
-    @property
-    def fallback(self) -> bool:
-        """Half-duplex because the canceller asked for could not run: a fault worth showing."""
-        return self.why.startswith(FALLBACK)
-
-    def describe(self) -> str:
-        return describe(self.mode, self.why)
-
-
-def plan_echo(settings: EchoSettings, *, hands_free: bool) -> EchoPlan:
-    """Resolves "auto", loads the libraries, and falls back to half-duplex when the canceller
-    cannot load (see the module docstring). Never raises for a missing library."""
-    mode, why = resolve_mode(settings.mode, hands_free=hands_free)
-    extras = settings.noise_suppression or settings.auto_gain
-    processor: FrameProcessor | None = None
-    if mode == "cancel":
-        try:
-            processor = open_processor(
-                settings.canceller,
-                noise_suppression=settings.noise_suppression,
-                auto_gain=settings.auto_gain,
-            )
-        except CancellerUnavailable as exc:
-            return EchoPlan(
-                "half-duplex", fallback_reason(settings.canceller, str(exc)), None, settings.tail_ms
-            )
-        return EchoPlan("cancel", f"{why}; {processor.description}", processor, settings.tail_ms)
-    if extras:
-        try:
-            processor = open_processor(
-                settings.canceller,
-                cancel=False,
-                noise_suppression=settings.noise_suppression,
-                auto_gain=settings.auto_gain,
-            )
-            why = f"{why}; {processor.description}"
-        except CancellerUnavailable as exc:
-            why = f"{why}; no noise suppression or gain: {exc}"
-    return EchoPlan(mode, why, processor, settings.tail_ms)
 
 
 class PlaybackReference:

@@ -1,15 +1,19 @@
 """Which echo mode the microphone runs in, and why: the decision alone, without loading audio.
 
 `pilive check` says this without importing numpy or a DSP library (it stays light), and the daemon
-makes the same decision in `echo.plan_echo`, then loads the library it names. See audio/echo.py
-for what each mode does.
+makes the same decision in `plan_echo`, which loads the library it names only when a canceller or
+noise suppression is wanted: push-to-talk with the echo path off never loads numpy for it. See
+audio/echo.py for what each mode does.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pilive.audio.cancellers import FrameProcessor
 
 EchoMode = Literal["auto", "cancel", "half-duplex", "off"]
 ActiveMode = Literal["cancel", "half-duplex", "off"]
@@ -81,3 +85,64 @@ def expected(settings: EchoSettings, *, hands_free: bool) -> str:
             return describe("half-duplex", fallback_reason(settings.canceller, missing))
         why = f"{why}; {settings.canceller} canceller"
     return describe(mode, why)
+
+
+@dataclass(frozen=True, slots=True)
+class EchoPlan:
+    """What the microphone path will do and why; `processor` runs the canceller and/or the
+    noise suppression and gain (None: no library is used)."""
+
+    mode: ActiveMode
+    why: str
+    processor: FrameProcessor | None = None
+    tail_ms: int = 300
+
+    @property
+    def active(self) -> bool:
+        """The microphone goes through the echo thread (a canceller, a gate, or NS/AGC)."""
+        return self.mode != "off" or self.processor is not None
+
+    @property
+    def fallback(self) -> bool:
+        """Half-duplex because the canceller asked for could not run: a fault worth showing."""
+        return self.why.startswith(FALLBACK)
+
+    def describe(self) -> str:
+        return describe(self.mode, self.why)
+
+
+def plan_echo(settings: EchoSettings, *, hands_free: bool) -> EchoPlan:
+    """Resolves "auto", loads the libraries, and falls back to half-duplex when the canceller
+    cannot load (see audio/echo.py). Never raises for a missing library."""
+    mode, why = resolve_mode(settings.mode, hands_free=hands_free)
+    extras = settings.noise_suppression or settings.auto_gain
+    if mode != "cancel" and not extras:
+        return EchoPlan(mode, why, None, settings.tail_ms)
+    # The one place the echo path loads numpy and a DSP library: only for a canceller or NS/AGC.
+    from pilive.audio.cancellers import CancellerUnavailable, open_processor  # noqa: PLC0415
+
+    processor: FrameProcessor | None = None
+    if mode == "cancel":
+        try:
+            processor = open_processor(
+                settings.canceller,
+                noise_suppression=settings.noise_suppression,
+                auto_gain=settings.auto_gain,
+            )
+        except CancellerUnavailable as exc:
+            return EchoPlan(
+                "half-duplex", fallback_reason(settings.canceller, str(exc)), None, settings.tail_ms
+            )
+        return EchoPlan("cancel", f"{why}; {processor.description}", processor, settings.tail_ms)
+    if extras:
+        try:
+            processor = open_processor(
+                settings.canceller,
+                cancel=False,
+                noise_suppression=settings.noise_suppression,
+                auto_gain=settings.auto_gain,
+            )
+            why = f"{why}; {processor.description}"
+        except CancellerUnavailable as exc:
+            why = f"{why}; no noise suppression or gain: {exc}"
+    return EchoPlan(mode, why, processor, settings.tail_ms)

@@ -43,9 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-import numpy as np
-
-from pilive.audio import tones
+from pilive.audio import converter, tones
 from pilive.audio.backends import (
     OUTPUT_UNDERFLOW,
     PA_CONTINUE,
@@ -57,11 +55,11 @@ from pilive.audio.backends import (
     find_device,
 )
 from pilive.audio.backends.supervisor import StreamSupervisor, SupervisedDevice
-from pilive.audio.resample import PcmConverter
 from pilive.live.wire import OUTPUT_AUDIO_RATE_HZ
 
 if TYPE_CHECKING:
     from pilive.audio._ringbuf import RingBuffer
+    from pilive.audio.resample import PcmConverter
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +239,7 @@ class Playback(SupervisedDevice):
             return False
         if self._converter is not None:  # the old rate's tail, before the new rate's audio
             self._push(self._converter.flush(), answer=True)
-        self._converter = None
-        if (rate_hz, 1) != fmt:
-            self._converter = PcmConverter(rate_hz, 1, *fmt)
+        self._converter = converter(rate_hz, 1, *fmt)
         self._converter_rate_hz = rate_hz
         log.debug("answer audio at %d Hz, resampled to %d Hz", rate_hz, fmt[0])
         return True
@@ -301,7 +297,7 @@ class Playback(SupervisedDevice):
 
     def play_earcon(self, name: str) -> None:
         """Plays an earcon now, or after the answer that is playing (see the module docstring)."""
-        tones.earcon(name)  # an unknown name fails here, at the call, not later
+        tones.check_name(name)  # an unknown name fails here, at the call, not later
         self._pending_earcons.append(name)
         if not self._answer_active:
             self._play_pending_earcons()
@@ -326,13 +322,10 @@ class Playback(SupervisedDevice):
         key = (name, rate_hz, channels)
         pcm = self._earcon_cache.get(key)
         if pcm is None:
-            pcm = tones.earcon(name)
-            if self._earcon_gain != 1.0:
-                scaled = np.frombuffer(pcm, dtype="<i2") * self._earcon_gain
-                pcm = scaled.astype("<i2").tobytes()
-            if (rate_hz, channels) != (RATE_HZ, 1):
-                converter = PcmConverter(RATE_HZ, 1, rate_hz, channels)
-                pcm = converter.convert(pcm) + converter.flush()
+            pcm = tones.earcon(name, self._earcon_gain)
+            to_device = converter(RATE_HZ, 1, rate_hz, channels)
+            if to_device is not None:
+                pcm = to_device.convert(pcm) + to_device.flush()
             self._earcon_cache[key] = pcm
         return pcm
 
@@ -447,10 +440,8 @@ class Playback(SupervisedDevice):
                 )
                 self._ring.gain = self._gain
                 self._format = (rate_hz, channels)
-                self._converter = None
+                self._converter = converter(RATE_HZ, 1, rate_hz, channels)
                 self._converter_rate_hz = RATE_HZ
-                if (rate_hz, channels) != (RATE_HZ, 1):
-                    self._converter = PcmConverter(RATE_HZ, 1, rate_hz, channels)
             else:
                 self._ring.clear()
             ring = self._ring
@@ -486,7 +477,7 @@ class Playback(SupervisedDevice):
             channels,
             ", resampled from 24 kHz" if self._converter else "",
         )
-        return self._backend.open(
+        stream = self._backend.open(
             device,
             "output",
             rate_hz=rate_hz,
@@ -494,3 +485,8 @@ class Playback(SupervisedDevice):
             frames_per_buffer=frames_per_buffer,
             callback=callback,
         )
+        # Every earcon in this format, built here in the opening thread rather than on the event
+        # loop at a press (a few ms each in plain Python, more on a Pi Zero); cached after.
+        for name in tones.EARCONS:
+            self._earcon_pcm(name, rate_hz, channels)
+        return stream

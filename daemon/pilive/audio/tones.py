@@ -1,18 +1,22 @@
-"""Earcons: short tones that say what the speaker is doing, synthesised with numpy.
+"""Earcons: short tones that say what the speaker is doing, synthesised in plain Python.
 
 No sound files to ship or lose. Each earcon is one to three soft sine notes (with a quiet octave
 partial for warmth) on raised-cosine attack and release ramps, so it starts and ends at zero and
 never clicks. Intervals are consonant: rising means "listening"/"up", falling means "done"/"down".
 Peaks stay near -10 dBFS so an earcon is never louder than speech at the same volume.
 Output: 24 kHz mono s16le bytes (the playback format), built once and cached.
+
+No numpy here: a daemon whose speaker takes 24 kHz and whose camera is off never loads it (about
+13 MB). The samples are the ones numpy computed before, bit for bit; an earcon takes a few
+milliseconds to build, which `Playback` does on its device thread, never on the event loop.
 """
 
 from __future__ import annotations
 
+import array
 import functools
 import math
-
-import numpy as np
+import sys
 
 from pilive.live.wire import OUTPUT_AUDIO_RATE_HZ
 
@@ -48,35 +52,53 @@ ATTACK_MS = 8.0
 RELEASE_MS = 30.0
 
 
-def _note(freq_hz: float, duration_ms: float, level: float) -> np.ndarray:
+def _note(freq_hz: float, duration_ms: float, level: float) -> list[float]:
     n = round(RATE_HZ * duration_ms / 1000)
-    t = np.arange(n) / RATE_HZ
-    wave = np.sin(2 * math.pi * freq_hz * t) + 0.18 * np.sin(4 * math.pi * freq_hz * t)
-    envelope = np.ones(n)
     attack = round(RATE_HZ * ATTACK_MS / 1000)
     release = min(round(RATE_HZ * RELEASE_MS / 1000), n - attack)
-    envelope[:attack] = 0.5 - 0.5 * np.cos(np.linspace(0, math.pi, attack))
-    envelope[n - release :] = 0.5 + 0.5 * np.cos(np.linspace(0, math.pi, release))
+    omega = 2 * math.pi * freq_hz
     # a gentle exponential decay between the ramps, like a struck bell rather than an organ
-    envelope *= np.exp(-t / (duration_ms / 1000 * 1.5))
-    result: np.ndarray = wave * envelope * level / 1.18
-    return result
+    decay_s = duration_ms / 1000 * 1.5
+    scale = level / 1.18
+    sin, cos, exp, pi = math.sin, math.cos, math.exp, math.pi
+    out = [0.0] * n
+    for i in range(n):
+        t = i / RATE_HZ
+        if i < attack:  # raised-cosine ramps: the note starts and ends at zero
+            ramp = 0.5 - 0.5 * cos(pi * i / (attack - 1))
+        elif i >= n - release:
+            ramp = 0.5 + 0.5 * cos(pi * (i - n + release) / (release - 1))
+        else:
+            ramp = 1.0
+        wave = sin(omega * t) + 0.18 * sin(2 * omega * t)
+        out[i] = wave * (ramp * exp(-t / decay_s)) * scale
+    return out
+
+
+def check_name(name: str) -> None:
+    """ValueError, naming the known earcons, unless `name` is one (without building it)."""
+    if name not in _NOTES:
+        raise ValueError(f"unknown earcon {name!r}; known: {', '.join(EARCONS)}")
 
 
 @functools.cache
-def earcon(name: str) -> bytes:
-    """The named earcon as 24 kHz mono s16le bytes (built on first use, then cached)."""
-    try:
-        notes = _NOTES[name]
-    except KeyError:
-        raise ValueError(f"unknown earcon {name!r}; known: {', '.join(EARCONS)}") from None
+def earcon(name: str, gain: float = 1.0) -> bytes:
+    """The named earcon as 24 kHz mono s16le bytes (built on first use, then cached); `gain`
+    (0..1) scales the finished samples, rounding toward zero."""
+    check_name(name)
+    notes = _NOTES[name]
     end_ms = max(start + duration for _, start, duration, _ in notes)
-    mix = np.zeros(round(RATE_HZ * end_ms / 1000))
+    mix = [0.0] * round(RATE_HZ * end_ms / 1000)
     for freq_hz, start_ms, duration_ms, level in notes:
-        note = _note(freq_hz, duration_ms, level)
         first = round(RATE_HZ * start_ms / 1000)
-        mix[first : first + len(note)] += note
-    pcm = np.clip(np.round(mix * PEAK * 32767), -32768, 32767).astype("<i2")
+        for i, value in enumerate(_note(freq_hz, duration_ms, level), first):
+            mix[i] += value
+    full_scale = PEAK * 32767
+    pcm = array.array("h", [max(-32768, min(32767, round(v * full_scale))) for v in mix])
+    if gain != 1.0:
+        pcm = array.array("h", [int(sample * gain) for sample in pcm])
+    if sys.byteorder == "big":
+        pcm.byteswap()  # s16le on the wire and on the device
     return pcm.tobytes()
 
 
