@@ -428,6 +428,9 @@ class App:
             # The chunk that holds the audio up to the release, then activityEnd.
             self.link.send_audio(pcm)
             self._send_activity_end()
+        # The follow-up window's ear (it sends nothing itself); after the sending above, so a
+        # turn it starts takes this chunk in its pre-roll only once.
+        self.household.hear(pcm)
 
     def _on_frame(self, jpeg: bytes) -> None:
         if self.household.muted:
@@ -471,6 +474,7 @@ class App:
     def _on_playback_drained(self) -> None:
         self._note("answer played out")
         self._do(self.conversation.playback_drained())
+        self.household.answer_played()
 
     def _on_tool_result(self, result: ToolResult) -> None:
         self._note(f"tool {result.name} finished")

@@ -3,6 +3,7 @@
 `App` keeps the conversation and its parts; this module keeps what sits beside them: the privacy
 mute (who holds it is `privacy.PrivacyMute`'s business; closing the microphone and camera at the
 source is done here), a ringing timer (a press stops it; the LED shows it over any state), the
+follow-up window after an answer (its speech and silence become a press and a release), the
 answers to the control socket (`pilive ctl`), and the record of the last turn that `status`
 shows. Every request is answered on the event loop at once; what it changes
 goes through the same paths as the buttons (a socket `press` is a `ButtonPressed`), so a script
@@ -38,6 +39,7 @@ from pilive.controls.events import (
     VolumeStepped,
 )
 from pilive.conversation import Action, Conversation, Journal, PlayEarcon, ShowState
+from pilive.follow_up import FollowUpWindow, Heard
 from pilive.kept import KeptJson, Loaded
 from pilive.live.events import LinkState
 from pilive.net.connection import LiveLink
@@ -103,6 +105,16 @@ class Household:
         self._note = note
         self._timers_task: asyncio.Task[None] | None = None
         self._swallow_release = False  # the press that stopped a ringing timer is not a turn
+        conv, vad = config.conversation, config.live.vad
+        self.follow_up: FollowUpWindow | None = None
+        if conv.follow_up_s > 0 and not conversation.hands_free:
+            self.follow_up = FollowUpWindow(
+                conv.follow_up_s,
+                sensitivity=vad.start_sensitivity,
+                prefix_padding_ms=vad.prefix_padding_ms,
+                silence_ms=vad.silence_duration_ms,
+            )
+        self._follow_up_timer: asyncio.TimerHandle | None = None
         self._wall_clock = wall_clock
         self.last_turn: LastTurn | None = None
         self._heard_last = False  # the newest transcript was the user's (a new turn follows it)
@@ -178,6 +190,7 @@ class Household:
         control, self.control = self.control, None
         if control is not None:
             await control.aclose()
+        self._cancel_follow_up_timer()
         for task in (self._mic_task, self._timers_task):
             if task is not None:
                 task.cancel()
@@ -194,6 +207,9 @@ class Household:
             self.timers.stop_ringing()
             self._swallow_release = True
             return True
+        window = self.follow_up
+        if isinstance(event, ButtonPressed) and window and window.open and not window.speaking:
+            self._close_follow_up()  # a press takes over from the window
         if isinstance(event, ButtonReleased) and self._swallow_release:
             self._swallow_release = False
             return True
@@ -212,11 +228,67 @@ class Household:
             return True
         return False
 
+    # -- the follow-up window -------------------------------------------------------------------
+
+    def answer_played(self) -> None:
+        """An answer played out: open the follow-up window, if configured and nothing is in the
+        way (muted, a timer ringing, offline, a turn already under way)."""
+        window = self.follow_up
+        if window is None or self.privacy.muted or self.timers.ringing:
+            return
+        if self.conversation.state is not ApplianceState.IDLE:
+            return
+        if self.link.status.state is not LinkState.CONNECTED:
+            return
+        loop = asyncio.get_running_loop()
+        window.start(loop.time())
+        self._follow_up_timer = loop.call_later(window.window_s, self._follow_up_expired)
+        self._note(f"listening {window.window_s:g} s for a follow-up, without a press")
+        self._carry_out([ShowState(self.conversation.state)])
+
+    def hear(self, pcm: bytes) -> None:
+        """A microphone chunk that no turn is sending: the follow-up window may be listening."""
+        window = self.follow_up
+        if window is None or not window.open:
+            return
+        now = asyncio.get_running_loop().time()
+        for heard in window.hear(pcm):
+            if heard is Heard.PRESS:
+                self._cancel_follow_up_timer()
+                self._note("follow-up: speech heard, the turn starts")
+                self._control_event(ButtonPressed(now))
+            else:
+                self._note("follow-up: silence, the turn ends")
+                self._control_event(ButtonReleased(now))
+
+    def _follow_up_expired(self) -> None:
+        self._follow_up_timer = None
+        window = self.follow_up
+        if window is not None and window.expired(asyncio.get_running_loop().time()):
+            self._note("follow-up window closed: nothing was said")
+            self._carry_out([ShowState(self.conversation.state)])
+
+    def _close_follow_up(self) -> None:
+        if self.follow_up is not None:
+            self.follow_up.close()
+        self._cancel_follow_up_timer()
+        self._carry_out([ShowState(self.conversation.state)])
+
+    def _cancel_follow_up_timer(self) -> None:
+        if self._follow_up_timer is not None:
+            self._follow_up_timer.cancel()
+            self._follow_up_timer = None
+
     # -- timers ----------------------------------------------------------------------------------
 
     def shown(self, state: ApplianceState) -> ApplianceState:
-        """What the LED shows for the conversation's `state`: a ringing timer comes first."""
-        return ApplianceState.RINGING if self.timers.ringing else state
+        """What the LED shows for the conversation's `state`: a ringing timer comes first, then
+        an open follow-up window over idle."""
+        if self.timers.ringing:
+            return ApplianceState.RINGING
+        window = self.follow_up
+        listening = window is not None and window.open and not window.speaking
+        return ApplianceState.FOLLOW_UP if listening and state is ApplianceState.IDLE else state
 
     def ringing_changed(self) -> None:
         """A timer began or stopped ringing: the LED and STATUS follow."""
@@ -261,6 +333,8 @@ class Household:
 
     def _mute_changed(self, by: str) -> None:
         muted = self.privacy.muted
+        if muted and self.follow_up is not None and self.follow_up.open:
+            self._close_follow_up()  # nothing may be heard while muted
         log.info("privacy mute %s by %s", "on" if muted else "off", by)
         self._note(f"privacy mute {'on' if muted else 'off'} ({by})")
         self._carry_out(self.conversation.mute_changed(muted))

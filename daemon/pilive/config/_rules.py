@@ -55,6 +55,12 @@ def check_rules(config: Config, source: str) -> list[Problem]:
     _check_gpio(config.gpio, rules)
     _check_household_pins(config, rules)
     conv = config.conversation
+    if conv.follow_up_s > 0 and conv.mode == "hands-free":
+        rules.problem(
+            "conversation.follow_up_s",
+            conv.follow_up_s,
+            'is for push-to-talk: "hands-free" listens all the time anyway',
+        )
     if conv.min_press_ms >= conv.max_press_s * 1000:
         rules.problem(
             "conversation.min_press_ms",

@@ -324,6 +324,11 @@ class LedPatterns:
             LedPattern, kind="blink", color=_ORANGE, on_time_s=0.25, off_time_s=0.25
         )
     )
+    follow_up: LedPattern = field(
+        default_factory=partial(
+            LedPattern, kind="pulse", color=_BLUE, fade_in_s=0.6, fade_out_s=0.6, brightness=0.5
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +364,9 @@ class ConversationConfig:
     # turn by themselves.
     min_press_ms: int = setting(150, ge=0, le=5_000)
     max_press_s: float = setting(60.0, ge=1.0, le=3_600)
+    # After an answer, listen this long for a reply without a press (0: off; push-to-talk only).
+    # The reply starts when speech is heard and ends at the first silence ([live.vad] tunes both).
+    follow_up_s: float = setting(0.0, ge=0, le=30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,3 +88,5 @@ class ApplianceState(enum.StrEnum):
     """Idle with the privacy mute on: microphone and camera closed, no turn starts."""
     RINGING = "ringing"
     """A timer or alarm rings (shown over any other state); a press stops it."""
+    FOLLOW_UP = "follow_up"
+    """Idle after an answer, listening for a reply without a press (conversation.follow_up_s)."""

@@ -1,0 +1,81 @@
+"""The follow-up window end to end: after an answer the daemon listens without a press, its
+speech becomes a turn the emulator answers, and a silent window sends nothing."""
+
+from __future__ import annotations
+
+import math
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from pilive.controls.events import ApplianceState
+from tests.integration.test_app import app_config, start
+from tests.support.emulator_rig import emulator_options, running
+
+RATE_HZ = 16000
+FOLLOW_UP = "follow_up_s = 4.0\nmin_press_ms = 100"
+VAD = "[live.vad]\nprefix_padding_ms = 60\nsilence_duration_ms = 400\n"
+
+
+def bursts_wav(path: Path, *, every_s: float, burst_s: float, seconds: float = 60.0) -> None:
+    """A microphone that hears `burst_s` of speech every `every_s`, silence in between (every_s
+    0: silence throughout)."""
+    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    speech = np.sin(2 * math.pi * 300 * t) * 8000
+    if every_s:
+        speech *= (t % every_s) < burst_s
+    else:
+        speech *= 0
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE_HZ)
+        wav.writeframes(speech.astype("<i2").tobytes())
+
+
+async def test_a_reply_after_the_answer_needs_no_press(tmp_path: Path) -> None:
+    """One pressed turn; after its answer the window opens (the follow_up LED state), the next
+    burst of speech starts a turn by itself and its first silence ends it: the emulator gets a
+    second turn holding that speech and not much more, and answers it."""
+    bursts_wav(tmp_path / "mic.wav", every_s=2.5, burst_s=0.6)
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, VAD, conversation=FOLLOW_UP)
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            await r.hold(1.0)
+            await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
+            await r.until(lambda: emu.recording.counters["turns"] >= 2, timeout_s=15)
+            assert r.app.stats.presses == 2  # one pressed by the test, one by the window
+            assert "follow-up: speech heard, the turn starts" in r.timeline
+            await r.until(lambda: "follow-up: silence, the turn ends" in r.timeline)
+            second = emu.recording.turn(None, 2)
+            await r.until(lambda: second.completed, timeout_s=15)
+            held_s = len(second.audio) / 2 / RATE_HZ
+            # The burst (0.6 s), the pre-roll before it and the silence that ended it.
+            assert 0.6 <= held_s <= 0.6 + 0.4 + 0.4 + 0.3
+            samples = np.frombuffer(bytes(second.audio), "<i2")
+            assert np.abs(samples).max() > 4000  # the speech is in it
+
+
+async def test_a_silent_window_closes_and_sends_nothing(tmp_path: Path) -> None:
+    """Nobody speaks after the answer: the window closes after follow_up_s, the LED is idle
+    again, no second turn and no audio beyond the first turn reached the emulator."""
+    bursts_wav(tmp_path / "mic.wav", every_s=0, burst_s=0)
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, VAD, conversation=FOLLOW_UP)
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            await r.hold(1.0)
+            await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
+            audio_after_turn = sum(len(c) for c in emu.recording.connections[-1].audio_chunks)
+            await r.until(
+                lambda: "follow-up window closed: nothing was said" in r.timeline, timeout_s=10
+            )
+            closed = r.timeline.index("follow-up window closed: nothing was said")
+            await r.until(lambda: "LED idle" in r.timeline[closed:])
+            assert r.state is ApplianceState.IDLE
+            assert emu.recording.counters["turns"] == 1
+            assert sum(len(c) for c in emu.recording.connections[-1].audio_chunks) == (
+                audio_after_turn
+            )
