@@ -12,7 +12,7 @@ import pytest
 
 from pilive.audio._ringbuf import RingBuffer
 from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, open_processor, unavailable_reason
-from pilive.audio.echo import EchoProcessor, PlaybackReference
+from pilive.audio.echo import WARM_UP_FRAMES, EchoProcessor, PlaybackReference
 from pilive.audio.echo_mode import EchoPlan, EchoSettings, expected, plan_echo
 from pilive.audio.room import RoomOptions, echo_of
 from tests.support.room_rig import speak
@@ -277,3 +277,40 @@ async def test_a_canceller_that_fails_mid_run_leaves_the_microphone_half_duplex(
     await echo.aclose()
     assert echo.plan.mode == "half-duplex" and echo.plan.fallback
     assert "webrtc cannot run here: it failed: internal error" in echo.plan.describe()
+
+
+class PassThrough:
+    """A canceller that removes nothing, to see the warm-up gate alone."""
+
+    name = "webrtc"
+    description = "passes the microphone through"
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        self.frames += 1
+        return near
+
+
+def test_while_the_canceller_adapts_frames_that_hear_the_speaker_are_muted() -> None:
+    """The canceller's first WARM_UP_FRAMES with the speaker playing are muted (it still gets
+    them, to adapt); after that, and whenever the speaker is silent, its output passes."""
+    ring = RingBuffer(1 << 18, tap_bytes=1 << 17)
+    ring.write((np.ones(RATE_HZ * 2) * 3000).astype("<i2").tobytes())  # 2 s of speaker sound
+    out = bytearray(FRAME_SAMPLES * 2)
+    for block in range(220):
+        ring.read_into(out, 3.0 + block * 0.01)
+    canceller = PassThrough()
+    echo = EchoProcessor(
+        EchoPlan("cancel", "test", canceller),
+        PlaybackReference(Speaker(ring, (RATE_HZ, 1)), lead_ms=0.0),  # type: ignore[arg-type]
+        lambda chunk: None,
+        chunk_bytes=640,
+        preroll_chunks=1,
+        mic_time=lambda: 0.0,
+    )
+    near = np.full(FRAME_SAMPLES, 1000, dtype=np.int16)
+    heard = [echo._process(near, 3.0 + i * 0.01).any() for i in range(150)]
+    assert canceller.frames == 150
+    assert not any(heard[:WARM_UP_FRAMES]) and all(heard[WARM_UP_FRAMES:])

@@ -5,7 +5,9 @@ the answer, the server's voice detection takes it for the user, and the model in
 Three ways out, chosen by `[audio.echo] mode` and said in `pilive check` and in STATUS:
 
 - "cancel": an echo canceller (see `cancellers`) subtracts the speaker's sound, fed with exactly
-  what the device played (the ring buffer's tap), so the user can talk over the answer.
+  what the device played (the ring buffer's tap), so the user can talk over the answer. During
+  the canceller's first second of speaker sound, while it is still adapting, the frames that may
+  hear the speaker are muted as in half-duplex (WARM_UP_FRAMES).
 - "half-duplex": the microphone hears silence while the speaker plays and for `tail_ms` after
   (the room's echo dies away); the fallback when no canceller can load. The user cannot
   interrupt by voice then, only with the button.
@@ -51,6 +53,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A canceller adapts to the room over its first second of speaker sound (WebRTC's AEC3 leaves a
+# residual near -49 dBFS in it on the simulated room, about what a server's voice detection
+# starts on): the frames that may hear the speaker then are muted as in half-duplex, while the
+# canceller still processes them and learns.
+WARM_UP_FRAMES = 100
 # A reference sample this loud or louder means the speaker is playing (-60 dBFS peak; what the
 # ring plays between answers is exact zeros).
 _LOUD_SAMPLE = 33
@@ -252,6 +259,7 @@ class EchoProcessor:
         self._pending_time_s = 0.0
         self._out = bytearray()
         self._mic_index = 0
+        self._warm_frames = 0  # frames the canceller has processed with the speaker playing
         self.frames = 0
         self.gated_frames = 0
         self.dropped_chunks = 0
@@ -356,7 +364,7 @@ class EchoProcessor:
             return near
         far = reference.frame(index) if reference is not None else np.zeros_like(near)
         try:
-            return processor.process(near, far)
+            out = processor.process(near, far)
         except Exception as exc:  # a library fault must not silence the microphone
             # Safe from here on: the microphone is muted while the speaker plays (and STATUS,
             # which reads `plan`, says why) rather than the answer heard as the user.
@@ -368,3 +376,9 @@ class EchoProcessor:
                 self.plan.tail_ms,
             )
             return self._process(near, adc_time_s)
+        warming = self._warm_frames < WARM_UP_FRAMES and self.plan.mode == "cancel"
+        if warming and reference is not None and reference.speaker_heard(index, 0):
+            self._warm_frames += 1
+            self.gated_frames += 1
+            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        return out
