@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 # the audio rig the tests run against.
 APT_PACKAGES := build-essential pkg-config python3-dev python3-venv portaudio19-dev libsystemd-dev \
                 libspeexdsp-dev \
-                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck tzdata
+                pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox valgrind systemd shellcheck tzdata \
+                mosquitto
 STAMP       := $(VENV)/.installed
 
 .PHONY: help deps venv demo test test-slow test-system test-arm64 lint bench soak clean

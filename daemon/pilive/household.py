@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
-from pilive.config import Config
+from pilive.config import Config, Secret
+from pilive.config.apikey import read_secret_file
 from pilive.control.protocol import Request, ok, refused
 from pilive.control.server import ControlServer, ControlSocketError
 from pilive.controls.events import (
@@ -42,6 +43,7 @@ from pilive.conversation import Action, Conversation, Journal, PlayEarcon, ShowS
 from pilive.follow_up import FollowUpWindow, Heard
 from pilive.kept import KeptJson, Loaded
 from pilive.live.events import LinkState
+from pilive.mqtt import MqttBridge
 from pilive.net.connection import LiveLink
 from pilive.parts import Controls
 from pilive.privacy import PrivacyMute
@@ -115,6 +117,9 @@ class Household:
                 silence_ms=vad.silence_duration_ms,
             )
         self._follow_up_timer: asyncio.TimerHandle | None = None
+        self.displayed: ApplianceState | None = None  # what the LED shows now
+        self.mqtt: MqttBridge | None = None
+        self._mqtt_task: asyncio.Task[None] | None = None
         self._wall_clock = wall_clock
         self.last_turn: LastTurn | None = None
         self._heard_last = False  # the newest transcript was the user's (a new turn follows it)
@@ -168,6 +173,30 @@ class Household:
         self._timers_task = asyncio.get_running_loop().create_task(self.timers.run(), name="timers")
         self._timers_task.add_done_callback(_log_failure)
         await self._open_control_socket()
+        if self.config.mqtt.enabled:
+            await self._start_mqtt()
+
+    async def _start_mqtt(self) -> None:
+        """Home Assistant through MQTT discovery (mqtt.py); the broker is retried for ever."""
+        mqtt = self.config.mqtt
+        password = None
+        if mqtt.password_file is not None:
+            text = await asyncio.to_thread(
+                read_secret_file,
+                mqtt.password_file,
+                "mqtt.password_file",
+                check_mode=True,
+                what="MQTT password",
+            )
+            password = Secret(text, "mqtt.password_file")
+        self.mqtt = MqttBridge(mqtt, self, password=password, shown=lambda: self.displayed)
+        self._mqtt_task = asyncio.get_running_loop().create_task(self.mqtt.run(), name="mqtt")
+        self._mqtt_task.add_done_callback(_log_failure)
+
+    def _changed(self) -> None:
+        """Something Home Assistant shows may have changed."""
+        if self.mqtt is not None:
+            self.mqtt.changed()
 
     async def start_microphone(self) -> None:
         """The app starts its devices: open the microphone, unless muted (then at unmute)."""
@@ -191,7 +220,7 @@ class Household:
         if control is not None:
             await control.aclose()
         self._cancel_follow_up_timer()
-        for task in (self._mic_task, self._timers_task):
+        for task in (self._mqtt_task, self._mic_task, self._timers_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -283,12 +312,19 @@ class Household:
 
     def shown(self, state: ApplianceState) -> ApplianceState:
         """What the LED shows for the conversation's `state`: a ringing timer comes first, then
-        an open follow-up window over idle."""
-        if self.timers.ringing:
-            return ApplianceState.RINGING
+        an open follow-up window over idle. The app shows it, and Home Assistant is told."""
         window = self.follow_up
         listening = window is not None and window.open and not window.speaking
-        return ApplianceState.FOLLOW_UP if listening and state is ApplianceState.IDLE else state
+        if self.timers.ringing:
+            shown = ApplianceState.RINGING
+        elif listening and state is ApplianceState.IDLE:
+            shown = ApplianceState.FOLLOW_UP
+        else:
+            shown = state
+        if shown is not self.displayed:
+            self.displayed = shown
+            self._changed()
+        return shown
 
     def ringing_changed(self) -> None:
         """A timer began or stopped ringing: the LED and STATUS follow."""
@@ -319,6 +355,7 @@ class Household:
         ):
             self.playback.play_earcon("tick")
         self._save()
+        self._changed()
 
     def set_muted_remotely(self, on: bool) -> dict[str, object]:
         """`mute on|off` from the socket (or Home Assistant): it never lifts the device's mute."""
@@ -340,6 +377,7 @@ class Household:
         self._carry_out(self.conversation.mute_changed(muted))
         self._sources_follow_mute()
         self._save()
+        self._changed()
 
     def _sources_follow_mute(self) -> None:
         """Camera and privacy LED at once; the microphone's device closes (or opens) on a task."""
@@ -457,6 +495,7 @@ class Household:
         else:
             return
         turn.at_unix_s = self._wall_clock()
+        self._changed()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -18,8 +18,9 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from pilive.config import Config, Problem
+from pilive.config import Config, ConfigError, Problem
 from pilive.config._reader import show_value
+from pilive.config.apikey import read_secret_file
 
 # gpio.pin_factory -> (the module gpiozero's pin factory imports, the Debian package holding it).
 GPIO_LIBRARIES: dict[str, tuple[str, str]] = {
@@ -52,6 +53,7 @@ def problems(config: Config, source: str, *, stdin_fd: int | None = None) -> lis
         if why:
             problem("audio.input.file_path", mic.file_path, why)
     _check_setup(config, problem)
+    _check_mqtt_password(config, problem)
     ca_file = config.live.token_ca_file
     if ca_file is not None:
         try:
@@ -69,6 +71,17 @@ def problems(config: Config, source: str, *, stdin_fd: int | None = None) -> lis
                 'use "gpio" for the service',
             )
     return found
+
+
+def _check_mqtt_password(config: Config, problem: _Report) -> None:
+    """The MQTT password file is read as the API key's is: present, small, mode 600."""
+    path = config.mqtt.password_file
+    if not config.mqtt.enabled or path is None:
+        return
+    try:
+        read_secret_file(path, "mqtt.password_file", check_mode=True, what="MQTT password")
+    except ConfigError as exc:
+        problem("mqtt.password_file", path, "; ".join(p.message for p in exc.problems))
 
 
 def _check_gpio_library(config: Config, problem: _Report) -> None:

@@ -71,7 +71,20 @@ def check_rules(config: Config, source: str) -> list[Problem]:
     _check_timeline(config.timeline, rules)
     _check_metrics(config, rules)
     _check_control(config, rules)
+    _check_mqtt(config, rules)
     return rules.problems
+
+
+def _check_mqtt(config: Config, rules: _Rules) -> None:
+    mqtt = config.mqtt
+    if not mqtt.enabled:
+        return
+    if not mqtt.host:
+        rules.problem("mqtt.enabled", True, "needs mqtt.host (the broker)")
+    if mqtt.password_file is not None and mqtt.username is None:
+        rules.problem("mqtt.password_file", str(mqtt.password_file), "needs mqtt.username")
+    if mqtt.ca_file is not None and not mqtt.tls:
+        rules.problem("mqtt.ca_file", str(mqtt.ca_file), "is for TLS: set mqtt.tls = true")
 
 
 def _check_control(config: Config, rules: _Rules) -> None:

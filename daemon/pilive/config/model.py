@@ -439,6 +439,35 @@ class TimersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """Home Assistant through MQTT discovery: the device appears by itself with its assist state,
+    the mute switch, the volume, the last transcripts and an announce text. Outbound only."""
+
+    enabled: bool = False
+    host: str = setting(
+        "", pattern=r"[A-Za-z0-9.:\[\]_-]*", pattern_hint="be a host name or address"
+    )
+    port: int = setting(1883, ge=1, le=65_535)
+    tls: bool = False
+    # The CA that signed the broker's certificate (unset: the system's CAs).
+    ca_file: Path | None = None
+    username: str | None = None
+    # The password, alone in a file readable only by root or pilive (mode 600).
+    password_file: Path | None = None
+    discovery_prefix: str = setting(
+        "homeassistant", pattern=r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", pattern_hint="be a topic"
+    )
+    base_topic: str = setting(
+        "pilive", pattern=r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", pattern_hint="be a topic"
+    )
+    device_id: str = setting(
+        "pilive", pattern=r"[A-Za-z0-9_-]+", pattern_hint="be letters, digits, _ or -"
+    )
+    device_name: str = setting("pilive", pattern=r".*\S.*", pattern_hint="not be empty")
+    keepalive_s: int = setting(60, ge=5, le=3_600)
+
+
+@dataclass(frozen=True, slots=True)
 class ControlConfig:
     """The local control socket (`pilive ctl`, scripts, cron jobs): a Unix socket, mode 0660,
     never a network port. Unset `socket`: systemd's $RUNTIME_DIRECTORY/control.sock when the
@@ -497,5 +526,6 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     timers: TimersConfig = field(default_factory=TimersConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     timeline: tuple[TimelineStep, ...] = ()

@@ -1,0 +1,359 @@
+"""Home Assistant through MQTT discovery, against a real broker (mosquitto, started by the test)
+and the emulator: the discovery payloads follow Home Assistant's documented MQTT schema, the
+entities work both ways, TLS and a password are used, and a lost broker is reconnected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from pilive.config import Config
+from pilive.controls.events import ApplianceState
+from pilive.emulator import Emulator
+from pilive.mqtt import discovery
+from tests.integration.test_app import app_config, mic_wav, start
+from tests.support.emulator_rig import emulator_options, running
+from tests.support.mqtt_rig import PASSWORD, USER, Mosquitto, mosquitto  # noqa: F401
+
+# Home Assistant's MQTT discovery schema as its documentation states it (integrations
+# sensor.mqtt, switch.mqtt, number.mqtt, text.mqtt and "MQTT discovery"): the keys each
+# platform takes, the ones it requires, and the device block's keys.
+COMMON_KEYS = {
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "device",
+    "enabled_by_default",
+    "encoding",
+    "entity_category",
+    "entity_picture",
+    "icon",
+    "json_attributes_template",
+    "json_attributes_topic",
+    "name",
+    "object_id",
+    "default_entity_id",
+    "origin",
+    "payload_available",
+    "payload_not_available",
+    "platform",
+    "qos",
+    "unique_id",
+}
+PLATFORMS: dict[str, tuple[set[str], set[str]]] = {  # component -> (required, optional)
+    "sensor": (
+        {"state_topic"},
+        {
+            "device_class",
+            "expire_after",
+            "force_update",
+            "last_reset_value_template",
+            "options",
+            "state_class",
+            "suggested_display_precision",
+            "unit_of_measurement",
+            "value_template",
+        },
+    ),
+    "switch": (
+        {"command_topic"},
+        {
+            "command_template",
+            "device_class",
+            "optimistic",
+            "payload_off",
+            "payload_on",
+            "retain",
+            "state_off",
+            "state_on",
+            "state_topic",
+            "value_template",
+        },
+    ),
+    "number": (
+        {"command_topic"},
+        {
+            "command_template",
+            "device_class",
+            "max",
+            "min",
+            "mode",
+            "optimistic",
+            "payload_reset",
+            "retain",
+            "state_topic",
+            "step",
+            "unit_of_measurement",
+            "value_template",
+        },
+    ),
+    "text": (
+        {"command_topic"},
+        {
+            "command_template",
+            "max",
+            "min",
+            "mode",
+            "pattern",
+            "retain",
+            "state_topic",
+            "value_template",
+        },
+    ),
+}
+DEVICE_KEYS = {
+    "configuration_url",
+    "connections",
+    "hw_version",
+    "identifiers",
+    "manufacturer",
+    "model",
+    "model_id",
+    "name",
+    "serial_number",
+    "suggested_area",
+    "sw_version",
+    "via_device",
+}
+DISCOVERY_TOPIC = re.compile(
+    r"(?P<prefix>[\w/-]+)/(?P<component>\w+)/(?P<node>[\w-]+)/(?P<object>[\w-]+)/config"
+)
+TOPIC = re.compile(r"[^#+\s]+")
+
+
+def check_against_home_assistant_schema(topic: str, payload: dict[str, Any]) -> str:
+    """The component of a valid discovery message; AssertionError naming what is wrong."""
+    match = DISCOVERY_TOPIC.fullmatch(topic)
+    assert match, f"{topic}: not <prefix>/<component>/<node_id>/<object_id>/config"
+    component = match["component"]
+    assert component in PLATFORMS, f"{topic}: {component} is not a platform we declare"
+    required, optional = PLATFORMS[component]
+    keys = set(payload)
+    assert required <= keys, f"{topic}: missing {required - keys}"
+    unknown = keys - required - optional - COMMON_KEYS
+    assert not unknown, f"{topic}: keys Home Assistant does not document: {unknown}"
+    for key in keys:
+        if key.endswith("_topic"):
+            assert isinstance(payload[key], str) and TOPIC.fullmatch(payload[key]), (topic, key)
+    assert isinstance(payload["unique_id"], str) and payload["unique_id"]
+    device = payload["device"]
+    assert set(device) <= DEVICE_KEYS, f"{topic}: device keys {set(device) - DEVICE_KEYS}"
+    assert device["identifiers"] and all(isinstance(i, str) for i in device["identifiers"])
+    if component == "sensor" and payload.get("device_class") == "enum":
+        assert payload["options"] and all(isinstance(o, str) for o in payload["options"])
+        assert "unit_of_measurement" not in payload and "state_class" not in payload
+    if component == "number":
+        assert payload["min"] < payload["max"] and payload["step"] > 0
+        assert payload["mode"] in ("auto", "box", "slider")
+    if component == "text":
+        assert 0 <= payload["min"] <= payload["max"] <= 255
+        assert payload["mode"] in ("text", "password")
+    if component == "switch":
+        assert payload["payload_on"] != payload["payload_off"]
+    return component
+
+
+def test_every_discovery_payload_follows_home_assistants_schema() -> None:
+    """Six entities, each valid for its platform, one device, unique ids."""
+    config = Config().mqtt
+    messages = discovery(config)
+    components = sorted(check_against_home_assistant_schema(t, p) for t, p in messages.items())
+    assert components == ["number", "sensor", "sensor", "sensor", "switch", "text"]
+    assert len({p["unique_id"] for p in messages.values()}) == 6
+    assert len({json.dumps(p["device"], sort_keys=True) for p in messages.values()}) == 1
+
+
+class Observer:
+    """The test's own MQTT client: every message on the broker, the newest per topic."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, str] = {}
+        self.changes = asyncio.Event()
+
+    async def wait(self, topic: str, predicate: Any, timeout_s: float = 15.0) -> str:
+        async with asyncio.timeout(timeout_s):
+            while not (topic in self.latest and predicate(self.latest[topic])):
+                self.changes.clear()
+                await self.changes.wait()
+        return self.latest[topic]
+
+
+@contextlib.asynccontextmanager
+async def observing(broker: Mosquitto) -> AsyncIterator[tuple[Observer, aiomqtt.Client]]:
+    observer = Observer()
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, username=USER, password=PASSWORD, identifier="test-observer"
+    ) as client:
+        await client.subscribe("homeassistant/#")
+        await client.subscribe("pilive/#")
+
+        async def collect() -> None:
+            async for message in client.messages:
+                payload = message.payload
+                text = payload.decode() if isinstance(payload, bytes) else str(payload)
+                observer.latest[str(message.topic)] = text
+                observer.changes.set()
+
+        task = asyncio.create_task(collect())
+        try:
+            yield observer, client
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def mqtt_config(tmp_path: Path, emu: Emulator, broker: Mosquitto, password: str) -> Config:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    extra = f"""
+[mqtt]
+enabled = true
+host = "127.0.0.1"
+port = {broker.tls_port}
+tls = true
+ca_file = "{broker.ca_path}"
+username = "{USER}"
+password_file = "{secret}"
+keepalive_s = 5
+"""
+    return app_config(tmp_path, emu, extra)
+
+
+async def test_home_assistant_sees_and_drives_the_speaker(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Over TLS with a password the daemon announces itself (schema-valid discovery, online),
+    publishes its state, and obeys the switch, the number and the announce text; a turn's
+    transcripts arrive as sensors."""
+    mic_wav(tmp_path / "mic.wav")
+    async with (
+        running(emulator_options()) as emu,
+        observing(mosquitto) as (seen, client),
+        start(mqtt_config(tmp_path, emu, mosquitto, PASSWORD), emu.api_key) as r,
+    ):
+        await r.settled()
+        await seen.wait("pilive/availability", lambda v: v == "online")
+        for topic in discovery(r.app.config.mqtt):
+            payload = json.loads(await seen.wait(topic, bool))
+            check_against_home_assistant_schema(topic, payload)
+        await seen.wait("pilive/state", lambda v: v == "idle")
+        await seen.wait("pilive/volume", lambda v: v == "80")
+        await seen.wait("pilive/mute", lambda v: v == "OFF")
+
+        await client.publish("pilive/mute/set", "ON")
+        await seen.wait("pilive/mute", lambda v: v == "ON")
+        await seen.wait("pilive/state", lambda v: v == "muted")
+        assert r.app.household.muted and r.app.household.privacy.source == "remote"
+        await client.publish("pilive/mute/set", "OFF")
+        await seen.wait("pilive/state", lambda v: v == "idle")
+
+        await client.publish("pilive/volume/set", "35.0")
+        await seen.wait("pilive/volume", lambda v: v == "35")
+        assert round(r.app.playback.volume_percent) == 35
+
+        await client.publish("pilive/announce/set", "the laundry is done")
+        await r.until(
+            lambda: any(
+                "the laundry is done" in t.texts
+                for s in emu.recording.sessions.values()
+                for t in s.turns
+            )
+        )
+        await seen.wait("pilive/heard", lambda v: "the laundry is done" in v)
+        await seen.wait("pilive/said", lambda v: v.startswith("turn 1"))
+        await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+
+
+async def test_a_lost_broker_is_reconnected_and_told_everything_again(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    """The broker restarts (forgetting every retained message): the daemon reconnects by
+    itself and publishes discovery, availability and state again; talking never stopped."""
+    mic_wav(tmp_path / "mic.wav")
+    async with (
+        running(emulator_options()) as emu,
+        start(mqtt_config(tmp_path, emu, mosquitto, PASSWORD), emu.api_key) as r,
+    ):
+        await r.settled()
+        bridge = r.app.household.mqtt
+        assert bridge is not None
+        await r.until(lambda: bridge.connected)
+        mosquitto.stop()
+        await r.until(lambda: not bridge.connected)
+        mosquitto.start()
+        async with observing(mosquitto) as (seen, _):
+            await seen.wait("pilive/availability", lambda v: v == "online", timeout_s=30)
+            await seen.wait("homeassistant/switch/pilive/mute/config", bool)
+            await seen.wait("pilive/state", lambda v: v == "idle")
+        assert bridge.connections == 2
+        assert r.app.failure is None
+
+
+async def test_a_wrong_password_is_said_once_and_the_speaker_works_on(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refused credentials: one warning (without the password), retries with backoff, and a
+    turn still goes through."""
+    mic_wav(tmp_path / "mic.wav")
+    async with (
+        running(emulator_options()) as emu,
+        start(mqtt_config(tmp_path, emu, mosquitto, "not the password"), emu.api_key) as r,
+    ):
+        await r.settled()
+        await asyncio.sleep(1.0)
+        bridge = r.app.household.mqtt
+        assert bridge is not None and not bridge.connected
+        await r.hold(0.5)
+        await r.until(lambda: emu.recording.counters["turns"] == 1)
+    warnings = [rec.getMessage() for rec in caplog.records if rec.name == "pilive.mqtt"]
+    assert len(warnings) == 1 and "retrying" in warnings[0]
+    assert "not the password" not in caplog.text
+
+
+def test_mqtt_settings_are_checked_by_key() -> None:
+    """An enabled [mqtt] without a host, a password without a user, a CA without TLS: each
+    named by its key."""
+    from pilive.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            '[mqtt]\nenabled = true\nca_file = "/ca.pem"\npassword_file = "/pw"\n', environ={}
+        )
+    text = str(caught.value)
+    assert "mqtt.enabled = true: needs mqtt.host" in text
+    assert 'mqtt.password_file = "/pw": needs mqtt.username' in text
+    assert "mqtt.ca_file" in text and "set mqtt.tls = true" in text
+    assert Config().mqtt.enabled is False  # off unless configured: nothing connects out
+
+
+def test_a_password_file_others_can_read_is_refused_at_start(tmp_path: Path) -> None:
+    """`pilive run` and `pilive check` refuse a password file readable by group or others,
+    naming the key (as for the API key file)."""
+    from pilive.config import parse_config
+    from pilive.preflight import problems
+
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2-secret\n")
+    secret.chmod(0o644)
+    config = parse_config(
+        '[gpio]\npin_factory = "mock"\n'
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nusername = "u"\npassword_file = "{secret}"\n',
+        environ={},
+    )
+    found = problems(config, "test.toml")
+    assert [p.key for p in found] == ["mqtt.password_file"]
+    assert "chmod 600" in found[0].message and "hunter2" not in str(found[0])
