@@ -462,7 +462,7 @@ class Household:
         """What `pilive ctl status` prints: state, link, mute, volume and the last turn."""
         link = self.link.status
         return {
-            "state": self.conversation.state.value,
+            "state": (self.displayed or self.conversation.state).value,
             "link": {"state": link.state.value, "detail": link.describe()},
             "mute": self.privacy.describe(),
             "volume": round(self.playback.volume_percent),
