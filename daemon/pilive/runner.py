@@ -47,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     from pilive.app import App, install_signal_handlers  # noqa: PLC0415 - heavy imports
+    from pilive.memory import bound_malloc  # noqa: PLC0415
     from pilive.state import AlreadyRunning, StateLock  # noqa: PLC0415
     from pilive.systemd import Notifier, SystemdUnavailable, setup_logging  # noqa: PLC0415
 
     setup_logging(config.log.level.upper())
+    bound_malloc()  # before any device, camera or tool thread allocates
     try:
         notifier = Notifier()
     except SystemdUnavailable as exc:

@@ -6,6 +6,7 @@
   `READY=1`, `STATUS=...` and `WATCHDOG=1` as they arrive.
 - `DaemonProcess`: starts `python -m pilive run --config F` and stops it with SIGTERM.
 - `sample_process`: CPU time, RSS, threads and open file descriptors from /proc.
+- `imported_modules`: what a daemon started with `python_args=IMPORT_TRACE` imported, from its log.
 - `noise_wav`: a microphone signal in which every 20 ms chunk is unique, so any chunk the server
   took in can be traced back to the moment the daemon captured it, and a lost one is noticed.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -165,9 +167,12 @@ class DaemonProcess:
         notify: NotifySocket,
         *,
         prefix: Sequence[str] = (),
+        python_args: Sequence[str] = (),
     ) -> None:
         self.prefix = list(prefix)
         """A command that execs the daemon (same pid), e.g. into a private mount namespace."""
+        self.python_args = list(python_args)
+        """Interpreter options before `-m pilive`, e.g. IMPORT_TRACE."""
         self.config_path = config_path
         self.log_path = log_path
         self.notify = notify
@@ -182,6 +187,7 @@ class DaemonProcess:
             self.process = await asyncio.create_subprocess_exec(
                 *self.prefix,
                 sys.executable,
+                *self.python_args,
                 "-m",
                 "pilive",
                 "run",
@@ -218,6 +224,16 @@ class DaemonProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+IMPORT_TRACE = ("-X", "importtime")
+"""Python options that make the daemon log every module it imports, when it imports it."""
+_IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", re.MULTILINE)
+
+
+def imported_modules(log_text: str) -> list[str]:
+    """The modules a daemon started with IMPORT_TRACE imported, in order (start-up and lazy)."""
+    return _IMPORT_LINE.findall(log_text)
 
 
 @dataclass(frozen=True)
