@@ -515,10 +515,19 @@ class App:
                 )
             case EndActivity():
                 self._end_after_chunk = True
-                # A dead mic must not hold the turn open: end it after two chunk periods regardless.
-                self._end_fallback = asyncio.get_running_loop().call_later(
-                    2 * self.capture.chunk_ms / 1000, self._send_activity_end
-                )
+                if self.echo is None:
+                    # What the microphone gave since its last whole chunk goes now, activityEnd
+                    # right behind it: the release does not wait for a chunk to fill.
+                    partial = self.capture.take_partial()
+                    if partial:
+                        self.link.send_audio(partial)
+                    self._send_activity_end()
+                else:
+                    # The echo thread works in 10 ms frames: the end follows its next chunk, or
+                    # two chunk periods at most (a dead microphone must not hold the turn open).
+                    self._end_fallback = asyncio.get_running_loop().call_later(
+                        2 * self.capture.chunk_ms / 1000, self._send_activity_end
+                    )
             case ShowState():
                 shown = self.household.shown(action.state)
                 if self.controls is not None:

@@ -139,6 +139,18 @@ class Capture(SupervisedDevice):
         self._preroll.clear()
         return chunks
 
+    def take_partial(self) -> bytes:
+        """The audio that arrived after the last whole chunk, now (b"" when none): a release sends
+        it with activityEnd instead of waiting up to `chunk_ms` for the chunk to fill. The next
+        chunk starts where it ends, so nothing is sent twice or lost; it stays in the pre-roll."""
+        generation = self._generation
+        if generation is None or not generation.pending:
+            return b""
+        partial = bytes(generation.pending)
+        generation.pending.clear()
+        self._preroll.append(partial)
+        return partial
+
     # --- the device thread ------------------------------------------------------------------
 
     def _open_stream(self) -> AudioStream:
