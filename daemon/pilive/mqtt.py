@@ -241,7 +241,7 @@ class MqttBridge:
         elif topic == f"{base}/volume/set":
             try:
                 percent = round(float(text))
-            except ValueError:
+            except (ValueError, OverflowError):  # not a number, NaN, or infinite ("1e400")
                 percent = -1
             if not 0 <= percent <= 100:
                 log.warning("MQTT: volume takes 0 to 100, not %r", text[:40])

@@ -357,3 +357,27 @@ def test_a_password_file_others_can_read_is_refused_at_start(tmp_path: Path) -> 
     found = problems(config, "test.toml")
     assert [p.key for p in found] == ["mqtt.password_file"]
     assert "chmod 600" in found[0].message and "hunter2" not in str(found[0])
+
+
+async def test_a_volume_no_number_can_hold_is_refused_and_the_bridge_works_on(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    """Volumes that parse as a float but not as a whole number ("inf", "1e400", "nan") are
+    refused with a warning; the bridge stays connected and obeys the next command."""
+    mic_wav(tmp_path / "mic.wav")
+    async with (
+        running(emulator_options()) as emu,
+        observing(mosquitto) as (seen, client),
+        start(mqtt_config(tmp_path, emu, mosquitto, PASSWORD), emu.api_key) as r,
+    ):
+        await r.settled()
+        await seen.wait("pilive/volume", lambda v: v == "80")
+        for bad in ("inf", "-inf", "1e400", "nan"):
+            await client.publish("pilive/volume/set", bad)
+        await client.publish("pilive/volume/set", "30")
+        await seen.wait("pilive/volume", lambda v: v == "30")
+        bridge = r.app.household.mqtt
+        task = r.app.household._mqtt_task
+        assert bridge is not None and bridge.connected and bridge.connections == 1
+        assert task is not None and not task.done()
