@@ -78,6 +78,9 @@ def test_the_client_refuses_bad_arguments_by_name(argv: list[str], says: str) ->
         (b'{"command": "volume", "percent": true}\n', "whole number from 0 to 100"),
         (b'{"command": "volume", "percent": 50.5}\n', "whole number from 0 to 100"),
         (b'{"command": "say", "text": 7}\n', "say needs some text"),
+        # Nested deeper than the JSON decoder recurses, within MAX_LINE_BYTES.
+        (b"[" * 8000 + b"\n", "not a JSON object"),
+        (b'{"command": "status", "x": ' + b"[" * 8000 + b"\n", "not a JSON object"),
     ],
 )
 def test_the_daemon_refuses_malformed_requests_by_name(line: bytes, says: str) -> None:

@@ -55,7 +55,7 @@ def parse_request(line: bytes) -> Request:
     """A request line as the daemon reads it; RequestError names what is wrong."""
     try:
         body = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in a line
         raise RequestError("not a JSON object on one line") from None
     if not isinstance(body, dict):
         raise RequestError("not a JSON object on one line")
