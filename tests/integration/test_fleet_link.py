@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pilive.config import Secret
 from pilive.emulator import Emulator
 from pilive.emulator.authtokens import BAD_KEY, TOKEN_EXPIRED
 from pilive.live.events import LinkState
-from pilive.net.tokens import TokenSource
+from pilive.live.retry import Failure
+from pilive.net.tokens import TokenSource, TokenUnavailable
 from tests.support.emulator_rig import RawClient, emulator_options, running, setup_message
 from tests.support.fault_proxy import FaultProxy
 from tests.support.fleet_rig import Fleet, token_service
@@ -242,3 +245,55 @@ async def test_stopping_does_not_wait_for_a_stalled_token_service(tmp_path: Path
             assert loop.time() - started_s < 15.0
             proxy.unstall()
         assert emu.recording.connections == []
+
+
+@contextlib.asynccontextmanager
+async def _answering(body: bytes) -> AsyncIterator[str]:
+    """A loopback HTTP server that answers every request 200 with `body` (a token service gone
+    wrong); yields its token URL."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+             if line.lower().startswith(b"content-length:")),
+            0,
+        )  # fmt: skip
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/token"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"token": "auth_tokens/x", "expiresInS": 60, "newSessionExpiresInS": 30, "uses": 1e400}',
+        b'{"token": "auth_tokens/x", "expiresInS": 60, "newSessionExpiresInS": NaN, "uses": 1}',
+        b'{"token": "auth_tokens/x", "expiresInS": 60, "newSessionExpiresInS": 30, "uses": 1.5}',
+        b"[" * 60_000,
+    ],
+    ids=["uses-infinite", "window-nan", "uses-fraction", "nested"],
+)
+async def test_a_malformed_token_answer_is_a_transient_failure(body: bytes) -> None:
+    """Whatever a token service answers with 200 (a count no integer holds, NaN, deep nesting),
+    the device's token source calls it a malformed answer (retried with backoff) and raises
+    nothing else: anything else would end the link's supervisor for good."""
+    async with _answering(body) as url:
+        source = _source(url, Secret("kitchen.secret", "test"))
+        with pytest.raises(TokenUnavailable) as caught:
+            await source.token_for(resuming=False)
+    assert caught.value.classified.failure is Failure.TRANSIENT
+    assert "malformed" in caught.value.classified.cause

@@ -39,6 +39,7 @@ import contextlib
 import http.client
 import json
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -321,8 +322,10 @@ class TokenSource:
             name = data["token"]
             expires_in_s = float(data["expiresInS"])
             window_s = float(data["newSessionExpiresInS"])
-            uses = int(data.get("uses", 1))
-        except (ValueError, KeyError, TypeError):
+            uses = data.get("uses", 1)
+            if isinstance(uses, bool) or not isinstance(uses, int) or math.isnan(window_s):
+                raise ValueError("uses is not a whole number, or the window is NaN")
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep nesting
             self.counters.fetch_failures += 1
             raise TokenUnavailable(
                 Classified(Failure.TRANSIENT, "token service sent a malformed answer")
