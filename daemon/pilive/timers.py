@@ -196,7 +196,11 @@ class TimerBook:
         if len(self._timers) >= MAX_TIMERS:
             raise TimerError(f"{MAX_TIMERS} timers are already set; cancel one first")
         label = " ".join(label.split())[:MAX_LABEL_CHARS]
-        timer = Timer(f"{kind}-{self._next_number}", kind, label, due_unix_s)
+        # A kept counter may be missing or behind the kept timers (a damaged or edited file):
+        # an id in use is skipped, never reused, or the new timer would replace the kept one.
+        while (ident := f"{kind}-{self._next_number}") in self._timers:
+            self._next_number += 1
+        timer = Timer(ident, kind, label, due_unix_s)
         self._next_number += 1
         self._timers[timer.id] = timer
         return timer

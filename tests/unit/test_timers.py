@@ -110,6 +110,25 @@ def test_kept_timers_ring_after_a_restart_within_the_limit_or_are_missed() -> No
     assert fresh.id not in (soon.id, long_gone.id)  # ids are never reused
 
 
+@pytest.mark.parametrize("next_number", [None, 1, "three"])
+def test_a_new_timer_never_replaces_a_kept_one_whatever_the_kept_counter(
+    next_number: object,
+) -> None:
+    """A timers file whose counter is missing, behind its timers or damaged (edited by hand,
+    half restored) still gives a new timer an id of its own: the kept timers all stay set."""
+    book = TimerBook(ring_limit_s=60)
+    first = book.set_timer(300, "tea", T0)
+    second = book.set_timer(600, "eggs", T0)
+    kept = json.loads(json.dumps(book.to_json()))
+    kept["next_number"] = next_number
+    again = TimerBook(ring_limit_s=60)
+    assert again.restore(kept) == []
+    fresh = again.set_timer(60, "pasta", T0)
+    assert fresh.id not in (first.id, second.id)
+    labels = [t["label"] for t in again.listing(T0, BERLIN)]
+    assert labels == ["pasta", "tea", "eggs"]
+
+
 async def test_the_tools_set_list_and_cancel_on_the_speakers_clock(tmp_path: Path) -> None:
     """Through the tool runner as the model would call them: results carry the local time, an
     invalid call is an error result, and the timers are saved in the state directory."""
