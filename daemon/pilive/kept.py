@@ -44,7 +44,9 @@ class KeptJson:
     def __init__(self, directory: Path, name: str, *, kind: str, loss: str, kept: str) -> None:
         self._file = StateFile(directory, name, kind=kind, loss=loss, kept=kept, fsync_interval_s=0)
         self.path = self._file.path
-        self._saves: set[asyncio.Task[bool]] = set()
+        self._latest: bytes | None = None  # asked for and not yet being written
+        self._on_done: list[Callable[[], None]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def problem(self) -> str | None:
@@ -70,21 +72,28 @@ class KeptJson:
         return LoadResult(Loaded.LOADED, data)
 
     def save_soon(self, data: dict[str, Any], on_done: Callable[[], None] | None = None) -> None:
-        """Write `data` on a worker thread; a later call's data always wins on disk."""
-        payload = json.dumps({"version": _FORMAT_VERSION, **data}).encode()
-        generation = self._file.next_generation()
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._file.write, payload, generation), name=f"save {self.path.name}"
-        )
-        self._saves.add(task)
+        """Write `data` on a worker thread; a later call's data always wins on disk. Calls that
+        come faster than the disk takes them (a script setting the volume in a loop) are folded
+        into the newest: one write at a time and one waiting, whatever the rate."""
+        self._latest = json.dumps({"version": _FORMAT_VERSION, **data}).encode()
+        if on_done is not None:
+            self._on_done.append(on_done)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_latest(), name=f"save {self.path.name}"
+            )
 
-        def done(finished: asyncio.Task[bool]) -> None:
-            self._saves.discard(finished)
-            if on_done is not None:
-                on_done()
-
-        task.add_done_callback(done)
+    async def _write_latest(self) -> None:
+        while self._latest is not None:
+            payload, self._latest = self._latest, None
+            callbacks, self._on_done = self._on_done, []
+            try:
+                await asyncio.to_thread(self._file.write, payload, self._file.next_generation())
+            finally:
+                for callback in callbacks:
+                    callback()
 
     async def flush(self) -> None:
         """Wait for the writes under way (at shutdown)."""
-        await asyncio.gather(*self._saves, return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
