@@ -169,13 +169,26 @@ class MqttBridge:
         delays = retry.backoff(1.0, 60.0, 2.0, jitter=0.2)
         failing = False
         while True:
+            try:
+                tls_context = await asyncio.to_thread(self._tls_context)  # reads the CA file
+            except OSError as exc:  # ssl.SSLError too: a CA file missing, unreadable or not PEM
+                # Read again before each attempt: a certificate being replaced may be back.
+                if not failing:
+                    log.warning(
+                        "MQTT: mqtt.ca_file = %s is not usable (%s); retrying with backoff",
+                        self.config.ca_file,
+                        exc.strerror or exc,
+                    )
+                failing = True
+                await asyncio.sleep(next(delays))
+                continue
             client = aiomqtt.Client(
                 cfg.host,
                 cfg.port,
                 identifier=f"pilive-{cfg.device_id}",
                 username=cfg.username,
                 password=self._password.reveal() if self._password is not None else None,
-                tls_context=self._tls_context(),
+                tls_context=tls_context,
                 keepalive=cfg.keepalive_s,
                 will=aiomqtt.Will(f"{cfg.base_topic}/availability", "offline", qos=1, retain=True),
                 max_queued_incoming_messages=MAX_QUEUED_MESSAGES,

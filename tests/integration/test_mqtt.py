@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -381,3 +383,27 @@ async def test_a_volume_no_number_can_hold_is_refused_and_the_bridge_works_on(
         task = r.app.household._mqtt_task
         assert bridge is not None and bridge.connected and bridge.connections == 1
         assert task is not None and not task.done()
+
+
+async def test_an_unusable_ca_file_is_retried_until_it_is_good(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mqtt.ca_file not a certificate (being replaced, damaged): one warning naming the key, the
+    bridge keeps trying, and connects once the file is good again; the speaker works meanwhile."""
+    mic_wav(tmp_path / "mic.wav")
+    ca = tmp_path / "broker-ca.pem"
+    ca.write_text("not a certificate\n")
+    async with running(emulator_options()) as emu:
+        config = mqtt_config(tmp_path, emu, mosquitto, PASSWORD)
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, ca_file=ca))
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            bridge = r.app.household.mqtt
+            task = r.app.household._mqtt_task
+            assert bridge is not None and task is not None
+            await r.until(lambda: "mqtt.ca_file" in caplog.text)
+            assert not task.done() and not bridge.connected
+            await asyncio.to_thread(shutil.copyfile, mosquitto.ca_path, ca)
+            await r.until(lambda: bridge.connected, timeout_s=30)
