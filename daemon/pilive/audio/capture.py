@@ -139,6 +139,19 @@ class Capture(SupervisedDevice):
         self._preroll.clear()
         return chunks
 
+    @property
+    def held_s(self) -> float:
+        """How much of what the device delivered is not yet in a chunk: what the resampler holds
+        (with its filter's delay) plus the part of a chunk waiting to fill. Read in `on_chunk`
+        it is the age of that chunk's newest sample beyond the device block's own age."""
+        generation = self._generation
+        if generation is None:
+            return 0.0
+        held_s = len(generation.pending) / SAMPLE_BYTES / RATE_HZ
+        if generation.converter is not None:
+            held_s += generation.converter.latency_s
+        return held_s
+
     def take_partial(self) -> bytes:
         """The audio that arrived after the last whole chunk, now (b"" when none): a release sends
         it with activityEnd instead of waiting up to `chunk_ms` for the chunk to fill. The next
@@ -164,7 +177,9 @@ class Capture(SupervisedDevice):
             rate_hz=self._forced_rate_hz,
             channels=self._forced_channels,
         )
-        converter = pcm_converter(rate_hz, channels, RATE_HZ, 1)
+        # Steady: from a 48 kHz microphone every block gives its 20 ms at once (soxr would hold
+        # back up to 37 ms and give it out in bursts).
+        converter = pcm_converter(rate_hz, channels, RATE_HZ, 1, steady=True)
         generation = _Generation(converter)
         self._generation = generation
         self.device_name, self.device_rate_hz, self.device_channels = device.name, rate_hz, channels
