@@ -3,10 +3,23 @@
     .venv/bin/python -m tests.bench.bench_audio [--duration-s 60]
 
 Each figure is printed next to an alternative measured in the same run:
-- mic sample -> chunk on the loop: device at 16 kHz (as is) vs forced to 48 kHz stereo (resampled);
-  measured as PortAudio's (callback time - ADC time) of the block + the hand-off from the callback
-  thread to `on_chunk` on the loop (monotonic clock). ALSA's pulse plugin reports almost no capture
-  delay, so this is the age of the block's newest sample; its oldest is one chunk (20 ms) older;
+- mic sample -> chunk on the loop: device at 16 kHz (as is) vs forced to 48 kHz stereo (resampled,
+  by the capture's steady decimator, and beside it by soxr HQ, the converter it used before);
+  the age of the newest sample in each chunk when `on_chunk` runs: PortAudio's (callback time -
+  ADC time) of the latest block + the hand-off from the callback thread to the loop (monotonic
+  clock) + what the capture holds back (`Capture.held_s`: the resampler's held samples and delay,
+  the part of a chunk still filling). Its oldest sample is one chunk (20 ms) older.
+  Where the tail came from (p99 52 ms at 16 kHz, 216 ms at 48 kHz, measured from 3 s after
+  start): the rig's start-up. For about 3 s after a capture stream opens, ALSA's pulse plugin
+  reports a delay that starts near 0.6-0.7 s and falls by one block per block (callbacks still
+  come every 20 ms, so it is the plugin's estimate settling, not audio waiting); a window that
+  began at 3 s caught its last 100-250 ms. The window now starts once the reported delay is
+  under a quarter block (5 ms), and the time that took is shown. Not the loop: the hand-off
+  stays under a millisecond on an idle machine (a few ms when other processes hold the CPUs).
+  Ours was the resampler: soxr HQ gives a 48 kHz block's output in bursts (nothing, then 30 ms)
+  and holds back up to 40 ms; the old figure missed it, since it measured the block's age, not
+  the chunk's. The capture's steady decimator holds 1.3 ms. The rig's fragment size does not
+  show: once settled, the pulse plugin delivers 20 ms blocks at 20 ms intervals;
 - first answer byte -> handed to the device: prebuffer 60 ms (default) vs 0 ms, for answers
   arriving as 40 ms network messages at 1.5x real time;
 - barge-in stale audio (from the recording, after the position the device had reached at flush()):
@@ -20,19 +33,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import soxr
 
+from pilive.audio import capture as capture_module
+from pilive.audio import converter as audio_converter
 from pilive.audio.backends.portaudio import PyAudioBackend
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
+from pilive.audio.resample import PcmConverter
 from tests.support.pulse_rig import PulseRig, align, chirp, stop_recording
 
 
@@ -40,25 +58,90 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+class MicAges(list[float]):
+    """Chunk ages (ms) once the rig settled, with what made them up and when it settled."""
+
+    settled_after_s = float("nan")  # from start() to the first block reported under 5 ms
+    device_ms: list[float]
+    hand_off_ms: list[float]
+    held_ms: list[float]
+
+
 async def mic_latency_ms(
-    backend: PyAudioBackend, rate_hz: int | None, channels: int | None, seconds: float
-) -> list[float]:
-    ages: list[float] = []
+    backend: PyAudioBackend,
+    rate_hz: int | None,
+    channels: int | None,
+    seconds: float,
+    *,
+    soxr_hq: bool = False,
+) -> MicAges:
+    """Ages of the newest sample of each chunk, for `seconds` once the pulse plugin's reported
+    delay has settled (see the module docstring). `soxr_hq`: convert as the capture did before
+    its steady decimator, for the same-run comparison."""
+    ages = MicAges()
+    ages.device_ms, ages.hand_off_ms, ages.held_ms = [], [], []
     capture: Capture
-    measure_from_s = time.monotonic() + 3.0  # past PulseAudio's stream start-up burst
+    started_s = time.monotonic()
+    settled_s: float | None = None
 
     def on_chunk(chunk: bytes) -> None:
+        nonlocal settled_s
         now_s = time.monotonic()
-        if now_s < measure_from_s:
+        device_ms = (capture.last_callback_s - capture.last_callback_adc_s) * 1000
+        if settled_s is None:
+            if device_ms >= capture.chunk_ms / 4:
+                return
+            settled_s = now_s
+            ages.settled_after_s = now_s - started_s
+        if now_s - settled_s > seconds:
             return
-        device_s = capture.last_callback_s - capture.last_callback_adc_s
-        ages.append((device_s + now_s - capture.heartbeat_s) * 1000)
+        hand_off_ms = (now_s - capture.heartbeat_s) * 1000
+        held_ms = capture.held_s * 1000
+        ages.append(device_ms + hand_off_ms + held_ms)
+        ages.device_ms.append(device_ms)
+        ages.hand_off_ms.append(hand_off_ms)
+        ages.held_ms.append(held_ms)
 
-    capture = Capture(backend, on_chunk, device="pilive_mic", rate_hz=rate_hz, channels=channels)
-    await capture.start()
-    await asyncio.sleep(3.0 + seconds)
-    await capture.aclose()
+    def soxr_converter(*args: int, steady: bool = False) -> PcmConverter | None:
+        return audio_converter(*args)  # the default: soxr HQ
+
+    with contextlib.ExitStack() as stack:
+        if soxr_hq:
+            stack.enter_context(patched_converter(soxr_converter))
+        capture = Capture(
+            backend, on_chunk, device="pilive_mic", rate_hz=rate_hz, channels=channels
+        )
+        await capture.start()
+        deadline_s = started_s + 15.0 + seconds
+        while time.monotonic() < deadline_s and not (
+            settled_s is not None and time.monotonic() - settled_s > seconds
+        ):
+            await asyncio.sleep(0.1)
+        await capture.aclose()
     return ages
+
+
+@contextlib.contextmanager
+def patched_converter(make: Callable[..., PcmConverter | None]) -> Iterator[None]:
+    """Capture builds its converter through `pilive.audio.capture.pcm_converter`."""
+    saved = capture_module.pcm_converter
+    capture_module.pcm_converter = make
+    try:
+        yield
+    finally:
+        capture_module.pcm_converter = saved
+
+
+def mic_figures(ages: MicAges) -> dict[str, float]:
+    """p50/p99 of the chunk ages, the p99 of each part, and when the rig settled."""
+    return {
+        "p50": pct(ages, 50),
+        "p99": pct(ages, 99),
+        "device_p99": pct(ages.device_ms, 99),
+        "hand_off_p99": pct(ages.hand_off_ms, 99),
+        "held_p99": pct(ages.held_ms, 99),
+        "settled_after_s": ages.settled_after_s,
+    }
 
 
 async def first_audio_ms(backend: PyAudioBackend, prebuffer_ms: int, answers: int) -> list[float]:
@@ -170,6 +253,7 @@ async def run(duration_s: float) -> dict[str, object]:
         try:
             mic16 = await mic_latency_ms(backend, None, None, 5)
             mic48 = await mic_latency_ms(backend, 48000, 2, 5)
+            mic48_soxr = await mic_latency_ms(backend, 48000, 2, 5, soxr_hq=True)
             first60 = await first_audio_ms(backend, 60, 15)
             first0 = await first_audio_ms(backend, 0, 15)
             stale24 = await barge_in_stale_ms(
@@ -184,8 +268,9 @@ async def run(duration_s: float) -> dict[str, object]:
             backend.close()
             rig.kill()
     figures: dict[str, object] = {
-        "mic_to_loop_ms_16k": {"p50": pct(mic16, 50), "p99": pct(mic16, 99)},
-        "mic_to_loop_ms_48k_resampled": {"p50": pct(mic48, 50), "p99": pct(mic48, 99)},
+        "mic_to_loop_ms_16k": mic_figures(mic16),
+        "mic_to_loop_ms_48k_resampled": mic_figures(mic48),
+        "mic_to_loop_ms_48k_soxr_hq": mic_figures(mic48_soxr),
         "first_audio_ms_prebuffer_60": {"p50": pct(first60, 50), "p99": pct(first60, 99)},
         "first_audio_ms_prebuffer_0": {"p50": pct(first0, 50), "p99": pct(first0, 99)},
         "barge_in_stale_ms_24k": {"median": statistics.median(stale24), "max": max(stale24)},
