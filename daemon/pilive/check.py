@@ -23,6 +23,7 @@ from pilive.config import (
     render_toml,
 )
 from pilive.live.models import GenerationRequest, setup_warnings, takes_non_blocking
+from pilive.net.endpoint import is_loopback_host
 
 EXIT_INVALID = 2
 EXIT_OFFLINE = 3
@@ -47,7 +48,7 @@ def model_warnings(config: Config) -> list[str]:
             max_output_tokens=live.max_output_tokens,
         ),
     )
-    return warnings + tool_warnings(config)
+    return warnings + tool_warnings(config) + mqtt_warnings(config)
 
 
 def tool_warnings(config: Config) -> list[str]:
@@ -61,6 +62,20 @@ def tool_warnings(config: Config) -> list[str]:
         f"synchronously only, so {command.name!r} is declared blocking (the model waits for it)"
         for index, command in enumerate(config.tools.command)
         if command.behavior == "non-blocking"
+    ]
+
+
+def mqtt_warnings(config: Config) -> list[str]:
+    """A broker password sent without TLS to another machine crosses the network readable by
+    anyone on it. Common on a home LAN, so said plainly rather than refused."""
+    mqtt = config.mqtt
+    if not mqtt.enabled or mqtt.tls or mqtt.password_file is None:
+        return []
+    if is_loopback_host(mqtt.host):
+        return []
+    return [
+        f"mqtt.tls = false: the password in mqtt.password_file goes to {mqtt.host!r} unencrypted; "
+        "set mqtt.tls = true (and mqtt.ca_file if the broker's certificate is your own)"
     ]
 
 

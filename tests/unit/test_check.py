@@ -28,7 +28,7 @@ def run_check(argv: list[str]) -> int:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("GEMINI_API_KEY", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"):
+    for name in ("GEMINI_API_KEY", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY", "RUNTIME_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

@@ -84,3 +84,27 @@ def test_the_shipped_configs_use_a_current_model() -> None:
         path = root / "config" / name
         config = parse_config(path.read_text(), source=str(path), base_dir=path.parent, environ={})
         assert check.model_warnings(config) == [], name
+
+
+@pytest.mark.parametrize(
+    ("table", "warned"),
+    [
+        ('host = "broker.lan"\nusername = "pi"\npassword_file = "/etc/pilive/mqtt"', True),
+        (
+            'host = "broker.lan"\nusername = "pi"\npassword_file = "/etc/pilive/mqtt"\ntls = true',
+            False,
+        ),
+        ('host = "127.0.0.1"\nusername = "pi"\npassword_file = "/etc/pilive/mqtt"', False),
+        ('host = "broker.lan"', False),
+    ],
+)
+def test_a_broker_password_sent_in_the_clear_is_warned_about(table: str, warned: bool) -> None:
+    """A password to a broker on another machine without TLS crosses the LAN readable: `pilive
+    check` (and the daemon at start, through the same list) says so and how to fix it; with TLS,
+    to loopback, or without a password there is nothing to say."""
+    config = parse_config(f"[mqtt]\nenabled = true\n{table}\n", environ={})
+    said = [w for w in check.model_warnings(config) if w.startswith("mqtt.")]
+    assert bool(said) is warned
+    if warned:
+        assert "unencrypted" in said[0] and "mqtt.tls = true" in said[0]
+        assert "broker.lan" in said[0]
