@@ -499,8 +499,9 @@ class Household:
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background task (timers, mqtt) that ended by an error: said by its name."""
     if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("timers stopped working: %r", exc, exc_info=exc)
+        log.error("%s stopped working: %r", task.get_name(), exc, exc_info=exc)
 
 
 def _tail(text: str) -> str:
