@@ -287,6 +287,13 @@ def debootstrap(building: Path) -> None:
     )
 
 
+def built_root() -> Path | None:
+    """The root for what goes in now, if it has been built; never builds one (the benchmark
+    uses the root `make test-arm64` keeps, and says so when there is none)."""
+    target = cache_dir() / f"{SUITE}-{ARCH}-{root_key()}"
+    return target if (target / VENV.lstrip("/") / "bin" / "python").exists() else None
+
+
 def cached_root() -> Path:
     key = root_key()
     target = cache_dir() / f"{SUITE}-{ARCH}-{key}"
@@ -361,11 +368,10 @@ def pytest_command(subset: str, extra: Sequence[str], paths: Sequence[str] = TES
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def inside_script(
-    subset: str, pytest_extra: Sequence[str], demo: bool, paths: Sequence[str] = TEST_PATHS
-) -> str:
-    """Install as install.sh does (from a copy; not editable), then test, then the demo."""
-    lines = [
+def install_lines() -> list[str]:
+    """Shell lines that install pilive in the root as install.sh does: from a copy, not
+    editable, the C ring buffer compiled by the root's aarch64 gcc."""
+    return [
         "mkdir -p /tmp/src /tmp/run",
         f"cd {SRC_MOUNT}",
         "tar -cf - --exclude=__pycache__ --exclude='*.so' --exclude='*.egg-info' "
@@ -374,6 +380,15 @@ def inside_script(
         f"{VENV}/bin/python -m pip install --quiet --no-deps --no-build-isolation /tmp/src",
         f"{VENV}/bin/python -c 'import platform, pilive.audio._ringbuf as r; "
         'print("test-arm64:", platform.machine(), r.__file__)\' >&2',
+    ]
+
+
+def inside_script(
+    subset: str, pytest_extra: Sequence[str], demo: bool, paths: Sequence[str] = TEST_PATHS
+) -> str:
+    """Install as install.sh does (from a copy; not editable), then test, then the demo."""
+    lines = [
+        *install_lines(),
         "cd /tmp/run",
         "status=0",
         f"{pytest_command(subset, pytest_extra, paths)} || status=$?",

@@ -5,7 +5,11 @@ time, gpiozero mock pins pressed from a separate thread as lgpio would, earcons 
 byte the speaker gets is the answer's):
 - press -> `activityStart` on the wire, and from the accepted press (the press plus
   `conversation.min_press_ms`, when the design starts the turn) -> `activityStart`;
-- release -> `activityEnd` (it waits for the mic chunk that holds the audio up to the release);
+- release -> `activityEnd` (sent with the audio since the last whole mic chunk, at once);
+- beside those two, when the daemon handed the frame to its socket (the return of its websocket
+  send, loopback delivers it then), and the same for the plain client: the emulator's receive
+  time also holds the emulator's own reading, which runs in this process, on this loop, under
+  this GIL, beside the camera thread that the turn's start sets to work;
 - mic chunk on the loop -> the same bytes on the wire (every chunk of the noise mic is unique);
 - first answer byte sent by the emulator -> handed to the device (playback callback), and of that
   emulator -> `Playback.write` (network and parsing);
@@ -19,7 +23,18 @@ continuously, presses of 2.5 s every 5.5 s so mic and speaker alternate and over
 and RSS from /proc over the run, beside the same daemon idle (camera off, no presses); time from
 process start to `READY=1` on a NOTIFY_SOCKET we bind, beside a bare `python -c pass`.
 
+Memory, for each of the two configurations, side by side:
+- steady RSS: median and max of VmRSS sampled every 0.5 s after a 3 s warm-up;
+- the import floor: the daemon runs under `-X importtime`, which logs every module it imports
+  (at start and lazily later); a fresh interpreter imports exactly those and reports its RSS.
+  Steady minus floor is what `run` adds: threads, buffers, the camera's frames, the ring;
+- the same two figures in the arm64 root of `make test-arm64` under qemu-user. That RSS is
+  qemu's own (the guest's memory plus the translator and its code cache), labelled as such: an
+  upper bound for a Pi, not a Pi's figure. Skipped, saying why, where the root is not built.
+
 Run: python -m tests.bench.bench_daemon [--quick]
+     python -m tests.bench.bench_daemon --rss-only [--seconds S] [--json FILE]  (the memory runs
+     alone; this is what runs inside the arm64 root)
 """
 
 from __future__ import annotations
@@ -27,27 +42,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import dataclasses
+import json
 import math
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from websockets.asyncio.client import ClientConnection
 
 from pilive.app import App
 from pilive.config import Secret, load_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
 from tests.support.daemon_rig import (
+    IMPORT_TRACE,
     DaemonProcess,
     NotifySocket,
     ProcSample,
     cpu_share,
     daemon_toml,
+    imported_modules,
     noise_wav,
     presses_every,
     sample_process,
@@ -133,6 +154,26 @@ class WireLog:
         return sorted(out)
 
 
+@contextlib.contextmanager
+def socket_writes() -> Iterator[list[tuple[int, str, float]]]:
+    """(connection id, "start"/"end"/"other", time.monotonic()) each time a websocket send of
+    this process returned: the frame is in the kernel's socket buffer then."""
+    writes: list[tuple[int, str, float]] = []
+    send = ClientConnection.send
+
+    async def timed_send(self: ClientConnection, message: Any, *args: Any, **kwargs: Any) -> None:
+        await send(self, message, *args, **kwargs)
+        head = message[:80] if isinstance(message, str) else ""
+        kind = "start" if "activityStart" in head else "end" if "activityEnd" in head else "other"
+        writes.append((id(self), kind, time.monotonic()))
+
+    ClientConnection.send = timed_send  # type: ignore[method-assign]
+    try:
+        yield writes
+    finally:
+        ClientConnection.send = send  # type: ignore[method-assign]
+
+
 def first_after(times: Sequence[float], t: float) -> float | None:
     return next((x for x in times if x >= t), None)
 
@@ -209,18 +250,27 @@ async def in_process(tmp: Path, rounds: int, barge_ins: int, handovers: int) -> 
         )
         wire = WireLog(emu)
         app = TimedApp(config, Secret(emu.api_key, "bench"))
-        runner = asyncio.create_task(app.run())
-        try:
-            await until(
-                lambda: getattr(app, "link", None) is not None and app.link.connected, 20, "connect"
-            )
-            await until(lambda: idle(app), 10, "idle after connecting")
-            return await _measure(
-                app, emu, wire, rounds=rounds, barge_ins=barge_ins, handovers=handovers
-            )
-        finally:
-            app.request_stop()
-            await runner
+        with socket_writes() as writes:
+            runner = asyncio.create_task(app.run())
+            try:
+                await until(
+                    lambda: getattr(app, "link", None) is not None and app.link.connected,
+                    20,
+                    "connect",
+                )
+                await until(lambda: idle(app), 10, "idle after connecting")
+                return await _measure(
+                    app,
+                    emu,
+                    wire,
+                    writes,
+                    rounds=rounds,
+                    barge_ins=barge_ins,
+                    handovers=handovers,
+                )
+            finally:
+                app.request_stop()
+                await runner
 
 
 async def _barge_in(app: App, finger: Finger) -> tuple[float, float]:
@@ -236,7 +286,14 @@ async def _barge_in(app: App, finger: Finger) -> tuple[float, float]:
 
 
 async def _measure(
-    app: TimedApp, emu: Emulator, wire: WireLog, *, rounds: int, barge_ins: int, handovers: int
+    app: TimedApp,
+    emu: Emulator,
+    wire: WireLog,
+    writes: list[tuple[int, str, float]],
+    *,
+    rounds: int,
+    barge_ins: int,
+    handovers: int,
 ) -> dict[str, Any]:
     finger = Finger(app)
     min_press_s = app.config.conversation.min_press_ms / 1000
@@ -296,6 +353,7 @@ async def _measure(
         for _ in range(max(3, rounds // 2)):
             floor_sends += await floor_round(client, 10)
         floor_id = emu.recording.connections[-1].connection_id
+        floor_socket = id(client.ws)
 
     # Pairing: each press/release with the first activityStart/End after it on the App's
     # connections; each mic chunk with the first time its bytes arrived.
@@ -310,6 +368,23 @@ async def _measure(
     for t in releases:
         if (end := first_after(ends, t)) is not None:
             release_ms.append((end - t) * 1000)
+    # The same, to the daemon's own socket write; and the plain client's send call -> write.
+    ours = [(kind, at_s) for conn, kind, at_s in writes if conn != floor_socket]
+    starts_written = [at_s for kind, at_s in ours if kind == "start"]
+    ends_written = [at_s for kind, at_s in ours if kind == "end"]
+    accepted_written_ms = [
+        (w - (t + min_press_s)) * 1000
+        for t in presses
+        if (w := first_after(starts_written, t)) is not None
+    ]
+    release_written_ms = [
+        (w - t) * 1000 for t in releases if (w := first_after(ends_written, t)) is not None
+    ]
+    floor_written_ms: list[float] = []
+    for activity in ("start", "end"):
+        sent_at = [at_s for kind, at_s in floor_sends if kind == activity]
+        written = [at_s for conn, k, at_s in writes if conn == floor_socket and k == activity]
+        floor_written_ms += [(w - s) * 1000 for s, w in zip(sent_at, written, strict=False)]
     audio_at: dict[bytes, float] = {}
     for f in frames:
         if f.kind == "audio":
@@ -349,6 +424,9 @@ async def _measure(
         "accepted_press_to_activity_start_ms": summary(accepted_ms),
         "min_press_ms": min_press_s * 1000,
         "release_to_activity_end_ms": summary(release_ms),
+        "accepted_press_to_activity_start_written_ms": summary(accepted_written_ms),
+        "release_to_activity_end_written_ms": summary(release_written_ms),
+        "floor_activity_written_ms": summary(floor_written_ms),
         "mic_chunk_to_wire_ms": summary(mic_ms),
         "floor_activity_ms": summary(floor_ms["start"] + floor_ms["end"]),
         "floor_audio_ms": summary(floor_ms["audio"]),
@@ -371,6 +449,35 @@ async def _measure(
 # --- as a subprocess ----------------------------------------------------------------------------
 
 
+def import_floor_mb(modules: list[str]) -> float:
+    """RSS of a fresh interpreter that imports `modules`, in order, and nothing else."""
+    wanted = [m for m in modules if not m.endswith("__main__")]
+    code = (
+        "import importlib, re\n"
+        f"for name in {wanted!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmRSS:\\s+(\\d+)', status).group(1)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    return int(done.stdout) / 1024
+
+
+def smaps_rollup_mb(pid: int) -> dict[str, float]:
+    """Resident memory by kind: anonymous (heap, Python objects, buffers, stacks) and the rest
+    (mapped files: the interpreter, libraries, extension modules)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        fields[key] = int(value.split()[0]) / 1024
+    return {"anon_mb": fields["Anonymous"], "file_mb": fields["Rss"] - fields["Anonymous"]}
+
+
 async def daemon_run(
     tmp: Path,
     emu: Emulator,
@@ -379,8 +486,10 @@ async def daemon_run(
     seconds: float,
     camera_mode: str,
     talk: bool,
+    ready_timeout_s: float = 20.0,
 ) -> dict[str, Any]:
-    """Start `pilive run`, wait for READY=1, sample /proc for `seconds` after a warm-up, stop."""
+    """Start `pilive run` (tracing its imports), wait for READY=1, sample /proc for `seconds`
+    after a warm-up, stop; then the import floor of what it imported."""
     run_dir = tmp / name
     run_dir.mkdir()
     warmup_s = 3.0
@@ -399,12 +508,12 @@ async def daemon_run(
         )
     )
     notify = NotifySocket(run_dir / "notify.sock")
-    daemon = DaemonProcess(config, run_dir / "daemon.log", notify)
+    daemon = DaemonProcess(config, run_dir / "daemon.log", notify, python_args=IMPORT_TRACE)
     samples: list[ProcSample] = []
     turns_before = emu.recording.counters["turns"]
     try:
         await daemon.start()
-        ready_s = await notify.wait_for("READY=1", 20)
+        ready_s = await notify.wait_for("READY=1", ready_timeout_s)
         await asyncio.sleep(warmup_s)
         end_s = time.monotonic() + seconds
         while time.monotonic() < end_s and daemon.running:
@@ -412,10 +521,13 @@ async def daemon_run(
             await asyncio.sleep(0.5)
         if not daemon.running:
             raise RuntimeError(f"pilive run exited early; log:\n{daemon.log_text()[-2000:]}")
+        kinds = smaps_rollup_mb(daemon.pid)
     finally:
         exit_code = await daemon.stop() if daemon.process is not None else None
         notify.close()
     rss_mb = [s.rss_kb / 1024 for s in samples]
+    modules = imported_modules(daemon.log_text())
+    floor_mb = await asyncio.to_thread(import_floor_mb, modules)
     return {
         "ready_ms": (ready_s - daemon.started_s) * 1000,
         "cpu_pct": cpu_share(samples) * 100,
@@ -426,6 +538,11 @@ async def daemon_run(
         "threads": samples[-1].threads,
         "turns": emu.recording.counters["turns"] - turns_before,
         "exit_code": exit_code,
+        "import_floor_mb": floor_mb,
+        "above_floor_mb": statistics.median(rss_mb) - floor_mb,
+        "modules": len(modules),
+        "numpy_imported": "numpy" in modules,
+        **kinds,
     }
 
 
@@ -460,15 +577,70 @@ def start_to_exit_ms(code: str) -> float:
     return (time.monotonic() - start) * 1000
 
 
-async def as_subprocess(tmp: Path, seconds: float, ready_runs: int) -> dict[str, Any]:
+async def memory_runs(tmp: Path, seconds: float, ready_timeout_s: float = 20.0) -> dict[str, Any]:
+    """The two configurations as subprocesses: duplex audio with the camera, and idle."""
     async with running(rig_options(time_scale=1.0, reply_delay_s=0.3)) as emu:
         duplex = await daemon_run(
-            tmp, emu, "duplex", seconds=seconds, camera_mode="continuous", talk=True
+            tmp,
+            emu,
+            "duplex",
+            seconds=seconds,
+            camera_mode="continuous",
+            talk=True,
+            ready_timeout_s=ready_timeout_s,
         )
         idle_run = await daemon_run(
-            tmp, emu, "idle", seconds=seconds / 2, camera_mode="off", talk=False
+            tmp,
+            emu,
+            "idle",
+            seconds=seconds / 2,
+            camera_mode="off",
+            talk=False,
+            ready_timeout_s=ready_timeout_s,
         )
-        ready = [duplex["ready_ms"], idle_run["ready_ms"]]
+    return {"daemon_duplex": duplex, "daemon_idle": idle_run}
+
+
+def arm64_memory(seconds: float) -> dict[str, Any]:
+    """`memory_runs` inside the arm64 root under qemu-user (see the module docstring)."""
+    import tests.arm64.__main__ as arm64
+
+    try:
+        arm64.ensure_binfmt()
+        root = arm64.built_root()
+    except arm64.RigUnavailable as error:
+        return {"skipped": str(error)}
+    if root is None:
+        return {"skipped": "no arm64 root built for this checkout yet (make test-arm64 builds it)"}
+    with tempfile.TemporaryDirectory(prefix="bench-arm64-") as out, arm64.overlay(root) as merged:
+        script = "\n".join(
+            [
+                *arm64.install_lines(),
+                f"cd {arm64.SRC_MOUNT}",
+                f"{arm64.VENV}/bin/python -m tests.bench.bench_daemon --rss-only"
+                f" --seconds {seconds:g} --json /srv/out/memory.json",
+            ]
+        )
+        started_s = time.monotonic()
+        status = arm64.nspawn(
+            merged,
+            script,
+            binds=[f"--bind-ro={arm64.CHECKOUT}:{arm64.SRC_MOUNT}", f"--bind={out}:/srv/out"],
+            timeout_s=1800,
+        )
+        result = Path(out) / "memory.json"
+        if status != 0 or not result.exists():
+            return {"skipped": f"the run in the arm64 root failed (exit {status})"}
+        figures: dict[str, Any] = json.loads(result.read_text())
+        figures["seconds_taken"] = time.monotonic() - started_s
+        return figures
+
+
+async def as_subprocess(tmp: Path, seconds: float, ready_runs: int) -> dict[str, Any]:
+    figures = await memory_runs(tmp, seconds)
+    async with running(rig_options(time_scale=1.0, reply_delay_s=0.3)) as emu:
+        # The two memory runs trace their imports (a few ms at start): not counted here.
+        ready = []
         for n in range(ready_runs):
             ready.append(await ready_only(tmp, emu, f"ready{n}"))
     bare = [await asyncio.to_thread(start_to_exit_ms, "pass") for _ in range(ready_runs)]
@@ -476,8 +648,7 @@ async def as_subprocess(tmp: Path, seconds: float, ready_runs: int) -> dict[str,
         await asyncio.to_thread(start_to_exit_ms, "import pilive.app") for _ in range(ready_runs)
     ]
     return {
-        "daemon_duplex": duplex,
-        "daemon_idle": idle_run,
+        **figures,
         "ready_ms": summary(ready),
         "python_pass_ms": summary(bare),
         "python_import_app_ms": summary(imports),
@@ -497,6 +668,7 @@ async def measure(quick: bool) -> dict[str, Any]:
             handovers=3 if quick else 10,
         )
         figures.update(await as_subprocess(tmp, 8.0 if quick else 20.0, 2 if quick else 8))
+    figures["arm64"] = await asyncio.to_thread(arm64_memory, 8.0 if quick else 20.0)
     return figures
 
 
@@ -514,7 +686,24 @@ def main(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
+async def rss_only(seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as name:
+        # Under emulation a daemon takes much longer to start: READY may take a minute.
+        return await memory_runs(Path(name), seconds, ready_timeout_s=180.0)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Daemon-level latency, CPU, RSS and start-up.")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs")
-    main(parser.parse_args().quick)
+    parser.add_argument("--rss-only", action="store_true", help="only the two memory runs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="steady sampling (--rss-only)")
+    parser.add_argument("--json", type=Path, help="write the --rss-only figures here")
+    args = parser.parse_args()
+    if args.rss_only:
+        memory = asyncio.run(rss_only(args.seconds))
+        text = json.dumps(memory, indent=2)
+        if args.json is not None:
+            args.json.write_text(text + "\n")
+        print(text)
+    else:
+        main(args.quick)
