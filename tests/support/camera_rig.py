@@ -47,6 +47,10 @@ class ScriptedSource:
         self.captures = 0
         self.closes = 0
         self.capture_threads: set[int] = set()
+        self.capture_starts: list[float] = []
+        """time.monotonic() as each capture began, in order."""
+        self.capture_spans: list[tuple[float, float]] = []
+        """(began, returned or raised) of each finished capture, in the order they finished."""
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -58,16 +62,22 @@ class ScriptedSource:
 
     def capture_array(self) -> Frame:
         self.capture_threads.add(threading.get_ident())
-        if self.hang.is_set():
-            self.release.wait()
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        started_s = time.monotonic()
         with self._lock:
-            self.captures += 1
-            if self.fail_captures > 0:
-                self.fail_captures -= 1
-                raise CameraError("scripted capture failure")
-        return self.frame.copy()
+            self.capture_starts.append(started_s)
+        try:
+            if self.hang.is_set():
+                self.release.wait()
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            with self._lock:
+                self.captures += 1
+                if self.fail_captures > 0:
+                    self.fail_captures -= 1
+                    raise CameraError("scripted capture failure")
+            return self.frame.copy()
+        finally:
+            self.capture_spans.append((started_s, time.monotonic()))
 
     def close(self) -> None:
         with self._lock:
