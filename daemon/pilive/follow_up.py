@@ -12,9 +12,14 @@ sent at all.
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pilive.audio.vad import EnergyVad
 from pilive.live.wire import INPUT_AUDIO_RATE_HZ
+
+if TYPE_CHECKING:
+    from pilive.audio.vad import EnergyVad
 
 THRESHOLD_DBFS = -45.0
 """Speech is louder than this (RMS per 20 ms); start_sensitivity moves it by 6 dB either way."""
@@ -40,9 +45,17 @@ class FollowUpWindow:
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}")
         self.window_s = window_s
-        self._threshold_dbfs = THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB[sensitivity]
-        self._prefix_padding_ms = prefix_padding_ms
-        self._silence_ms = silence_ms
+        # The detector needs numpy: loaded here, by a configured window, not by every daemon
+        # that imports this module (and not on the event loop when the first window opens).
+        from pilive.audio.vad import EnergyVad  # noqa: PLC0415
+
+        self._new_vad: Callable[[], EnergyVad] = functools.partial(
+            EnergyVad,
+            INPUT_AUDIO_RATE_HZ,
+            THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB[sensitivity],
+            prefix_padding_ms,
+            silence_ms,
+        )
         self._vad: EnergyVad | None = None
         self.deadline_s: float | None = None
         self.speaking = False
@@ -53,9 +66,7 @@ class FollowUpWindow:
 
     def start(self, now_s: float) -> None:
         """An answer has played out: listen until `now_s + window_s`."""
-        self._vad = EnergyVad(
-            INPUT_AUDIO_RATE_HZ, self._threshold_dbfs, self._prefix_padding_ms, self._silence_ms
-        )
+        self._vad = self._new_vad()
         self.deadline_s = now_s + self.window_s
         self.speaking = False
 
