@@ -317,19 +317,21 @@ static void rb_tap_block(rb_core *c, const unsigned char *out, uint64_t n, bool 
     uint64_t pos = atomic_load_explicit(&c->tap_pos, memory_order_relaxed);
     if (stamped) {
         uint64_t seq = atomic_load_explicit(&c->stamp_seq, memory_order_relaxed);
+        /* A seqlock without fences (ThreadSanitizer cannot follow fences): the odd count is
+         * stored before the fields, whose release stores carry it to any reader that sees them. */
         atomic_store_explicit(&c->stamp_seq, seq + 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_release);
-        atomic_store_explicit(&c->stamp_pos, pos, memory_order_relaxed);
+        atomic_store_explicit(&c->stamp_pos, pos, memory_order_release);
         atomic_store_explicit(&c->stamp_time_bits, bits_from_gain(dac_time_s),
-                              memory_order_relaxed);
+                              memory_order_release);
         atomic_store_explicit(&c->stamp_seq, seq + 2, memory_order_release);
     }
     if (c->tap_capacity != 0 && n != 0) {
         uint64_t keep = n < c->tap_capacity ? n : c->tap_capacity;
         const unsigned char *src = out + (n - keep);
         uint64_t at = pos + (n - keep);
-        atomic_store_explicit(&c->tap_writing, pos + n, memory_order_relaxed);
-        atomic_thread_fence(memory_order_release); /* readers see the claim before the bytes */
+        /* The claim comes before the bytes: the exchange's acquire half keeps the copy below
+         * after it (a fence would do the same, but ThreadSanitizer cannot follow fences). */
+        atomic_exchange_explicit(&c->tap_writing, pos + n, memory_order_acq_rel);
         uint64_t off = at & c->tap_mask;
         uint64_t first = c->tap_capacity - off;
         if (first > keep) {
@@ -362,8 +364,9 @@ static int64_t rb_tap_read(rb_core *c, unsigned char *out, uint64_t pos, uint64_
     }
     memcpy(out, c->tap + off, first);
     memcpy(out + first, c->tap, n - first);
-    atomic_thread_fence(memory_order_acquire); /* the copy above happens before this check */
-    uint64_t writing = atomic_load_explicit(&c->tap_writing, memory_order_relaxed);
+    /* Read-don't-modify-write: its release half keeps the copy above before this check, and
+     * as a read-modify-write it reads the newest claim. */
+    uint64_t writing = atomic_fetch_add_explicit(&c->tap_writing, 0, memory_order_acq_rel);
     if (writing > c->tap_capacity && pos < writing - c->tap_capacity) {
         return -1;
     }
@@ -380,9 +383,10 @@ static bool rb_tap_stamp(rb_core *c, uint64_t *pos, double *time_s) {
         if (seq & 1) {
             continue;
         }
-        uint64_t p = atomic_load_explicit(&c->stamp_pos, memory_order_relaxed);
-        uint64_t t = atomic_load_explicit(&c->stamp_time_bits, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
+        /* Acquire loads: the check below cannot move before them, and a field that is newer
+         * than `seq` brings the odd count with it, so the check then fails and we retry. */
+        uint64_t p = atomic_load_explicit(&c->stamp_pos, memory_order_acquire);
+        uint64_t t = atomic_load_explicit(&c->stamp_time_bits, memory_order_acquire);
         if (atomic_load_explicit(&c->stamp_seq, memory_order_relaxed) == seq) {
             *pos = p;
             *time_s = gain_from_bits(t);
