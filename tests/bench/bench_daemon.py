@@ -6,10 +6,13 @@ byte the speaker gets is the answer's):
 - press -> `activityStart` on the wire, and from the accepted press (the press plus
   `conversation.min_press_ms`, when the design starts the turn) -> `activityStart`;
 - release -> `activityEnd` (sent with the audio since the last whole mic chunk, at once);
-- beside those two, when the daemon handed the frame to its socket (the return of its websocket
-  send, loopback delivers it then), and the same for the plain client: the emulator's receive
-  time also holds the emulator's own reading, which runs in this process, on this loop, under
-  this GIL, beside the camera thread that the turn's start sets to work;
+- "on the wire" for those two is when the frame's bytes reached the emulator's socket (its
+  websockets connection's data_received, before the emulator's own queue and model see it);
+  beside it, when the daemon handed the frame to its socket (its websocket send returned), and
+  when the emulator's model took it in (its recording's time: after a hop through a queue and
+  another task on this loop, which the turn's start shares with the camera thread it sets to
+  work, and after the frames that came in the same read). The plain client is measured the same
+  three ways;
 - mic chunk on the loop -> the same bytes on the wire (every chunk of the noise mic is unique);
 - first answer byte sent by the emulator -> handed to the device (playback callback), and of that
   emulator -> `Playback.write` (network and parsing);
@@ -56,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import ServerConnection
 
 from pilive.app import App
 from pilive.config import Secret, load_config
@@ -154,24 +158,56 @@ class WireLog:
         return sorted(out)
 
 
+@dataclasses.dataclass
+class Taps:
+    """Times on both ends of the process's websockets, for activityStart/End frames."""
+
+    writes: list[tuple[int, str, float]] = dataclasses.field(default_factory=list)
+    """(client connection id, "start"/"end"/"other", when its send returned: the frame is in
+    the kernel's socket buffer)."""
+    arrivals: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    """("start"/"end", when the bytes holding it reached the emulator's connection)."""
+
+
+def activity_kind(head: str | bytes) -> str:
+    text = head if isinstance(head, str) else head.decode("utf-8", "replace")
+    return "start" if "activityStart" in text else "end" if "activityEnd" in text else "other"
+
+
 @contextlib.contextmanager
-def socket_writes() -> Iterator[list[tuple[int, str, float]]]:
-    """(connection id, "start"/"end"/"other", time.monotonic()) each time a websocket send of
-    this process returned: the frame is in the kernel's socket buffer then."""
-    writes: list[tuple[int, str, float]] = []
+def wire_taps() -> Iterator[Taps]:
+    """Taps on ClientConnection.send and on the emulator's ServerConnection.data_received (the
+    asyncio protocol callback that parses what arrived), for the duration."""
+    taps = Taps()
     send = ClientConnection.send
+    data_received = ServerConnection.data_received
+    process_event = ServerConnection.process_event
+    arrived_s: dict[int, float] = {}
 
     async def timed_send(self: ClientConnection, message: Any, *args: Any, **kwargs: Any) -> None:
         await send(self, message, *args, **kwargs)
-        head = message[:80] if isinstance(message, str) else ""
-        kind = "start" if "activityStart" in head else "end" if "activityEnd" in head else "other"
-        writes.append((id(self), kind, time.monotonic()))
+        kind = activity_kind(message[:80] if isinstance(message, str | bytes) else "")
+        taps.writes.append((id(self), kind, time.monotonic()))
+
+    def stamped(self: ServerConnection, data: bytes) -> None:
+        arrived_s[id(self)] = time.monotonic()
+        data_received(self, data)
+
+    def noted(self: ServerConnection, event: Any) -> None:
+        kind = activity_kind(bytes(getattr(event, "data", b""))[:80])
+        if kind != "other":
+            taps.arrivals.append((kind, arrived_s.get(id(self), time.monotonic())))
+        process_event(self, event)
 
     ClientConnection.send = timed_send  # type: ignore[method-assign]
+    ServerConnection.data_received = stamped  # type: ignore[method-assign]
+    ServerConnection.process_event = noted  # type: ignore[method-assign]
     try:
-        yield writes
+        yield taps
     finally:
         ClientConnection.send = send  # type: ignore[method-assign]
+        ServerConnection.data_received = data_received  # type: ignore[method-assign]
+        ServerConnection.process_event = process_event  # type: ignore[method-assign]
 
 
 def first_after(times: Sequence[float], t: float) -> float | None:
@@ -250,7 +286,7 @@ async def in_process(tmp: Path, rounds: int, barge_ins: int, handovers: int) -> 
         )
         wire = WireLog(emu)
         app = TimedApp(config, Secret(emu.api_key, "bench"))
-        with socket_writes() as writes:
+        with wire_taps() as taps:
             runner = asyncio.create_task(app.run())
             try:
                 await until(
@@ -263,7 +299,7 @@ async def in_process(tmp: Path, rounds: int, barge_ins: int, handovers: int) -> 
                     app,
                     emu,
                     wire,
-                    writes,
+                    taps,
                     rounds=rounds,
                     barge_ins=barge_ins,
                     handovers=handovers,
@@ -289,7 +325,7 @@ async def _measure(
     app: TimedApp,
     emu: Emulator,
     wire: WireLog,
-    writes: list[tuple[int, str, float]],
+    taps: Taps,
     *,
     rounds: int,
     barge_ins: int,
@@ -347,6 +383,7 @@ async def _measure(
 
     # The floor: a plain client, on the same loop, to the same emulator.
     floor_sends: list[tuple[str, float]] = []
+    floor_started_s = time.monotonic()
     async with RawClient.connect(emu) as client:
         await client.setup()
         await asyncio.sleep(0.1)
@@ -358,33 +395,48 @@ async def _measure(
     # Pairing: each press/release with the first activityStart/End after it on the App's
     # connections; each mic chunk with the first time its bytes arrived.
     frames = wire.frames(lambda cid: cid != floor_id)
-    starts = [f.at_s for f in frames if f.kind == "start"]
-    ends = [f.at_s for f in frames if f.kind == "end"]
-    press_ms, accepted_ms, release_ms = [], [], []
-    for t in presses:
-        if (start := first_after(starts, t)) is not None:
-            press_ms.append((start - t) * 1000)
-            accepted_ms.append((start - (t + min_press_s)) * 1000)
-    for t in releases:
-        if (end := first_after(ends, t)) is not None:
-            release_ms.append((end - t) * 1000)
-    # The same, to the daemon's own socket write; and the plain client's send call -> write.
-    ours = [(kind, at_s) for conn, kind, at_s in writes if conn != floor_socket]
-    starts_written = [at_s for kind, at_s in ours if kind == "start"]
-    ends_written = [at_s for kind, at_s in ours if kind == "end"]
-    accepted_written_ms = [
-        (w - (t + min_press_s)) * 1000
-        for t in presses
-        if (w := first_after(starts_written, t)) is not None
-    ]
-    release_written_ms = [
-        (w - t) * 1000 for t in releases if (w := first_after(ends_written, t)) is not None
-    ]
-    floor_written_ms: list[float] = []
+
+    def after_press(times: list[float], since_accepted: bool = True) -> list[float]:
+        shift = min_press_s if since_accepted else 0.0
+        return [
+            (at - (t + shift)) * 1000 for t in presses if (at := first_after(times, t)) is not None
+        ]
+
+    def after_release(times: list[float]) -> list[float]:
+        return [(at - t) * 1000 for t in releases if (at := first_after(times, t)) is not None]
+
+    # Three points on the way for each press and release: our socket write, the emulator's
+    # socket (on the wire), the emulator's model (its recording); the plain client likewise.
+    ours = [(kind, at_s) for conn, kind, at_s in taps.writes if conn != floor_socket]
+    arrived = [(kind, at_s) for kind, at_s in taps.arrivals if at_s < floor_started_s]
+    handled = [(f.kind, f.at_s) for f in frames]
+    points = {"written": ours, "wire": arrived, "handled": handled}
+    by_point: dict[str, dict[str, list[float]]] = {}
+    for point, seen in points.items():
+        starts = [at_s for kind, at_s in seen if kind == "start"]
+        ends = [at_s for kind, at_s in seen if kind == "end"]
+        by_point[point] = {
+            "press": after_press(starts, since_accepted=False),
+            "accepted": after_press(starts),
+            "release": after_release(ends),
+        }
+    floor_by_point: dict[str, list[float]] = {"written": [], "wire": [], "handled": []}
+    floor_frames = wire.frames(lambda cid: cid == floor_id)
     for activity in ("start", "end"):
         sent_at = [at_s for kind, at_s in floor_sends if kind == activity]
-        written = [at_s for conn, k, at_s in writes if conn == floor_socket and k == activity]
-        floor_written_ms += [(w - s) * 1000 for s, w in zip(sent_at, written, strict=False)]
+        seen_at = {
+            "written": [
+                at_s for conn, k, at_s in taps.writes if conn == floor_socket and k == activity
+            ],
+            "wire": [
+                at_s for k, at_s in taps.arrivals if at_s >= floor_started_s and k == activity
+            ],
+            "handled": [f.at_s for f in floor_frames if f.kind == activity],
+        }
+        for point, times in seen_at.items():
+            floor_by_point[point] += [
+                (at - s) * 1000 for s, at in zip(sent_at, times, strict=False)
+            ]
     audio_at: dict[bytes, float] = {}
     for f in frames:
         if f.kind == "audio":
@@ -411,25 +463,26 @@ async def _measure(
             first_ms.append((device_s - sent) * 1000)
             network_ms.append((written_s - sent) * 1000)
 
-    floor_ms: dict[str, list[float]] = {"start": [], "end": [], "audio": []}
-    floor_frames = wire.frames(lambda cid: cid == floor_id)
-    for kind, times in floor_ms.items():
-        received = [f.at_s for f in floor_frames if f.kind == kind]
-        sent_at = [t for k, t in floor_sends if k == kind]
-        times.extend((r - s) * 1000 for s, r in zip(sent_at, received, strict=False))
+    floor_audio_ms: list[float] = []
+    received = [f.at_s for f in floor_frames if f.kind == "audio"]
+    sent_at = [t for k, t in floor_sends if k == "audio"]
+    floor_audio_ms.extend((r - s) * 1000 for s, r in zip(sent_at, received, strict=False))
 
     gaps = list(app.link.counters.handover_gaps_s)[gaps_before:]
     return {
-        "press_to_activity_start_ms": summary(press_ms),
-        "accepted_press_to_activity_start_ms": summary(accepted_ms),
+        "press_to_activity_start_ms": summary(by_point["wire"]["press"]),
+        "accepted_press_to_activity_start_ms": summary(by_point["wire"]["accepted"]),
         "min_press_ms": min_press_s * 1000,
-        "release_to_activity_end_ms": summary(release_ms),
-        "accepted_press_to_activity_start_written_ms": summary(accepted_written_ms),
-        "release_to_activity_end_written_ms": summary(release_written_ms),
-        "floor_activity_written_ms": summary(floor_written_ms),
+        "release_to_activity_end_ms": summary(by_point["wire"]["release"]),
+        "accepted_press_to_activity_start_written_ms": summary(by_point["written"]["accepted"]),
+        "release_to_activity_end_written_ms": summary(by_point["written"]["release"]),
+        "accepted_press_to_activity_start_handled_ms": summary(by_point["handled"]["accepted"]),
+        "release_to_activity_end_handled_ms": summary(by_point["handled"]["release"]),
+        "floor_activity_written_ms": summary(floor_by_point["written"]),
+        "floor_activity_handled_ms": summary(floor_by_point["handled"]),
         "mic_chunk_to_wire_ms": summary(mic_ms),
-        "floor_activity_ms": summary(floor_ms["start"] + floor_ms["end"]),
-        "floor_audio_ms": summary(floor_ms["audio"]),
+        "floor_activity_ms": summary(floor_by_point["wire"]),
+        "floor_audio_ms": summary(floor_audio_ms),
         "first_answer_byte_to_device_ms": summary(first_ms),
         "first_answer_byte_to_write_ms": summary(network_ms),
         "prebuffer_ms": app.config.audio.output.prebuffer_ms,
