@@ -19,7 +19,6 @@ import soxr
 
 from pilive.audio.backends import SAMPLE_BYTES
 
-
 STEADY_DELAY_SAMPLES = 21
 """The steady filter's delay, in output samples (a whole number: 1.3 ms at 16 kHz)."""
 
