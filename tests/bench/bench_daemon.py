@@ -6,13 +6,13 @@ byte the speaker gets is the answer's):
 - press -> `activityStart` on the wire, and from the accepted press (the press plus
   `conversation.min_press_ms`, when the design starts the turn) -> `activityStart`;
 - release -> `activityEnd` (sent with the audio since the last whole mic chunk, at once);
-- "on the wire" for those two is when the frame's bytes reached the emulator's socket (its
-  websockets connection's data_received, before the emulator's own queue and model see it);
-  beside it, when the daemon handed the frame to its socket (its websocket send returned), and
-  when the emulator's model took it in (its recording's time: after a hop through a queue and
-  another task on this loop, which the turn's start shares with the camera thread it sets to
-  work, and after the frames that came in the same read). The plain client is measured the same
-  three ways;
+- "on the wire" for those two is when the daemon's websocket send of the frame returned: the
+  bytes are in the kernel then, and on loopback already in the emulator's socket. Beside it, two
+  later points on the emulator's side: its read (its connection's data_received) and its model
+  (the recording's time, after a queue hop to another task and the frames read with it). Both
+  run in this process, on this loop, under this GIL, beside the camera thread that the turn's
+  start sets to work, so they also measure how soon this loop gets back to reading, which a
+  server elsewhere does not wait for. The plain client is measured at the same three points;
 - mic chunk on the loop -> the same bytes on the wire (every chunk of the noise mic is unique);
 - first answer byte sent by the emulator -> handed to the device (playback callback), and of that
   emulator -> `Playback.write` (network and parsing);
@@ -405,12 +405,12 @@ async def _measure(
     def after_release(times: list[float]) -> list[float]:
         return [(at - t) * 1000 for t in releases if (at := first_after(times, t)) is not None]
 
-    # Three points on the way for each press and release: our socket write, the emulator's
-    # socket (on the wire), the emulator's model (its recording); the plain client likewise.
+    # Three points on the way for each press and release: our socket write (on the wire), the
+    # emulator's read, the emulator's model (its recording); the plain client likewise.
     ours = [(kind, at_s) for conn, kind, at_s in taps.writes if conn != floor_socket]
     arrived = [(kind, at_s) for kind, at_s in taps.arrivals if at_s < floor_started_s]
     handled = [(f.kind, f.at_s) for f in frames]
-    points = {"written": ours, "wire": arrived, "handled": handled}
+    points = {"wire": ours, "read": arrived, "handled": handled}
     by_point: dict[str, dict[str, list[float]]] = {}
     for point, seen in points.items():
         starts = [at_s for kind, at_s in seen if kind == "start"]
@@ -420,15 +420,15 @@ async def _measure(
             "accepted": after_press(starts),
             "release": after_release(ends),
         }
-    floor_by_point: dict[str, list[float]] = {"written": [], "wire": [], "handled": []}
+    floor_by_point: dict[str, list[float]] = {"wire": [], "read": [], "handled": []}
     floor_frames = wire.frames(lambda cid: cid == floor_id)
     for activity in ("start", "end"):
         sent_at = [at_s for kind, at_s in floor_sends if kind == activity]
         seen_at = {
-            "written": [
+            "wire": [
                 at_s for conn, k, at_s in taps.writes if conn == floor_socket and k == activity
             ],
-            "wire": [
+            "read": [
                 at_s for k, at_s in taps.arrivals if at_s >= floor_started_s and k == activity
             ],
             "handled": [f.at_s for f in floor_frames if f.kind == activity],
@@ -474,11 +474,11 @@ async def _measure(
         "accepted_press_to_activity_start_ms": summary(by_point["wire"]["accepted"]),
         "min_press_ms": min_press_s * 1000,
         "release_to_activity_end_ms": summary(by_point["wire"]["release"]),
-        "accepted_press_to_activity_start_written_ms": summary(by_point["written"]["accepted"]),
-        "release_to_activity_end_written_ms": summary(by_point["written"]["release"]),
+        "accepted_press_to_activity_start_read_ms": summary(by_point["read"]["accepted"]),
+        "release_to_activity_end_read_ms": summary(by_point["read"]["release"]),
         "accepted_press_to_activity_start_handled_ms": summary(by_point["handled"]["accepted"]),
         "release_to_activity_end_handled_ms": summary(by_point["handled"]["release"]),
-        "floor_activity_written_ms": summary(floor_by_point["written"]),
+        "floor_activity_read_ms": summary(floor_by_point["read"]),
         "floor_activity_handled_ms": summary(floor_by_point["handled"]),
         "mic_chunk_to_wire_ms": summary(mic_ms),
         "floor_activity_ms": summary(floor_by_point["wire"]),
