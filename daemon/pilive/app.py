@@ -293,6 +293,7 @@ class App:
             playback=self.playback,
             timers=self.timers,
             note=self._note,
+            forget_preroll=self.echo.forget_preroll if self.echo is not None else lambda: None,
         )
 
     async def _start_hardware(self) -> None:
@@ -414,8 +415,10 @@ class App:
 
     def _on_mic_chunk(self, pcm: bytes) -> None:
         if self.household.muted:
-            # Captured as the mute began (the device is being closed): dropped. A turn the mute
-            # ended is ended now, without it.
+            # Captured as the mute began (the device is being closed): dropped, and out of the
+            # echo path's pre-roll too. A turn the mute ended is ended now, without it.
+            if self.echo is not None:
+                self.echo.forget_preroll()
             if self._end_after_chunk:
                 self._send_activity_end()
             return

@@ -88,6 +88,7 @@ class Household:
         playback: Playback,
         timers: TimerKeeper,
         note: Callable[[str], None] = lambda text: None,
+        forget_preroll: Callable[[], None] = lambda: None,
         camera: CameraStreamer | None,
         controls: Controls | None,
         carry_out: Callable[[list[Action]], None],
@@ -98,6 +99,9 @@ class Household:
         self.conversation = conversation
         self.link = link
         self.capture = capture
+        self._forget_preroll = forget_preroll
+        """Drops audio held for the next turn's pre-roll beyond the capture's own (the echo
+        path's): nothing heard before a mute may open a turn after it."""
         self.camera = camera
         self.controls = controls
         self._carry_out = carry_out
@@ -399,6 +403,7 @@ class Household:
         while self._mic_wanted and self._mic_open == self.privacy.muted:
             if self.privacy.muted:
                 await self.capture.pause()
+                self._forget_preroll()
                 self._mic_open = False
             else:
                 await self.capture.resume()

@@ -202,3 +202,32 @@ async def test_a_mute_switch_mutes_while_closed(tmp_path: Path) -> None:
         await r.until(lambda: r.state is ApplianceState.MUTED and not r.app.capture.ok)
         pin.drive_high()
         await r.until(lambda: r.state is ApplianceState.IDLE and r.app.capture.ok)
+
+
+async def test_nothing_heard_before_a_mute_waits_in_the_echo_paths_preroll(tmp_path: Path) -> None:
+    """With the echo path running (it keeps its own pre-roll of processed audio for the next
+    turn), muting empties that pre-roll and it stays empty while muted, chunks still in the echo
+    thread included; so a press right after an unmute can only send what was heard since."""
+    speech_and_silence_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        base = config(tmp_path, emu)
+        cfg = dataclasses.replace(
+            base,
+            audio=dataclasses.replace(
+                base.audio, echo=dataclasses.replace(base.audio.echo, mode="cancel")
+            ),
+        )
+        async with start(cfg, emu.api_key) as r:
+            echo = r.app.echo
+            assert echo is not None
+            # The echo path's pre-roll store, read directly: its length does not depend on
+            # how fast this machine is (take_preroll also filters by age).
+            await r.until(lambda: len(echo._preroll) >= 3, timeout_s=15)
+            press_mute(r)
+            await r.until(lambda: not r.app.capture.ok)
+            assert len(echo._preroll) == 0
+            await asyncio.sleep(0.5)  # whatever the echo thread still held has been delivered
+            assert len(echo._preroll) == 0
+            assert echo.take_preroll() == []
+            press_mute(r)
+            await r.until(lambda: r.app.capture.ok and len(echo._preroll) >= 1, timeout_s=15)

@@ -310,6 +310,10 @@ class EchoProcessor:
         self._preroll.clear()
         return chunks
 
+    def forget_preroll(self) -> None:
+        """The privacy mute: nothing processed so far may go out as a later turn's pre-roll."""
+        self._preroll.clear()
+
     def _deliver(self, chunk: bytes) -> None:
         if self._closed:
             return
