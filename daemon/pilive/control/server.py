@@ -68,12 +68,18 @@ class ControlServer:
                 f"({MAX_SOCKET_PATH_BYTES} bytes)"
             )
         await asyncio.to_thread(self._clear_stale)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            # Linux gives the socket's file the mode of the socket itself (less the umask): set
+            # before bind, the file is never wider than SOCKET_MODE, not even for an instant.
+            os.fchmod(listener.fileno(), SOCKET_MODE)
+            listener.bind(os.fspath(self.path))
+            os.chmod(self.path, SOCKET_MODE)  # and not narrower: the umask may have cut group
             self._server = await asyncio.start_unix_server(
-                self._serve, path=self.path, limit=MAX_LINE_BYTES
+                self._serve, sock=listener, limit=MAX_LINE_BYTES
             )
-            os.chmod(self.path, SOCKET_MODE)
         except OSError as exc:
+            listener.close()
             await self.aclose()
             raise ControlSocketError(f"cannot listen on {self.path}: {_reason(exc)}") from None
         log.info("control socket listening on %s", self.path)
