@@ -40,31 +40,14 @@ def endpoint_problems(endpoint: str) -> list[str]:
     clear), no user information, query or fragment (the key goes in a header), and no path (the
     API version is added by the link).
     """
-    try:
-        parts = urlsplit(endpoint)
-        host = parts.hostname or ""
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        return [f"is not a valid URL ({exc})"]
-    problems = []
-    if parts.scheme not in ("wss", "ws"):
-        problems.append("must start with wss:// (or ws:// for loopback)")
-    elif not host:
-        problems.append("must name a host")
-    elif parts.scheme == "ws" and not is_loopback_host(host):
-        problems.append(
-            "plain ws:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
-            "use wss://"
-        )
-    if parts.username is not None or parts.password is not None:
-        problems.append("must not contain user information")
-    if parts.query or parts.fragment:
-        problems.append("must not have a query or fragment (the API key goes in a header)")
-    if parts.path not in ("", "/"):
-        problems.append(
-            "must be a base URL without a path (the API version comes from live.api_version)"
-        )
-    return problems
+    return _url_problems(
+        endpoint,
+        secure="wss",
+        plain="ws",
+        path=False,
+        credential="the API key",
+        no_path_why=" (the API version comes from live.api_version)",
+    )
 
 
 def token_url_problems(url: str) -> list[str]:
@@ -80,6 +63,13 @@ def https_url_problems(url: str, *, path: bool, credential: str) -> list[str]:
     would cross the network in the clear), no user information, query or fragment (the
     credential goes in a header, never in the URL), and a path only where `path` allows one.
     """
+    return _url_problems(url, secure="https", plain="http", path=path, credential=credential)
+
+
+def _url_problems(
+    url: str, *, secure: str, plain: str, path: bool, credential: str, no_path_why: str = ""
+) -> list[str]:
+    """The rules both kinds of URL share, in the words of their own schemes."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -87,19 +77,19 @@ def https_url_problems(url: str, *, path: bool, credential: str) -> list[str]:
     except ValueError as exc:
         return [f"is not a valid URL ({exc})"]
     problems = []
-    if parts.scheme not in ("https", "http"):
-        problems.append("must start with https:// (or http:// for loopback)")
+    if parts.scheme not in (secure, plain):
+        problems.append(f"must start with {secure}:// (or {plain}:// for loopback)")
     elif not host:
         problems.append("must name a host")
-    elif parts.scheme == "http" and not is_loopback_host(host):
+    elif parts.scheme == plain and not is_loopback_host(host):
         problems.append(
-            "plain http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
-            "use https://"
+            f"plain {plain}:// is allowed only to a loopback address (127.0.0.1, ::1, localhost); "
+            f"use {secure}://"
         )
     if parts.username is not None or parts.password is not None:
         problems.append("must not contain user information")
     if parts.query or parts.fragment:
         problems.append(f"must not have a query or fragment ({credential} goes in a header)")
     if not path and parts.path not in ("", "/"):
-        problems.append("must be a base URL without a path")
+        problems.append(f"must be a base URL without a path{no_path_why}")
     return problems
