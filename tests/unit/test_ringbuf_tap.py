@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -76,12 +77,15 @@ def test_a_reader_thread_gets_exact_bytes_or_a_lookup_error_never_torn_data() ->
     rb = RingBuffer(1 << 16, tap_bytes=2048)
     block = 256
     stop = threading.Event()
+    first_read = threading.Event()
     problems: list[str] = []
 
     def device() -> None:
         counter = 0
         out = np.zeros(block // 2, dtype="<i2")
-        while not stop.is_set() and counter < 200_000:
+        # As many blocks as before, and on until the reader has read once, however slowly a
+        # loaded machine schedules it.
+        while not stop.is_set() and (counter < 200_000 or not first_read.is_set()):
             rb.write(_pcm((np.arange(block // 2) + counter) % 30000))
             rb.read_into(out)
             counter += block // 2
@@ -90,8 +94,9 @@ def test_a_reader_thread_gets_exact_bytes_or_a_lookup_error_never_torn_data() ->
     writer.start()
     reads = 0
     buf = bytearray(512)
+    deadline_s = time.monotonic() + 30.0  # a bound on a loaded machine, not a figure
     try:
-        while writer.is_alive() and reads < 20_000:
+        while writer.is_alive() and reads < 20_000 and time.monotonic() < deadline_s:
             pos = max(0, rb.tap_position - 1024)
             pos -= pos % 2
             try:
@@ -103,6 +108,7 @@ def test_a_reader_thread_gets_exact_bytes_or_a_lookup_error_never_torn_data() ->
             if not np.array_equal(samples, expected):
                 problems.append(f"torn read at {pos}")
             reads += 1
+            first_read.set()
     finally:
         stop.set()
         writer.join()
