@@ -254,12 +254,32 @@ class Container:
             self._nspawn = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
+        # nspawn's own setup child is PID 1 in the new namespaces before it execs systemd; entered
+        # then, nsenter --root lands in the host's root and systemctl there answers "offline". So
+        # wait for systemd's private socket inside the container's root before asking it anything.
         self.leader_pid = wait_for(
             self._find_leader, timeout_s=30, what="the container's init to start"
+        )
+        wait_for(
+            self._manager_listening, timeout_s=timeout_s, what="systemd's socket in the container"
         )
         state = self.run("systemctl", "is-system-running", "--wait", timeout_s=timeout_s)
         if state.stdout.strip() not in ("running", "degraded"):
             raise AssertionError(f"container boot ended {state.stdout.strip()!r}: {self.tail()}")
+
+    def _manager_listening(self) -> bool:
+        """Whether PID 1 has become systemd (no longer nspawn's setup child) and its private
+        socket is up in the container's root."""
+        assert self._nspawn is not None
+        if self._nspawn.poll() is not None:
+            raise AssertionError(f"systemd-nspawn exited {self._nspawn.returncode}: {self.tail()}")
+        leader = Path("/proc") / str(self.leader_pid)
+        try:
+            if (leader / "comm").read_text().strip() == "systemd-nspawn":
+                return False
+            return (leader / "root" / "run" / "systemd" / "private").is_socket()
+        except OSError:
+            return False
 
     def _find_leader(self) -> int | None:
         """The container's PID 1 as the host sees it: nspawn's child whose own PID there is 1."""
@@ -447,7 +467,8 @@ class EmulatorThread:
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():  # never started when the rig failed before it was needed
+            self._thread.join(timeout=30)
 
 
 def free_port() -> int:
