@@ -41,12 +41,13 @@ from pilive.controls.events import (
 )
 from pilive.conversation import Action, Conversation, Journal, PlayEarcon, ShowState
 from pilive.follow_up import FollowUpWindow, Heard
-from pilive.kept import KeptJson, Loaded
+from pilive.kept import KeptJson
 from pilive.live.events import LinkState
 from pilive.mqtt import MqttBridge
 from pilive.net.connection import LiveLink
 from pilive.parts import Controls
 from pilive.privacy import PrivacyMute
+from pilive.state import LoadOutcome
 from pilive.timer_keeper import TimerKeeper
 
 if TYPE_CHECKING:
@@ -157,10 +158,10 @@ class Household:
         that cannot be opened is logged, and talking goes on."""
         kept = await asyncio.to_thread(self.settings.load)
         was_muted = self.privacy.muted  # a mute switch already closed at boot
-        if kept.outcome is Loaded.CORRUPT:
+        if kept.outcome is LoadOutcome.CORRUPT:
             log.warning("%s; starting muted to be safe: unmute to go on", kept.detail)
             self.privacy.remote(True)
-        elif kept.outcome is Loaded.LOADED:
+        elif kept.outcome is LoadOutcome.LOADED:
             if isinstance(kept.data.get("mute"), dict):
                 self.privacy.restore(kept.data["mute"])
             volume = kept.data.get("volume_percent")

@@ -13,29 +13,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pilive.state import StateFile, Unusable
+from pilive.state import Loaded, StateFile
 
 log = logging.getLogger("pilive")
 
 _FORMAT_VERSION = 1
-
-
-class Loaded(Enum):
-    MISSING = "missing"
-    LOADED = "loaded"
-    CORRUPT = "corrupt"
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    outcome: Loaded
-    data: dict[str, Any]
-    detail: str = ""
 
 
 class KeptJson:
@@ -53,23 +38,9 @@ class KeptJson:
         """Why changes will not survive a restart, or None while they will."""
         return self._file.problem
 
-    def load(self) -> LoadResult:
+    def load(self) -> Loaded:
         """Blocking: the kept object, or why there is none (run it with asyncio.to_thread)."""
-        self._file.check_writable()
-        try:
-            raw = self._file.read()
-        except FileNotFoundError:
-            return LoadResult(Loaded.MISSING, {})
-        except (Unusable, OSError) as exc:
-            why = str(exc) if isinstance(exc, Unusable) else exc.strerror or type(exc).__name__
-            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: {why}")
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: not JSON")
-        if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
-            return LoadResult(Loaded.CORRUPT, {}, f"{self.path}: no version 1 object")
-        return LoadResult(Loaded.LOADED, data)
+        return self._file.load_object()
 
     def save_soon(self, data: dict[str, Any], on_done: Callable[[], None] | None = None) -> None:
         """Write `data` on a worker thread; a later call's data always wins on disk. Calls that

@@ -42,10 +42,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pilive.live.session import MAX_HANDLE_CHARS
 
@@ -94,6 +95,15 @@ class LoadResult:
 
 class Unusable(Exception):
     """A state file exists but is not something to read (why is the message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What `StateFile.load_object` found: `data` is the object when LOADED, else empty."""
+
+    outcome: LoadOutcome  # LOADED, MISSING or CORRUPT
+    data: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
 
 
 class StateFile:
@@ -207,6 +217,30 @@ class StateFile:
             raise Unusable(f"grew past {MAX_FILE_BYTES} bytes while being read")
         return b"".join(chunks)
 
+    def load_object(self) -> Loaded:
+        """The file's version-1 JSON object, or why there is none: the reading ladder every state
+        file shares (callers check the fields). Blocking; also runs `check_writable`."""
+        self.check_writable()
+        try:
+            raw = self.read()
+        except FileNotFoundError:
+            return Loaded(LoadOutcome.MISSING)
+        except Unusable as exc:
+            return Loaded(LoadOutcome.CORRUPT, detail=f"{self.path}: {exc}")
+        except OSError as exc:
+            return Loaded(LoadOutcome.CORRUPT, detail=f"{self.path}: {_reason(exc)}")
+        try:
+            data = json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError:
+            why = f"nested too deeply to be a {self.kind}"
+        except ValueError:  # UnicodeDecodeError included
+            why = f"not a {self.kind} (not JSON)"
+        else:
+            if isinstance(data, dict) and data.get("version") == _FORMAT_VERSION:
+                return Loaded(LoadOutcome.LOADED, data)
+            why = f"not a {self.kind} (no version 1 object)"
+        return Loaded(LoadOutcome.CORRUPT, detail=f"{self.path}: {why}")
+
     def check_writable(self) -> None:
         """Note in `problem` a state directory that exists but cannot be written, so the daemon
         can say so before the first write fails."""
@@ -308,16 +342,10 @@ class HandleStore:
         Also notes in `problem` a state directory that exists but cannot be written, so the
         daemon can say so before the first save fails.
         """
-        self._file.check_writable()
-        try:
-            raw = self._file.read()
-        except FileNotFoundError:
-            return LoadResult(LoadOutcome.MISSING)
-        except Unusable as exc:
-            return LoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {exc}")
-        except OSError as exc:
-            return LoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {_reason(exc)}")
-        stored, why = _decode(raw)
+        loaded = self._file.load_object()
+        if loaded.outcome is not LoadOutcome.LOADED:
+            return LoadResult(loaded.outcome, detail=loaded.detail)
+        stored, why = _decode(loaded.data)
         if stored is None:
             return LoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {why}")
         ahead_s = stored.saved_at_unix_s - now_unix_s
@@ -370,16 +398,8 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _decode(raw: bytes) -> tuple[StoredHandle | None, str]:
-    """The handle in `raw`, or None and why not."""
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        return None, "nested too deeply to be a handle file"
-    except (ValueError, UnicodeDecodeError):
-        return None, "not a handle file (not JSON)"
-    if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
-        return None, "not a handle file (no version 1 object)"
+def _decode(data: dict[str, Any]) -> tuple[StoredHandle | None, str]:
+    """The handle in a handle file's object, or None and why not."""
     handle = data.get("handle")
     saved_at = data.get("saved_at_unix_s")
     if not isinstance(handle, str) or not handle:
@@ -468,31 +488,17 @@ class UsageStore:
 
     def load(self) -> UsageLoadResult:
         """The kept count if present and sane; notes an unwritable directory in `problem`."""
-        self._file.check_writable()
-        try:
-            raw = self._file.read()
-        except FileNotFoundError:
-            return UsageLoadResult(LoadOutcome.MISSING)
-        except Unusable as exc:
-            return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {exc}")
-        except OSError as exc:
-            return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {_reason(exc)}")
-        stored, why = _decode_usage(raw)
+        loaded = self._file.load_object()
+        if loaded.outcome is not LoadOutcome.LOADED:
+            return UsageLoadResult(loaded.outcome, detail=loaded.detail)
+        stored, why = _decode_usage(loaded.data)
         if stored is None:
             return UsageLoadResult(LoadOutcome.CORRUPT, detail=f"{self.path}: {why}")
         return UsageLoadResult(LoadOutcome.LOADED, stored)
 
 
-def _decode_usage(raw: bytes) -> tuple[StoredUsage | None, str]:
-    """The count in `raw`, or None and why not."""
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        return None, "nested too deeply to be a token count file"
-    except (ValueError, UnicodeDecodeError):
-        return None, "not a token count file (not JSON)"
-    if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
-        return None, "not a token count file (no version 1 object)"
+def _decode_usage(data: dict[str, Any]) -> tuple[StoredUsage | None, str]:
+    """The count in a token count file's object, or None and why not."""
     day_text = data.get("day")
     spent = data.get("spent_tokens")
     if not isinstance(day_text, str):

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
-from pilive.kept import KeptJson, Loaded
+from pilive.kept import KeptJson
+from pilive.state import LoadOutcome
 from pilive.systemd import event_fields
 from pilive.timers import Missed, Rang, Timer, TimerBook, Unanswered
 
@@ -61,9 +62,9 @@ class TimerKeeper:
     async def start(self) -> None:
         """Take up the kept timers (file I/O on a worker thread)."""
         kept = await asyncio.to_thread(self.store.load)
-        if kept.outcome is Loaded.CORRUPT:
+        if kept.outcome is LoadOutcome.CORRUPT:
             log.warning("kept timers are lost: %s", kept.detail)
-        elif kept.outcome is Loaded.LOADED:
+        elif kept.outcome is LoadOutcome.LOADED:
             for why in self.book.restore(kept.data):
                 log.warning("%s", why)
             count = len(self.book.listing(self.clock(), self.tz))

@@ -8,7 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from pilive.kept import KeptJson, Loaded
+from pilive.kept import KeptJson
+from pilive.state import LoadOutcome
 
 
 def _kept(tmp_path: Path) -> KeptJson:
@@ -26,7 +27,7 @@ async def test_a_flood_of_saves_stays_bounded_and_the_newest_wins(tmp_path: Path
     assert len(asyncio.all_tasks()) - before <= 1
     await kept.flush()
     assert json.loads(kept.path.read_text())["n"] == 9_999
-    assert kept.load().outcome is Loaded.LOADED
+    assert kept.load().outcome is LoadOutcome.LOADED
 
 
 async def test_saves_during_a_write_are_written_after_it_and_each_is_told(
@@ -43,3 +44,22 @@ async def test_saves_during_a_write_are_written_after_it_and_each_is_told(
     await kept.flush()
     assert json.loads(kept.path.read_text())["n"] == 3
     assert sorted(done) == [1, 2, 3]
+
+
+def test_a_damaged_file_is_corrupt_and_named_by_its_kind(tmp_path: Path) -> None:
+    """Kept files read through the same ladder as the handle and the token count: text that is
+    not JSON, a NaN (which Python's json would accept), a list or a wrong version is CORRUPT
+    with the file and its kind named, and a missing file is MISSING."""
+    kept = _kept(tmp_path)
+    assert kept.load().outcome is LoadOutcome.MISSING
+    for raw, why in (
+        (b"\xff{", "not a settings file (not JSON)"),
+        (b'{"version": 1, "volume_percent": NaN}', "not a settings file (not JSON)"),
+        (b"[1]", "not a settings file (no version 1 object)"),
+        (b'{"version": 2}', "not a settings file (no version 1 object)"),
+    ):
+        kept.path.write_bytes(raw)
+        loaded = kept.load()
+        assert loaded.outcome is LoadOutcome.CORRUPT
+        assert loaded.detail == f"{kept.path}: {why}"
+        assert loaded.data == {}
