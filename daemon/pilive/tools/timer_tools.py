@@ -8,9 +8,9 @@ ring on the speaker, offline too, and survive restarts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pilive.timer_keeper import TimerKeeper
 from pilive.timers import MAX_DURATION_S, MAX_LABEL_CHARS, TimerError, local_time_words
@@ -31,31 +31,38 @@ def _now_words(keeper: TimerKeeper) -> str:
 
 
 @dataclass
-class SetTimerTool:
+class _TimerTool:
+    """What the four share: the keeper, and an answer at once (the model may as well wait).
+    Each names itself and checks its schema once, at import."""
+
     keeper: TimerKeeper
-    name: str = "set_timer"
-    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
-    description: str = (
+    behavior: Behavior = BLOCKING
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[Mapping[str, Any]]
+
+
+class SetTimerTool(_TimerTool):
+    name = "set_timer"
+    description = (
         "Start a countdown timer on the speaker: it rings when the time is up, even without a "
         "network. Use it when asked for a timer ('ten minutes for the pasta')."
     )
-    parameters: Mapping[str, Any] = field(
-        default_factory=lambda: check_schema(
-            {
-                "type": "object",
-                "properties": {
-                    "duration_s": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": MAX_DURATION_S,
-                        "description": "How long until it rings, in seconds.",
-                    },
-                    "label": _LABEL,
+    parameters = check_schema(
+        {
+            "type": "object",
+            "properties": {
+                "duration_s": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_DURATION_S,
+                    "description": "How long until it rings, in seconds.",
                 },
-                "required": ["duration_s"],
-                "additionalProperties": False,
-            }
-        )
+                "label": _LABEL,
+            },
+            "required": ["duration_s"],
+            "additionalProperties": False,
+        }
     )
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
@@ -75,31 +82,26 @@ class SetTimerTool:
         }
 
 
-@dataclass
-class SetAlarmTool:
-    keeper: TimerKeeper
-    name: str = "set_alarm"
-    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
-    description: str = (
+class SetAlarmTool(_TimerTool):
+    name = "set_alarm"
+    description = (
         "Set an alarm on the speaker for the next time the local clock shows HH:MM (24-hour). "
         "It rings even without a network. The result says the local time now."
     )
-    parameters: Mapping[str, Any] = field(
-        default_factory=lambda: check_schema(
-            {
-                "type": "object",
-                "properties": {
-                    "time": {
-                        "type": "string",
-                        "pattern": r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
-                        "description": "Local time of day, 24-hour HH:MM, e.g. '06:45'.",
-                    },
-                    "label": _LABEL,
+    parameters = check_schema(
+        {
+            "type": "object",
+            "properties": {
+                "time": {
+                    "type": "string",
+                    "pattern": r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
+                    "description": "Local time of day, 24-hour HH:MM, e.g. '06:45'.",
                 },
-                "required": ["time"],
-                "additionalProperties": False,
-            }
-        )
+                "label": _LABEL,
+            },
+            "required": ["time"],
+            "additionalProperties": False,
+        }
     )
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
@@ -122,44 +124,34 @@ class SetAlarmTool:
         }
 
 
-@dataclass
-class ListTimersTool:
-    keeper: TimerKeeper
-    name: str = "list_timers"
-    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
-    description: str = (
+class ListTimersTool(_TimerTool):
+    name = "list_timers"
+    description = (
         "List the timers and alarms set on the speaker, with the time left, and the local time "
         "now. Use it for 'how long is left' or 'what time is it'."
     )
-    parameters: Mapping[str, Any] = field(
-        default_factory=lambda: check_schema({"type": "object", "properties": {}})
-    )
+    parameters = check_schema({"type": "object", "properties": {}})
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         timers = self.keeper.book.listing(self.keeper.clock(), self.keeper.tz)
         return {"result": {"now": _now_words(self.keeper), "timers": timers}}
 
 
-@dataclass
-class CancelTimerTool:
-    keeper: TimerKeeper
-    name: str = "cancel_timer"
-    behavior: Behavior = BLOCKING  # answered at once: the model may as well wait
-    description: str = (
+class CancelTimerTool(_TimerTool):
+    name = "cancel_timer"
+    description = (
         "Cancel timers or alarms: one by its id or label, or all of them. A ringing one stops."
     )
-    parameters: Mapping[str, Any] = field(
-        default_factory=lambda: check_schema(
-            {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "description": "The id list_timers gave."},
-                    "label": _LABEL,
-                    "all": {"type": "boolean", "description": "Cancel every timer and alarm."},
-                },
-                "additionalProperties": False,
-            }
-        )
+    parameters = check_schema(
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "description": "The id list_timers gave."},
+                "label": _LABEL,
+                "all": {"type": "boolean", "description": "Cancel every timer and alarm."},
+            },
+            "additionalProperties": False,
+        }
     )
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
