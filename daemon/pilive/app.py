@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, assert_never
 
-from pilive import health, wiring
+from pilive import health, wake_word, wiring
 from pilive.audio.capture import Capture
 from pilive.audio.echo_mode import EchoPlan
 from pilive.audio.playback import Playback
@@ -78,6 +78,7 @@ from pilive.usage_keeper import UsageKeeper
 if TYPE_CHECKING:
     # numpy underneath: wiring imports them only for a configuration that has them.
     from pilive.audio.echo import EchoProcessor
+    from pilive.audio.wake import WakeWordListener
     from pilive.camera import CameraStreamer
     from pilive.metrics import MetricsExporter
 
@@ -144,6 +145,7 @@ class App:
         # Built in run(), on the loop; typed here for readers.
         self.capture: Capture
         self.echo: EchoProcessor | None = None  # between the microphone and the link
+        self.wake: WakeWordListener | None = None  # the wake word's ear, when configured
         self.echo_plan = EchoPlan("off", "not built yet")
         self.playback: Playback
         self.camera: CameraStreamer | None = None
@@ -279,6 +281,12 @@ class App:
             on_status=lambda state, text: self._note(f"camera: {text}"),
         )
         self.controls = wiring.controls(cfg, loop=loop, on_event=self._on_control_event)
+        self.wake = wiring.wake_listener(
+            cfg,
+            lambda event: self.household.wake_event(event),  # noqa: PLW0108 - built below
+        )
+        # Hands-free with a wake word: the microphone stays on the device until the word.
+        self.conversation.wake_gated = self.wake is not None and self.conversation.hands_free
         if self.conversation.hands_free:
             self.hands_free_audio = HandsFreeAudio(self.link, loop)
         self.household = Household(
@@ -294,11 +302,16 @@ class App:
             timers=self.timers,
             note=self._note,
             forget_preroll=self.echo.forget_preroll if self.echo is not None else lambda: None,
+            wake=self.wake,
+            press_preroll_ms=wiring.press_preroll_ms(cfg),
+            send_preroll=self._send_woken_preroll,
         )
 
     async def _start_hardware(self) -> None:
         if self.echo is not None:
             await self.echo.start()
+        if self.wake is not None:
+            await self.wake.start()
         await self.household.start_microphone()  # not while the privacy mute is on
         await self.playback.start()
         # Watch the audio threads only while their device claims to work: a device being
@@ -326,6 +339,8 @@ class App:
             self.hands_free_audio.close()
         if self.echo is not None:
             await self.echo.aclose()  # no processed microphone audio after this: the link closes
+        if self.wake is not None:
+            await self.wake.aclose()
         with contextlib.suppress(AttributeError):
             self.link.stop()
         try:
@@ -508,7 +523,9 @@ class App:
                 self.link.send_activity_start()
                 self.household.turn_started()
                 # Processed audio when the echo path runs: the turn must not hear the speaker.
-                preroll = (self.echo or self.capture).take_preroll()
+                preroll = self.household.preroll_for_turn(
+                    (self.echo or self.capture).take_preroll()
+                )
                 for chunk in preroll:
                     self.link.send_audio(chunk)
                 self.stats.turns += 1
@@ -573,6 +590,16 @@ class App:
                 self._send_text(action.text)
             case _:
                 assert_never(action)
+
+    def _send_woken_preroll(self) -> None:
+        """Hands-free, the wake word opened the microphone: what it kept from the word on goes
+        first, then the chunks as they come."""
+        preroll = self.household.preroll_for_turn((self.echo or self.capture).take_preroll())
+        for chunk in preroll:
+            if self.hands_free_audio is not None:
+                self.hands_free_audio.send(chunk)
+        preroll_ms = len(preroll) * self.capture.chunk_ms
+        self._note(f"wake word: microphone open with {preroll_ms} ms pre-roll")
 
     def _send_text(self, text: str) -> None:
         """A typed turn: in push-to-talk it is marked like a press, without microphone audio."""
@@ -667,6 +694,8 @@ class App:
             # No talking over the answer: said where the user looks (configured, or a fallback,
             # also one taken at run time when the canceller failed).
             problems.append(echo_plan.describe())
+        if self.config.conversation.wake_word != "off" and self.wake is None:
+            problems.append(wake_word.describe(self.config.conversation.wake_word))
         usage = self.usage.status()
         if usage and usage != text:
             problems.append(usage)

@@ -87,7 +87,22 @@ def echo_description(config: Config) -> str:
     settings = EchoSettings(
         echo.mode, echo.canceller, echo.noise_suppression, echo.auto_gain, echo.tail_ms
     )
-    return expected(settings, hands_free=config.conversation.mode == "hands-free")
+    conv = config.conversation
+    return expected(settings, hands_free=conv.mode == "hands-free", wake_word=wake_word_on(config))
+
+
+def wake_word_on(config: Config) -> bool:
+    """A wake word is configured and can run here (the package is installed)."""
+    from pilive.wake_word import missing_package  # noqa: PLC0415 - once valid
+
+    return config.conversation.wake_word != "off" and missing_package() is None
+
+
+def wake_word_description(config: Config) -> str:
+    """Whether the wake word is active and, if not, why (`pilive check`, the daemon's log)."""
+    from pilive.wake_word import describe  # noqa: PLC0415 - once valid
+
+    return describe(config.conversation.wake_word)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     what = "API key" if config.live.token_url is None else "device credential"
     print(f"# {what}: {key!r} from {key.origin}")
     print(f"# microphone: {echo_description(config)}")
+    print(f"# {wake_word_description(config)}")
     for warning in model_warnings(config):
         print(f"pilive check: warning: {warning}", file=sys.stderr)
     print()

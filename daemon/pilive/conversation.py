@@ -28,6 +28,10 @@ Timing rules a user notices:
 - The privacy mute (`mute_changed`) overrides every input: a press gets the muted earcon and LED
   and no turn; a turn held when the mute comes on ends there (what was said so far is answered);
   hands-free stops listening. Answers still play: the mute is the microphone's and the camera's.
+- A wake word (`wake_gated`, hands-free): the microphone stays closed until the word is heard
+  (`wake_word_heard`), and closes again once the server answers (its voice detection ended the
+  turn), or after `max_press_s` of no answer. The word during an answer stops it, as a press
+  does. In push-to-talk the word is a press and the end of the question its release.
 - A non-blocking function (`background_tools`) is nothing to wait for: the model talks on while
   it runs. When its result goes back scheduled INTERRUPT, the `interrupted` that follows is the
   result's own: the rest of the old answer is flushed, and the model speaks about the result.
@@ -193,9 +197,13 @@ class Conversation:
     Every input method returns the actions to carry out, in order.
     """
 
-    def __init__(self, timing: Timing, *, hands_free: bool = False) -> None:
+    def __init__(
+        self, timing: Timing, *, hands_free: bool = False, wake_gated: bool = False
+    ) -> None:
         self.timing = timing
         self.hands_free = hands_free
+        self.wake_gated = wake_gated and hands_free
+        self._woken_at: float | None = None  # hands-free: the wake word opened the microphone
         self._state = State.STARTING
         self._link = LinkState.CONNECTING
         self._pressed_at: float | None = None  # button down, turn not yet started
@@ -233,8 +241,18 @@ class Conversation:
                 self._link is not LinkState.CONFIG_FAULT
                 and not self._limit_spent
                 and not self._muted
+                and (not self.wake_gated or self._woken_at is not None)
             )
         return self._activity_since is not None
+
+    @property
+    def turn_pending(self) -> bool:
+        """A press is down or a turn is open (push-to-talk), or the microphone is woken."""
+        return (
+            self._pressed_at is not None
+            or self._activity_since is not None
+            or self._woken_at is not None
+        )
 
     @property
     def next_deadline(self) -> float | None:
@@ -243,6 +261,8 @@ class Conversation:
             return self._pressed_at + self.timing.min_press_s
         if self._activity_since is not None:
             return self._activity_since + self.timing.max_press_s
+        if self._woken_at is not None:
+            return self._woken_at + self.timing.max_press_s
         return None
 
     # -- inputs --------------------------------------------------------------------------------
@@ -331,7 +351,35 @@ class Conversation:
         ):
             self._ignore_release = True
             return [*self._end_turn(), Journal("turn", "held too long; turn ended")]
+        if self._woken_at is not None and now >= self._woken_at + self.timing.max_press_s:
+            return [*self._fall_asleep(), Journal("turn", "no answer after the wake word")]
         return []
+
+    def wake_word_heard(self, now: float) -> list[Action]:
+        """Hands-free with a wake word: open the microphone (the server's voice detection takes
+        the turn from here); an answer playing stops, as at a press. Push-to-talk turns the
+        word into a press instead (the household does)."""
+        if not self.wake_gated or self._woken_at is not None:
+            return []
+        if self._muted:
+            return self._refuse_muted()
+        if self._link is LinkState.OFFLINE:
+            return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
+        if self._link is LinkState.CONFIG_FAULT:
+            return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
+        if self._limit_spent:
+            return self._refuse_turn()
+        actions: list[Action] = []
+        if self._playing or self._state in (State.SPEAKING, State.THINKING):
+            actions += self._barge_in()
+        self._woken_at = now
+        self.turns_started += 1
+        return [*actions, PlayEarcon(Earcon.PRESS), *self._enter(State.LISTENING)]
+
+    def _fall_asleep(self) -> list[Action]:
+        """The woken microphone closes (the answer began, or none came)."""
+        self._woken_at = None
+        return self._enter(State.IDLE) if self._state is State.LISTENING else []
 
     def new_conversation_pressed(self) -> list[Action]:
         actions: list[Action] = []
@@ -380,6 +428,8 @@ class Conversation:
             return actions + (self._enter(State.IDLE) if self._state is State.MUTED else [])
         self._pressed_at = None  # a press not yet a turn is forgotten
         actions = []
+        if self._woken_at is not None:
+            actions += self._fall_asleep()
         if self._activity_since is not None:
             self._activity_since = None
             self._ignore_release = True
@@ -439,6 +489,8 @@ class Conversation:
                     call.id
                 )
                 runs.append(RunTool(call.id, call.name, dict(call.args)))
+            if self._woken_at is not None:
+                runs += self._fall_asleep()  # the server ended the user's turn: it answers
             if self._state is State.IDLE and any(
                 c.name not in self.background_tools for c in event.calls
             ):
@@ -566,8 +618,13 @@ class Conversation:
             self._discarding = True
         if self._discarding:
             return []
+        woken = self._woken_at is not None
+        if woken:
+            self._woken_at = None  # the server's voice detection ended the turn: answered
         self._playing = True
         actions: list[Action] = [PlayAudio(pcm)]
+        if woken and self._state is State.LISTENING:
+            actions += self._enter(State.SPEAKING)
         if self._state in (State.THINKING, State.IDLE, State.LIMIT_SPENT, State.MUTED):
             actions += self._enter(State.SPEAKING)
         return actions

@@ -4,10 +4,11 @@
 mute (who holds it is `privacy.PrivacyMute`'s business; closing the microphone and camera at the
 source is done here), a ringing timer (a press stops it; the LED shows it over any state), the
 follow-up window after an answer (its speech and silence become a press and a release), the
-answers to the control socket (`pilive ctl`), and the record of the last turn that `status`
-shows. Every request is answered on the event loop at once; what it changes
-goes through the same paths as the buttons (a socket `press` is a `ButtonPressed`), so a script
-cannot do what a person could not, and the mute overrides the socket as it overrides the button.
+wake word (a press; in push-to-talk the end of the question is its release), the answers to
+the control socket (`pilive ctl`), and the record of the last turn that `status` shows. Every
+request is answered on the event loop at once; what it changes goes through the same paths as
+the buttons (a socket `press` is a `ButtonPressed`), so a script cannot do what a person could
+not, and the mute overrides the socket as it overrides the button.
 
 What must survive a restart (the mute, the volume) is kept in the state directory
 (`settings.json`). A file that cannot be read does not unmute: the daemon starts muted and says
@@ -49,9 +50,11 @@ from pilive.parts import Controls
 from pilive.privacy import PrivacyMute
 from pilive.state import LoadOutcome
 from pilive.timer_keeper import TimerKeeper
+from pilive.wake_word import WakeEvent, trim_preroll
 
 if TYPE_CHECKING:
-    from pilive.camera import CameraStreamer  # numpy underneath: only for a configured camera
+    from pilive.audio.wake import WakeWordListener  # its library: only for a configured word
+    from pilive.camera import CameraStreamer  # Pillow underneath: only for a configured camera
 
 log = logging.getLogger("pilive")
 
@@ -95,6 +98,9 @@ class Household:
         carry_out: Callable[[list[Action]], None],
         control_event: Callable[[ControlEvent], None],
         wall_clock: Callable[[], float] = time.time,
+        wake: WakeWordListener | None = None,
+        press_preroll_ms: int = 0,
+        send_preroll: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.conversation = conversation
@@ -122,6 +128,13 @@ class Household:
                 silence_ms=vad.silence_duration_ms,
             )
         self._follow_up_timer: asyncio.TimerHandle | None = None
+        self.wake = wake
+        self._send_preroll = send_preroll
+        """Hands-free: sends the woken turn's pre-roll (from the word on) as the app sends audio."""
+        chunk_ms = config.audio.input.chunk_ms
+        self._press_preroll_bytes = -(-press_preroll_ms // chunk_ms) * capture.chunk_bytes
+        self._wake_start: int | None = None  # where the word's turn begins (listener.fed_bytes)
+        self._wake_turn: int | None = None  # turns_started when the word pressed (push-to-talk)
         self.displayed: ApplianceState | None = None  # what the LED shows now
         self.mqtt: MqttBridge | None = None
         self._mqtt_task: asyncio.Task[None] | None = None
@@ -281,7 +294,13 @@ class Household:
         self._carry_out([ShowState(self.conversation.state)])
 
     def hear(self, pcm: bytes) -> None:
-        """A microphone chunk that no turn is sending: the follow-up window may be listening."""
+        """A microphone chunk (not muted): the wake word's listener hears every one, the
+        follow-up window those no turn is sending."""
+        wake = self.wake
+        if wake is not None:
+            if wake.waiting and not self.conversation.turn_pending:
+                wake.rearm()  # the word's turn is over (or none started): the next may come
+            wake.submit(pcm)
         window = self.follow_up
         if window is None or not window.open:
             return
@@ -294,6 +313,47 @@ class Household:
             else:
                 self._note("follow-up: silence, the turn ends")
                 self._control_event(ButtonReleased(now))
+
+    # -- the wake word ----------------------------------------------------------------------------
+
+    def wake_event(self, event: WakeEvent) -> None:
+        """The listener heard the word (a press) or, in push-to-talk, the end of the question
+        (its release). Nothing while muted; a word while a turn is under way is not a turn."""
+        now = asyncio.get_running_loop().time()
+        conversation = self.conversation
+        if self.privacy.muted:
+            return
+        if event.kind == "end":
+            if self._wake_turn is not None and conversation.turns_started == self._wake_turn + 1:
+                self._note("wake word: silence, the turn ends")
+                self._control_event(ButtonReleased(now))
+            self._wake_turn = None
+            return
+        if conversation.turn_pending:
+            return
+        self._note("wake word heard")
+        if self.timers.ringing:  # it stops the ringing, as a tap of the button does
+            self._control_event(ButtonPressed(now))
+            self._control_event(ButtonReleased(now))
+            return
+        self._wake_start = event.offset_bytes
+        if conversation.hands_free:
+            self._carry_out(conversation.wake_word_heard(now))
+            if conversation.mic_open:
+                self.turn_started()
+                self._send_preroll()
+            return
+        self._wake_turn = conversation.turns_started
+        self._control_event(ButtonPressed(now))
+
+    def preroll_for_turn(self, chunks: list[bytes]) -> list[bytes]:
+        """The pre-roll a turn sends: from the wake word's first loud frame on for its turn, else
+        a press's own (the microphone keeps more when a wake word listens)."""
+        start, self._wake_start = self._wake_start, None
+        if self.wake is None:
+            return chunks
+        keep_bytes = self._press_preroll_bytes if start is None else self.wake.fed_bytes - start
+        return trim_preroll(chunks, keep_bytes)
 
     def _follow_up_expired(self) -> None:
         self._follow_up_timer = None
@@ -377,6 +437,9 @@ class Household:
         muted = self.privacy.muted
         if muted and self.follow_up is not None and self.follow_up.open:
             self._close_follow_up()  # nothing may be heard while muted
+        if muted and self.wake is not None:
+            self.wake.reset()  # nor may anything heard before the mute date a word after it
+            self._wake_start = self._wake_turn = None
         log.info("privacy mute %s by %s", "on" if muted else "off", by)
         self._note(f"privacy mute {'on' if muted else 'off'} ({by})")
         self._carry_out(self.conversation.mute_changed(muted))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import ssl
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pilive import wake_word
 from pilive.audio.backends import AudioBackend, open_backend
 from pilive.audio.capture import Capture
 from pilive.audio.echo_mode import EchoPlan, EchoSettings, plan_echo
@@ -36,10 +38,13 @@ from pilive.tools.builtin import DeviceStatusTool, NewConversationTool, SetVolum
 from pilive.tools.command import CommandTool
 from pilive.tools.timer_tools import timer_tools
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     # numpy underneath: each is imported by the builder below that needs it, and only then.
     from pilive.audio.echo import EchoProcessor
     from pilive.audio.room import RoomOptions
+    from pilive.audio.wake import WakeWordListener
     from pilive.camera import CameraState, CameraStreamer
 
 _LED_KINDS = {"none": "none", "led": "led", "pwm": "pwmled", "rgb": "rgbled"}
@@ -157,10 +162,19 @@ def timing(config: Config) -> Timing:
     )
 
 
-def capture_preroll_ms(config: Config) -> int:
-    """The capture keeps the pre-roll plus the minimum press: the turn starts only once the
+def press_preroll_ms(config: Config) -> int:
+    """A press's turn gets the pre-roll plus the minimum press: the turn starts only once the
     press lasted `min_press_ms`, and nothing said since the press may be lost."""
     return config.audio.input.preroll_ms + config.conversation.min_press_ms
+
+
+def capture_preroll_ms(config: Config) -> int:
+    """What the microphone keeps: a press's pre-roll, or with a wake word enough to hold the word
+    (a press's turn still gets only its own, `press_preroll_ms`)."""
+    press_ms = press_preroll_ms(config)
+    if config.conversation.wake_word == "off":
+        return press_ms
+    return max(press_ms, wake_word.PREROLL_MS + config.conversation.min_press_ms)
 
 
 def controls_config(config: Config) -> ControlsConfig:
@@ -321,7 +335,12 @@ def echo_settings(config: Config) -> EchoSettings:
 
 def echo_plan(config: Config) -> EchoPlan:
     """What the microphone path will do, and why (loads the canceller's library)."""
-    return plan_echo(echo_settings(config), hands_free=config.conversation.mode == "hands-free")
+    conv = config.conversation
+    return plan_echo(
+        echo_settings(config),
+        hands_free=conv.mode == "hands-free",
+        wake_word=conv.wake_word != "off" and wake_word.missing_package() is None,
+    )
 
 
 def echo(
@@ -347,6 +366,37 @@ def echo(
         preroll_chunks=-(-capture_preroll_ms(config) // chunk_ms),
         mic_time=mic_time,
     )
+
+
+def wake_listener(
+    config: Config, on_event: Callable[[wake_word.WakeEvent], None]
+) -> WakeWordListener | None:
+    """The wake word's listener, or None when none is configured or it cannot run here (logged:
+    the daemon runs on without it, and `pilive check` says why)."""
+    conv, vad = config.conversation, config.live.vad
+    if conv.wake_word == "off":
+        return None
+    missing = wake_word.missing_package()
+    if missing is not None:
+        log.warning("conversation.wake_word = %r is off: %s", conv.wake_word, missing)
+        return None
+    from pilive.audio.wake import WakeModel, WakeWordListener  # noqa: PLC0415 - its library
+
+    try:
+        model = WakeModel(conv.wake_word)
+    except (OSError, ValueError, AttributeError) as exc:  # the bundled C library did not load
+        log.warning(
+            "conversation.wake_word = %r is off: its model did not load: %s", conv.wake_word, exc
+        )
+        return None
+    turns = wake_word.WakeTurns(
+        local_end=conv.mode != "hands-free",
+        sensitivity=vad.start_sensitivity,
+        prefix_padding_ms=vad.prefix_padding_ms,
+        silence_ms=vad.silence_duration_ms,
+    )
+    log.info("%s", wake_word.describe(conv.wake_word))
+    return WakeWordListener(model, turns, on_event)
 
 
 def room_options(config: Config) -> RoomOptions | None:
@@ -390,7 +440,7 @@ def camera(
     cam = config.camera
     if cam.mode == "off" or cam.source == "none":  # CameraMode.OFF, the "none" source
         return None
-    # The camera package needs numpy and a JPEG encoder: loaded here, for a camera that runs.
+    # The camera package needs Pillow (crop, scale, JPEG): loaded here, for a camera that runs.
     from pilive.camera import CameraMode, CameraStreamer, make_source_factory  # noqa: PLC0415
 
     factory = make_source_factory(

@@ -61,7 +61,13 @@ def write_track(path: Path, seconds: float, utterances: Sequence[tuple[float, np
 
 
 def room_config(
-    work: Path, emu: Emulator, *, echo: str = 'mode = "auto"', live: str = "", room: str = ""
+    work: Path,
+    emu: Emulator,
+    *,
+    echo: str = 'mode = "auto"',
+    live: str = "",
+    room: str = "",
+    conversation: str = 'mode = "hands-free"',
 ) -> Config:
     """Hands-free in the room (RT60 300 ms, 40 ms latency, -6 dB): the microphone is work/mic.wav
     plus the speaker; the answers also go to work/speaker.wav."""
@@ -92,7 +98,7 @@ source = "none"
 [gpio]
 pin_factory = "mock"
 [conversation]
-mode = "hands-free"
+{conversation}
 [state]
 directory = "state"
 """

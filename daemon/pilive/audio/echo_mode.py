@@ -45,12 +45,17 @@ class EchoSettings:
     tail_ms: int = 300
 
 
-def resolve_mode(mode: EchoMode, *, hands_free: bool) -> tuple[ActiveMode, str]:
-    """ "auto" made concrete: cancel in hands-free, off in push-to-talk; with the reason."""
+def resolve_mode(
+    mode: EchoMode, *, hands_free: bool, wake_word: bool = False
+) -> tuple[ActiveMode, str]:
+    """ "auto" made concrete: cancel in hands-free or with a wake word (the microphone listens
+    while the answer plays), off in push-to-talk; with the reason."""
     if mode != "auto":
         return mode, "configured"
     if hands_free:
         return "cancel", "hands-free"
+    if wake_word:
+        return "cancel", "wake word: heard over the answer"
     return "off", "push-to-talk: a press silences the speaker"
 
 
@@ -75,10 +80,10 @@ def describe(mode: ActiveMode, why: str) -> str:
     return text
 
 
-def expected(settings: EchoSettings, *, hands_free: bool) -> str:
+def expected(settings: EchoSettings, *, hands_free: bool, wake_word: bool = False) -> str:
     """What `pilive run` will do, for `pilive check` (a library that is installed but fails to
     load still shows in the daemon's STATUS)."""
-    mode, why = resolve_mode(settings.mode, hands_free=hands_free)
+    mode, why = resolve_mode(settings.mode, hands_free=hands_free, wake_word=wake_word)
     if mode == "cancel":
         missing = missing_library(settings.canceller)
         if missing is not None:
@@ -111,10 +116,10 @@ class EchoPlan:
         return describe(self.mode, self.why)
 
 
-def plan_echo(settings: EchoSettings, *, hands_free: bool) -> EchoPlan:
+def plan_echo(settings: EchoSettings, *, hands_free: bool, wake_word: bool = False) -> EchoPlan:
     """Resolves "auto", loads the libraries, and falls back to half-duplex when the canceller
     cannot load (see audio/echo.py). Never raises for a missing library."""
-    mode, why = resolve_mode(settings.mode, hands_free=hands_free)
+    mode, why = resolve_mode(settings.mode, hands_free=hands_free, wake_word=wake_word)
     extras = settings.noise_suppression or settings.auto_gain
     if mode != "cancel" and not extras:
         return EchoPlan(mode, why, None, settings.tail_ms)

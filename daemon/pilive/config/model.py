@@ -36,6 +36,8 @@ LedKind = Literal["none", "led", "pwm", "rgb"]
 LedPatternKind = Literal["off", "solid", "blink", "pulse"]
 ConversationMode = Literal["push-to-talk", "hands-free"]
 ButtonBackend = Literal["gpio", "keyboard"]
+# The wake words whose models come inside pymicro-wakeword's wheel ("off": none listens).
+WakeWord = Literal["off", "okay_nabu", "alexa", "hey_jarvis", "hey_mycroft"]
 MuteKind = Literal["button", "switch"]
 BuiltinTool = Literal[
     "device_status",
@@ -367,6 +369,8 @@ class ConversationConfig:
     # After an answer, listen this long for a reply without a press (0: off; push-to-talk only).
     # The reply starts when speech is heard and ends at the first silence ([live.vad] tunes both).
     follow_up_s: float = setting(0.0, ge=0, le=30)
+    # A spoken word that starts a turn as a press does (wake_word.py); "off" by default.
+    wake_word: WakeWord = "off"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,193 @@
+"""The wake word's ear: pymicro-wakeword (microWakeWord's TensorFlow Lite models, inside its
+wheel) on a thread of its own, fed the microphone's processed 16 kHz chunks.
+
+Threads: `submit` (on the loop, for every chunk the microphone delivers while not muted) only
+queues the chunk. The listener's thread cuts it into the 10 ms frames the model takes, computes
+the features, runs the model (TensorFlow Lite in C, about 40 µs a frame on x86-64) and the pure
+rules of `wake_word.WakeTurns`, and hands their events to the loop with `call_soon_threadsafe`.
+The loop never runs the model. Nothing here sends anything: the word starts a turn as a press
+does, through the household.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pilive.wake_word import FRAME_BYTES, WakeEvent, WakeTurns
+
+if TYPE_CHECKING:
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+log = logging.getLogger(__name__)
+
+
+class WakeModel:
+    """One model and its feature front end: 10 ms frames in, a decision every `stride` frames."""
+
+    def __init__(self, name: str) -> None:
+        from pymicro_wakeword import (  # noqa: PLC0415 - only for a configured wake word
+            MicroWakeWord,
+            MicroWakeWordFeatures,
+            Model,
+        )
+
+        self.name = name
+        self._new_features: Callable[[], MicroWakeWordFeatures] = MicroWakeWordFeatures
+        self._model: MicroWakeWord = MicroWakeWord.from_builtin(Model(name))
+        self._features = self._new_features()
+        self.cutoff = float(self._model.probability_cutoff)
+        self.stride = max(1, int(self._model.stride))
+        self._fed = 0
+
+    def decide(self, frame: bytes) -> bool | None:
+        """The model's decision after this 10 ms frame, or None when it made none."""
+        decision: bool | None = None
+        for features in self._features.process_streaming(frame):
+            probability = self._model.process_streaming_prob(features)
+            self._fed += 1
+            if self._fed % self.stride == 0 and probability is not None:
+                decision = probability > self.cutoff
+        return decision
+
+    def reset(self) -> None:
+        """Forget what was heard (the model keeps state across frames)."""
+        self._model.reset()
+        self._features = self._new_features()
+        self._fed = 0
+
+    def close(self) -> None:
+        self._model.close()
+
+
+class WakeWordListener:
+    """Runs `model` and `turns` on the listener's thread; `on_event` gets their events on the
+    loop, with the stream position they refer to."""
+
+    def __init__(
+        self,
+        model: WakeModel,
+        turns: WakeTurns,
+        on_event: Callable[[WakeEvent], None],
+        *,
+        max_queue_chunks: int = 100,
+    ) -> None:
+        self.model = model
+        self.turns = turns
+        self._on_event = on_event
+        self._queue: queue.Queue[tuple[int, int, bytes] | None] = queue.Queue(max_queue_chunks)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._generation = 0  # bumped by `reset`: older chunks are dropped
+        self._rearm = False
+        self.fed_bytes = 0
+        """Bytes submitted (on the loop): the same stream the capture's pre-roll holds."""
+        self.frames = 0
+        self.cpu_s = 0.0
+        self.dropped_chunks = 0
+
+    @property
+    def waiting(self) -> bool:
+        """A word was heard and the listener waits to be re-armed."""
+        return not self.turns.armed or self._rearm
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="wake-word", daemon=True)
+        self._thread.start()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        await asyncio.to_thread(self._stop, thread)
+        self.model.close()
+
+    def _stop(self, thread: threading.Thread) -> None:
+        while thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=0.1)
+            thread.join(0.1)
+
+    def submit(self, chunk: bytes) -> None:
+        """A processed microphone chunk (on the loop): queued, never run here."""
+        if self._closed:
+            return
+        self.fed_bytes += len(chunk)
+        try:
+            self._queue.put_nowait((self._generation, self.fed_bytes, chunk))
+        except queue.Full:
+            self.dropped_chunks += 1
+            if self.dropped_chunks == 1 or self.dropped_chunks % 500 == 0:
+                log.warning(
+                    "the wake word listener is behind: %d chunks dropped", self.dropped_chunks
+                )
+
+    def rearm(self) -> None:
+        """The turn the word started is over: listen for the next (on the loop)."""
+        if not self.turns.armed:
+            self._rearm = True
+
+    def reset(self) -> None:
+        """The privacy mute: what was queued or heard so far is forgotten, and the stream
+        position starts again (the pre-roll was emptied too)."""
+        self._generation += 1
+
+    @property
+    def cpu_us_per_frame(self) -> float:
+        return self.cpu_s / self.frames * 1e6 if self.frames else 0.0
+
+    # --- the listener's thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        generation = self._generation
+        pending = bytearray()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            chunk_generation, fed_bytes, chunk = item
+            if chunk_generation != self._generation:
+                continue
+            if chunk_generation != generation:
+                generation = chunk_generation
+                pending.clear()
+                self.model.reset()
+                self.turns.forget()
+            if self._rearm:
+                self._rearm = False
+                self.turns.rearm()
+            pending += chunk
+            started = time.thread_time()
+            events: list[WakeEvent] = []
+            while len(pending) >= FRAME_BYTES:
+                frame = bytes(pending[:FRAME_BYTES])
+                del pending[:FRAME_BYTES]
+                events += self.turns.frame(frame, self.model.decide(frame))
+                self.frames += 1
+            self.cpu_s += time.thread_time() - started
+            # From the thread's stream to the loop's (fed_bytes): they differ by what was dropped.
+            shift = fed_bytes - (self.turns.position_bytes + len(pending))
+            loop = self._loop
+            for event in events:
+                event = WakeEvent(event.kind, event.offset_bytes + shift)  # noqa: PLW2901
+                if loop is None:
+                    return
+                try:
+                    loop.call_soon_threadsafe(self._deliver, generation, event)
+                except RuntimeError:  # the loop closed: shutting down
+                    return
+
+    def _deliver(self, generation: int, event: WakeEvent) -> None:
+        if not self._closed and generation == self._generation:
+            self._on_event(event)
