@@ -485,6 +485,48 @@ def aec_rows(f: Figures) -> list[Row]:
     ]
 
 
+def run_wake_word(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(quick=quick)
+    return result
+
+
+def wake_word_rows(f: Figures) -> list[Row]:
+    """okay_nabu beside alexa: misses quiet and over an answer, false triggers, CPU."""
+    nabu, alexa, said = f["okay_nabu"], f["alexa"], f["phrases"]
+
+    def missed(model: Mapping[str, Any], condition: str) -> str:
+        return f"{model['misses'][condition]}/{said} missed"
+
+    def per_hour(model: Mapping[str, Any], key: str) -> str:
+        found = model["false_triggers"][key]
+        return f"{num(found['per_hour'], 2)}/h ({found['triggers']})"
+
+    hours = f"{num(f['hours'], 2)} h"
+    return [
+        Row(
+            "Wake word: misses, quiet room",
+            f"okay_nabu {missed(nabu, 'quiet')}",
+            f"alexa {missed(alexa, 'quiet')}",
+        ),
+        Row(
+            "Wake word: misses, over an answer (AEC3)",
+            f"okay_nabu {missed(nabu, 'over_answer')}",
+            f"alexa {missed(alexa, 'over_answer')}",
+        ),
+        Row(
+            f"Wake word: false triggers, {hours} of answers",
+            f"okay_nabu {per_hour(nabu, 'cancelled')} (AEC3)",
+            f"alexa {per_hour(alexa, 'cancelled')}; raw microphone: okay_nabu"
+            f" {per_hour(nabu, 'raw')}, alexa {per_hour(alexa, 'raw')}",
+        ),
+        Row(
+            "Wake word: CPU per 10 ms frame (median)",
+            f"okay_nabu {num(nabu['cpu_us_per_frame'])} µs",
+            f"alexa {num(alexa['cpu_us_per_frame'])} µs",
+        ),
+    ]
+
+
 def at_least(value: object, limit: float) -> bool:
     return isinstance(value, int | float) and not math.isnan(value) and value >= limit
 
@@ -501,6 +543,13 @@ BENCHES: dict[str, Bench] = {
         Bench("daemon", "tests.bench.bench_daemon", run_daemon, daemon_rows),
         Bench("audio", "tests.bench.bench_audio", run_audio, audio_rows, needs=PULSE),
         Bench("aec", "tests.bench.bench_aec", run_aec, aec_rows, needs=("espeak-ng",)),
+        Bench(
+            "wake_word",
+            "tests.bench.bench_wake_word",
+            run_wake_word,
+            wake_word_rows,
+            needs=("espeak-ng",),
+        ),
     )
 }
 

@@ -30,11 +30,21 @@ from pilive.emulator import Emulator
 RATE_HZ = 16000
 
 
-def speak(text: str, voice: str = "en-us", dbfs: float = -20.0) -> np.ndarray:
-    """espeak-ng's speech at 16 kHz, floats at `dbfs` RMS."""
+def speak(
+    text: str,
+    voice: str = "en-us",
+    dbfs: float = -20.0,
+    *,
+    words_per_minute: int | None = None,
+    pitch: int | None = None,
+) -> np.ndarray:
+    """espeak-ng's speech at 16 kHz, floats at `dbfs` RMS (its own speed and pitch unless
+    given: -s, -p)."""
+    extra = [] if words_per_minute is None else ["-s", str(words_per_minute)]
+    extra += [] if pitch is None else ["-p", str(pitch)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "s.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, *extra, "-w", str(out), text], check=True)
         with wave.open(str(out), "rb") as wav:
             rate = wav.getframerate()
             pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
