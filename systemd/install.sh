@@ -11,10 +11,10 @@
 #   apt packages      python3-venv, a C compiler and python3-dev (for the audio ring buffer),
 #                     libspeexdsp-dev (for the "speex" echo canceller), the hardware bindings python3-pyaudio, python3-systemd, python3-lgpio and
 #                     python3-picamera2 (the last two only exist in Raspberry Pi OS's archive), and
-#                     python3-numpy and python3-simplejpeg (Raspberry Pi OS), which pip then
-#                     takes as installed: PyPI has no 32-bit (armhf) wheel of simplejpeg, and
-#                     numpy would build from source there. On 32-bit ARM python3-pil too: where
-#                     simplejpeg is missing, pilive encodes JPEG with Pillow.
+#                     python3-numpy, python3-pil (Pillow: the camera crops, scales and encodes
+#                     with it) and python3-simplejpeg (Raspberry Pi OS), which pip then takes as
+#                     installed: PyPI has no 32-bit (armhf) wheel of simplejpeg or Pillow, and
+#                     numpy would build from source there.
 #   PREFIX/venv       a venv with --system-site-packages, so it sees those apt bindings; pilive is
 #                     pip-installed into it (not editable: the checkout may be deleted afterwards)
 #   the unit          /etc/systemd/system/pilive.service (ExecStart follows --prefix)
@@ -44,16 +44,14 @@ TOKEN_UNIT=pilive-token-service.service
 DEFAULT_PREFIX=/opt/pilive
 # Debian packages the install cannot do without; --print-packages lists them for image builders.
 REQUIRED_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev libspeexdsp-dev python3-pyaudio
-python3-systemd python3-numpy"
+python3-systemd python3-numpy python3-pil"
 # Raspberry Pi OS only: the camera (libcamera), the GPIO library gpiozero uses on a Pi, and the
 # JPEG encoder picamera2 uses.
 PI_PACKAGES="python3-lgpio python3-picamera2 python3-simplejpeg"
-# The JPEG encoder on 32-bit ARM where simplejpeg is missing (PyPI has no wheel there); pip asks
-# for it on armv7l/armv6l.
-JPEG_FALLBACK_PACKAGE=python3-pil
-# The token service: no audio or camera, aiohttp from Debian (pip takes it as installed).
+# The token service: no audio or camera, aiohttp from Debian (pip takes it as installed, as it
+# does the package's own dependencies numpy and Pillow, which it would otherwise fetch or build).
 TOKEN_SERVICE_PACKAGES="python3 python3-venv python3-dev gcc libc6-dev python3-systemd
-python3-numpy python3-aiohttp"
+python3-numpy python3-pil python3-aiohttp"
 
 usage() {
     cat <<EOF
@@ -252,13 +250,6 @@ apt_has() {
     [ -n "$candidate" ] && [ "$candidate" != "(none)" ]
 }
 
-# Pillow on 32-bit ARM (armhf, armel); prints nothing elsewhere.
-jpeg_fallback() {
-    case $(dpkg --print-architecture 2>/dev/null) in
-        armhf | armel) echo "$JPEG_FALLBACK_PACKAGE" ;;
-    esac
-}
-
 # systemd is the running init here (not a chroot or an image being built).
 systemd_running() {
     [ -z "$root" ] && [ -d /run/systemd/system ]
@@ -366,7 +357,6 @@ install_apt_packages() {
                 "camera source \"picamera2\" or pin factory \"lgpio\" will not work without it"
         fi
     done
-    want="$want $(jpeg_fallback)"
     say "apt-get install $want"
     # shellcheck disable=SC2086 # word splitting of the package list is intended
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $want >&2
@@ -381,7 +371,6 @@ print_packages() {
     for pkg in $PI_PACKAGES; do
         if apt_has "$pkg"; then echo "$pkg"; fi
     done
-    jpeg_fallback
 }
 
 apply_sysusers_and_tmpfiles() { # NAME (pilive or pilive-token-service)

@@ -50,10 +50,10 @@ MIRROR = "http://deb.debian.org/debian"
 ROOT_RECIPE = "1"
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_ENTRY = BINFMT_DIR / "qemu-aarch64"
-# Beside the install script's packages: numpy and Pillow from apt as on Raspberry Pi OS (no
-# source build under emulation), espeak-ng for the demo's spoken microphone, and procps (ps/pkill)
-# which some tests use to look at processes.
-EXTRA_PACKAGES = ("python3-numpy", "python3-pil", "espeak-ng", "procps")
+# Beside the install script's packages (numpy and Pillow among them, from apt as on Raspberry Pi
+# OS: no source build under emulation): espeak-ng for the demo's spoken microphone, and procps
+# (ps/pkill) which some tests use to look at processes.
+EXTRA_PACKAGES = ("espeak-ng", "procps")
 VENV = "/opt/pilive/venv"
 SRC_MOUNT = "/srv/pilive"
 WHEELS_MOUNT = "/srv/pilive-wheels"

@@ -14,16 +14,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pilive.camera.base import CameraError
 from pilive.camera.imaging import Frame
 
+Array = npt.NDArray[np.uint8]
+
 
 def solid(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Frame:
     """A frame of one colour, channels R, G, B."""
-    frame = np.empty((height, width, 3), dtype=np.uint8)
-    frame[...] = rgb
-    return frame
+    return Frame(width, height, bytes(rgb) * (width * height))
+
+
+def as_array(frame: Frame) -> Array:
+    """The frame as a (height, width, 3) numpy array over the same bytes (for checks in tests)."""
+    return np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height_px, frame.width_px, 3)
+
+
+def solid_array(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Array:
+    """A numpy array of one colour, as picamera2 or a decoder hands out."""
+    array = np.empty((height, width, 3), dtype=np.uint8)
+    array[...] = rgb
+    return array
 
 
 class ScriptedSource:
@@ -75,7 +88,7 @@ class ScriptedSource:
                 if self.fail_captures > 0:
                     self.fail_captures -= 1
                     raise CameraError("scripted capture failure")
-            return self.frame.copy()
+            return self.frame  # immutable: safe to hand out again
         finally:
             self.capture_spans.append((started_s, time.monotonic()))
 
@@ -96,11 +109,11 @@ class RecordingRequest:
 class RecordingPicamera2:
     """Stands in for picamera2.Picamera2: records (method, args, kwargs) for every call."""
 
-    def __init__(self, camera_num: int, array: Frame | None = None) -> None:
+    def __init__(self, camera_num: int, array: Array | None = None) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
             ("Picamera2", (camera_num,), {})
         ]
-        self.array = solid((0, 0, 255), 768, 768) if array is None else array
+        self.array = solid_array((0, 0, 255), 768, 768) if array is None else array
         self.capture_error: BaseException | None = None
         self.configure_error: BaseException | None = None
         self.released = 0

@@ -9,7 +9,7 @@ import pytest
 import simplejpeg
 
 from pilive.camera import cli
-from tests.support.camera_rig import solid
+from tests.support.camera_rig import solid_array
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def test_files_source_is_cropped_to_a_square(tmp_path: Path) -> None:
     """A 640x480 JPEG from an image folder comes out 768x768."""
     images = tmp_path / "images"
     images.mkdir()
-    (images / "a.jpg").write_bytes(simplejpeg.encode_jpeg(solid((10, 200, 10), 480, 640), 90))
+    (images / "a.jpg").write_bytes(simplejpeg.encode_jpeg(solid_array((10, 200, 10), 480, 640), 90))
     args = parse(
         "--source", "files", "--folder", str(images), "--count", "1", "--out", str(tmp_path)
     )

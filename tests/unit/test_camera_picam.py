@@ -7,7 +7,7 @@ import pytest
 
 from pilive.camera.base import CameraError
 from pilive.camera.picam import Picamera2Source
-from tests.support.camera_rig import RecordingPicamera2, solid
+from tests.support.camera_rig import RecordingPicamera2, as_array, solid_array
 
 
 def make(
@@ -26,7 +26,8 @@ def make(
 def test_start_capture_close_follow_the_picamera2_recipe() -> None:
     """Video configuration with a 768x768 BGR888 (R,G,B in memory) main stream, 3 buffers and
     a fixed 100 ms frame duration; configure, start; each capture is a timed, flushed
-    captured_request whose request is released; close stops then closes."""
+    captured_request whose request is released; close stops then closes. The frame wraps the
+    camera's array without copying it."""
     source, built = make(camera_num=1, capture_timeout_s=1.5)
     source.start()
     frame = source.capture_array()
@@ -51,7 +52,10 @@ def test_start_capture_close_follow_the_picamera2_recipe() -> None:
         ("stop", (), {}),
         ("close", (), {}),
     ]
-    assert np.array_equal(frame, solid((0, 0, 255), 768, 768))
+    assert (frame.width_px, frame.height_px) == (768, 768)
+    assert np.array_equal(as_array(frame), solid_array((0, 0, 255), 768, 768))
+    # The camera's array is wrapped, not copied: the frame reads the very same memory.
+    assert np.shares_memory(as_array(frame), camera.array)
     source.close()  # a second close does nothing
     assert camera.names().count("close") == 1
 

@@ -10,42 +10,57 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from pilive.camera.imaging import check_frame
+from pilive.camera.imaging import CHANNELS
 from pilive.camera.sources import (
+    BLACK,
     GLYPHS,
+    WHITE,
     CameraError,
     FileSource,
     SyntheticSource,
     make_source_factory,
     render_text,
 )
-from tests.support.camera_rig import solid
+from tests.support.camera_rig import as_array, solid_array
 
 
 def test_synthetic_frames_move_and_show_the_time() -> None:
     """Consecutive synthetic frames differ (the pattern moves), and the clock label is drawn:
-    the top-left box holds exactly the white pixels of the rendered label."""
+    the top-left box holds exactly the rendered label, white on black."""
     source = SyntheticSource(768, 768, clock=lambda: 0.0)
     source.start()
     first, second = source.capture_array(), source.capture_array()
-    check_frame(first)
-    assert first.shape == (768, 768, 3)
-    assert not np.array_equal(first, second)
+    assert (first.width_px, first.height_px) == (768, 768)
+    assert first.data != second.data
     scale = 768 // 128
     tm = time.localtime(0.0)
     text = f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}.0 #1"
-    mask = render_text(text, scale)
+    rows = render_text(text, scale, WHITE, BLACK)
     margin = 2 * scale
-    region = first[margin : margin + mask.shape[0], margin : margin + mask.shape[1]]
-    assert np.array_equal((region == 255).all(axis=2), mask)
+    for y, row in enumerate(rows):
+        drawn = first.row(margin + y)[margin * CHANNELS : margin * CHANNELS + len(row)]
+        assert drawn == row
+    assert first.row(0)[: margin * CHANNELS] == BLACK * margin  # the label's black box
     source.close()
+
+
+def test_synthetic_frames_scroll_the_gradient() -> None:
+    """Below the label and away from the square, frame n+1 is frame n moved right by the
+    speed: the gradient scrolls, as numpy's roll along x would move it."""
+    source = SyntheticSource(256, 192, clock=lambda: 0.0, speed_px=10)
+    source.start()
+    first, second = (as_array(source.capture_array()) for _ in range(2))
+    below = slice(100, 192)  # the square runs along the diagonal; these rows' left part is clear
+    assert np.array_equal(second[below, 10:60], first[below, 0:50])
+    assert np.array_equal(np.roll(first[150], 10, axis=0)[:60], second[150, :60])
 
 
 def test_synthetic_frames_are_cheap_to_make_at_other_sizes() -> None:
     """Non-square synthetic sizes work (the streamer squares them); too small is refused."""
     source = SyntheticSource(1280, 720)
     source.start()
-    assert source.capture_array().shape == (720, 1280, 3)
+    frame = source.capture_array()
+    assert (frame.width_px, frame.height_px) == (1280, 720)
     with pytest.raises(ValueError, match="64x64"):
         SyntheticSource(10, 10)
     with pytest.raises(CameraError, match="before start"):
@@ -54,14 +69,17 @@ def test_synthetic_frames_are_cheap_to_make_at_other_sizes() -> None:
 
 def test_font_has_the_clock_characters() -> None:
     """Every glyph is 5x7; unknown characters are named, not silently dropped."""
-    assert all(glyph.shape == (7, 5) for glyph in GLYPHS.values())
-    assert render_text("12:34", 2).shape == (14, 60)
+    assert all(len(rows) == 7 and {len(r) for r in rows} == {5} for rows in GLYPHS.values())
+    rows = render_text("12:34", 2)
+    assert len(rows) == 14
+    assert {len(r) for r in rows} == {60}
+    assert rows[0][:12] == bytes([0, 0, 0, 0, 255, 255, 0, 0, 0, 0, 0, 0])  # "1": "  #  " + gap
     with pytest.raises(ValueError, match="'x'"):
         render_text("x1", 1)
 
 
 def write_jpeg(path: Path, rgb: tuple[int, int, int], height: int, width: int) -> None:
-    path.write_bytes(simplejpeg.encode_jpeg(solid(rgb, height, width), 90, "RGB"))
+    path.write_bytes(simplejpeg.encode_jpeg(solid_array(rgb, height, width), 90, "RGB"))
 
 
 def test_file_source_cycles_jpeg_and_npy_and_skips_the_rest(
@@ -70,7 +88,7 @@ def test_file_source_cycles_jpeg_and_npy_and_skips_the_rest(
     """JPEG and .npy files come back in name order, round and round; a PNG is named in a
     warning and skipped; a corrupt JPEG is named once and skipped without stopping the cycle."""
     write_jpeg(tmp_path / "a.jpg", (250, 0, 0), 480, 640)
-    np.save(tmp_path / "b.npy", solid((0, 250, 0), 100, 200))
+    np.save(tmp_path / "b.npy", solid_array((0, 250, 0), 100, 200))
     (tmp_path / "c.jpeg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (tmp_path / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "sub").mkdir()
@@ -78,9 +96,13 @@ def test_file_source_cycles_jpeg_and_npy_and_skips_the_rest(
     with caplog.at_level(logging.WARNING):
         source.start()
         seen = [source.capture_array() for _ in range(4)]
-    colours = [tuple(int(v) for v in frame.reshape(-1, 3).mean(axis=0).round(-1)) for frame in seen]
+    colours = [
+        tuple(int(v) for v in as_array(frame).reshape(-1, 3).mean(axis=0).round(-1))
+        for frame in seen
+    ]
     assert colours == [(250, 0, 0), (0, 250, 0), (250, 0, 0), (0, 250, 0)]
-    assert seen[0].shape == (480, 640, 3)
+    assert (seen[0].width_px, seen[0].height_px) == (640, 480)
+    assert (seen[1].width_px, seen[1].height_px) == (200, 100)
     warnings = [r.getMessage() for r in caplog.records]
     assert sum("d.png" in w for w in warnings) == 1
     assert sum("c.jpeg" in w for w in warnings) == 1
@@ -92,7 +114,7 @@ def test_file_source_decodes_big_jpegs_at_reduced_size(tmp_path: Path) -> None:
     source = FileSource(tmp_path, size_px=768)
     source.start()
     frame = source.capture_array()
-    assert 768 <= min(frame.shape[:2]) < 3200
+    assert 768 <= min(frame.width_px, frame.height_px) < 3200
 
 
 def test_file_source_errors_name_the_folder(tmp_path: Path) -> None:

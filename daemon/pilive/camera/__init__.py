@@ -3,7 +3,8 @@
 Pieces:
 - `sources`: frame sources (synthetic, image folder, none) and the `FrameSource` interface.
 - `picam`: the picamera2 adapter, the only module that imports picamera2 (lazily).
-- `imaging`: centre-crop to a square, area-scale, JPEG-encode (numpy + simplejpeg, or Pillow).
+- `imaging`: the Frame type; centre-crop to a square, area-scale, JPEG-encode (Pillow; simplejpeg
+  for frames that need neither while numpy is loaded anyway, as with picamera2).
 - `schedule`: the pure, drift-free frame schedule and the retry backoff.
 - `streamer`: the asyncio task that runs it all on a worker thread and sends frames.
 

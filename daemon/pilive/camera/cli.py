@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             path = out / f"frame-{n:02d}.jpg"
             path.write_bytes(jpeg)
             print(
-                f"{path}: {frame.shape[1]}x{frame.shape[0]} -> {args.size}x{args.size}, "
+                f"{path}: {frame.width_px}x{frame.height_px} -> {args.size}x{args.size}, "
                 f"{len(jpeg)} bytes, capture {(captured - started) * 1000:.1f} ms, "
                 f"scale+encode {(done - captured) * 1000:.1f} ms"
             )

@@ -1,13 +1,14 @@
 """Frame sources: where camera frames come from.
 
-A source hands out RGB frames: numpy uint8 arrays of shape (height, width, 3) with channels in
-R, G, B order, any size (the streamer crops and scales). Sources are blocking and are only ever
-called from the camera's worker thread, never from the event loop.
+A source hands out `Frame`s: packed RGB bytes (R, G, B per pixel) with their width and height,
+any size (the streamer crops and scales). Sources are blocking and are only ever called from the
+camera's worker thread, never from the event loop. None of them needs numpy: a daemon whose
+camera is the synthetic pattern or a folder of JPEGs does not load it (about 15 MB).
 
 - `SyntheticSource`: a moving test pattern with a visible clock, for the demo and tests.
 - `FileSource`: cycles through the JPEG (`.jpg`, `.jpeg`) and numpy (`.npy`, RGB uint8) files of a
   folder. PNG and other formats are not read (only JPEG is decoded); they are named in a
-  warning and skipped.
+  warning and skipped. A `.npy` file loads numpy to read it.
 - `picam.Picamera2Source`: the real camera (see picam.py).
 - `none`: no source at all; the streamer then sends no frames.
 """
@@ -15,14 +16,20 @@ called from the camera's worker thread, never from the event loop.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from pilive.camera.base import CameraError, SourceFactory
-from pilive.camera.imaging import DEFAULT_SIZE_PX, Frame, FrameError, check_frame, jpeg_codec
+from pilive.camera.imaging import (
+    CHANNELS,
+    DEFAULT_SIZE_PX,
+    Frame,
+    FrameError,
+    frame_from_array,
+    jpeg_codec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +37,7 @@ SOURCE_KINDS = ("picamera2", "synthetic", "files", "none")
 
 
 # 5x7 bitmap glyphs, one string per row, '#' lit. Enough for a clock and a frame counter.
-_GLYPH_ROWS: dict[str, tuple[str, ...]] = {
+GLYPHS: dict[str, tuple[str, ...]] = {
     "0": (" ### ", "#   #", "#  ##", "# # #", "##  #", "#   #", " ### "),
     "1": ("  #  ", " ##  ", "  #  ", "  #  ", "  #  ", "  #  ", " ### "),
     "2": (" ### ", "#   #", "    #", "   # ", "  #  ", " #   ", "#####"),
@@ -46,28 +53,34 @@ _GLYPH_ROWS: dict[str, tuple[str, ...]] = {
     "#": (" # # ", "#####", " # # ", " # # ", " # # ", "#####", " # # "),
     " ": ("     ",) * 7,
 }
-GLYPHS: dict[str, np.ndarray] = {
-    char: np.array([[c == "#" for c in row] for row in rows], dtype=bool)
-    for char, rows in _GLYPH_ROWS.items()
-}
+GLYPH_ROWS = 7
+
+WHITE = b"\xff" * CHANNELS
+BLACK = b"\x00" * CHANNELS
 
 
-def render_text(text: str, scale: int) -> np.ndarray:
-    """A bool mask (7*scale, 6*len*scale) of `text` in the 5x7 font, one blank column per glyph."""
+def render_text(text: str, scale: int, lit: bytes = b"\xff", unlit: bytes = b"\x00") -> list[bytes]:
+    """The rows (7*scale of them) of `text` in the 5x7 font, one blank column after each glyph,
+    every pixel `scale` wide as `lit` or `unlit` bytes: with WHITE and BLACK, rows of RGB."""
     unknown = sorted(set(text) - GLYPHS.keys())
     if unknown:
         raise ValueError(f"no glyph for {unknown!r} in the 5x7 font")
-    gap = np.zeros((7, 1), dtype=bool)
-    row = np.hstack([np.hstack((GLYPHS[c], gap)) for c in text]) if text else np.zeros((7, 0), bool)
-    return np.repeat(np.repeat(row, scale, axis=0), scale, axis=1)
+    on, off = lit * scale, unlit * scale
+    rows: list[bytes] = []
+    for r in range(GLYPH_ROWS):
+        row = b"".join(on if dot == "#" else off for char in text for dot in GLYPHS[char][r] + " ")
+        rows += [row] * scale
+    return rows
 
 
 class SyntheticSource:
     """A scrolling colour gradient, a bouncing square and a clock: visibly alive, cheap to make.
 
-    The gradient is computed once; each frame is one `np.roll` plus two small fills, about a
-    millisecond at 768x768. `clock` (wall-clock seconds) is drawn as HH:MM:SS.t, beside a frame
-    counter, so a viewer can tell fresh frames from stale ones.
+    Plain bytes, no numpy. The gradient's rows are computed once (one per step of its 256
+    vertical levels); each frame joins every row rotated by the scroll offset (two slices a row)
+    and rewrites only the rows the square and the label cross, about a millisecond at 768x768.
+    `clock` (wall-clock seconds) is drawn as HH:MM:SS.t, beside a frame counter, so a viewer can
+    tell fresh frames from stale ones.
     """
 
     name = "synthetic"
@@ -86,54 +99,77 @@ class SyntheticSource:
         self.height_px = height_px
         self._clock = clock
         self._speed_px = speed_px
-        self._base: np.ndarray | None = None
+        self._gradient: list[bytes] | None = None  # one row per vertical step
         self.frames_made = 0
 
     def start(self) -> None:
-        x = np.linspace(0.0, 2.0 * np.pi, self.width_px, endpoint=False, dtype=np.float32)
-        y = np.linspace(0.0, 1.0, self.height_px, dtype=np.float32)[:, np.newaxis]
-        red = 127.5 + 127.5 * np.sin(x)
-        green = 127.5 + 127.5 * np.sin(x + 2.0944)
-        blue = np.broadcast_to(255.0 * y, (self.height_px, self.width_px))
-        base = np.empty((self.height_px, self.width_px, 3), dtype=np.uint8)
-        base[:, :, 0] = red * (0.35 + 0.65 * y)
-        base[:, :, 1] = green * (1.0 - 0.65 * y)
-        base[:, :, 2] = blue
-        self._base = base
+        width, steps = self.width_px, min(self.height_px, 256)
+        angles = [2.0 * math.pi * x / width for x in range(width)]
+        red = [127.5 + 127.5 * math.sin(a) for a in angles]
+        green = [127.5 + 127.5 * math.sin(a + 2.0944) for a in angles]
+        rows = []
+        for step in range(steps):
+            y = step / (steps - 1)
+            row = bytearray(width * CHANNELS)
+            row[0::CHANNELS] = bytes(int(r * (0.35 + 0.65 * y)) for r in red)
+            row[1::CHANNELS] = bytes(int(g * (1.0 - 0.65 * y)) for g in green)
+            row[2::CHANNELS] = bytes((int(255.0 * y),)) * width
+            rows.append(bytes(row))
+        self._gradient = rows
 
     def capture_array(self) -> Frame:
-        if self._base is None:
+        if self._gradient is None:
             raise CameraError("synthetic source used before start()")
         n = self.frames_made
         self.frames_made += 1
-        frame: Frame = np.roll(self._base, n * self._speed_px, axis=1)
         height, width = self.height_px, self.width_px
+        # Each gradient row rotated right by the scroll offset: its last `offset` pixels first.
+        cut = (width - (n * self._speed_px) % width) * CHANNELS
+        steps = len(self._gradient)
+        rolled = [memoryview(row) for row in self._gradient]
+        rows: list[bytes | bytearray | memoryview] = []
+        for y in range(height):
+            row = rolled[y * steps // height]
+            rows += (row[cut:], row[:cut])
+        changed: dict[int, bytearray] = {}
+
+        def editable(y: int) -> bytearray:
+            if y not in changed:
+                changed[y] = bytearray(rows[2 * y]) + rows[2 * y + 1]
+                rows[2 * y], rows[2 * y + 1] = changed[y], b""
+            return changed[y]
+
         # A white square bouncing along the diagonal.
         side = max(8, min(height, width) // 8)
         span_x, span_y = width - side, height - side
         pos = (n * self._speed_px) % (2 * span_x) if span_x else 0
         left = pos if pos <= span_x else 2 * span_x - pos
         top = span_y * left // span_x if span_x else 0
-        frame[top : top + side, left : left + side] = 255
-        self._draw_label(frame)
-        return frame
+        for y in range(top, top + side):
+            editable(y)[left * CHANNELS : (left + side) * CHANNELS] = WHITE * side
+        self._draw_label(editable)
+        return Frame(width, height, b"".join(rows))
 
-    def _draw_label(self, frame: Frame) -> None:
+    def _draw_label(self, editable: Callable[[int], bytearray]) -> None:
         now = self._clock()
         tm = time.localtime(now)
         tenths = int((now % 1.0) * 10)
         label = f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}.{tenths} #{self.frames_made}"
-        scale = max(1, min(frame.shape[0], frame.shape[1]) // 128)
-        mask = render_text(label, scale)
+        scale = max(1, min(self.width_px, self.height_px) // 128)
+        text = render_text(label, scale, WHITE, BLACK)
         margin = 2 * scale
-        rows = min(mask.shape[0], frame.shape[0] - 2 * margin)
-        cols = min(mask.shape[1], frame.shape[1] - 2 * margin)
-        box = frame[: rows + 2 * margin, : cols + 2 * margin]
-        box[...] = 0
-        box[margin : margin + rows, margin : margin + cols][mask[:rows, :cols]] = 255
+        rows = min(len(text), self.height_px - 2 * margin)
+        cols = min(len(text[0]) // CHANNELS, self.width_px - 2 * margin)
+        for y in range(rows + 2 * margin):
+            row = editable(y)
+            row[: (cols + 2 * margin) * CHANNELS] = BLACK * (cols + 2 * margin)
+            if margin <= y < margin + rows:
+                row[margin * CHANNELS : (margin + cols) * CHANNELS] = text[y - margin][
+                    : cols * CHANNELS
+                ]
 
     def close(self) -> None:
-        self._base = None
+        self._gradient = None
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -143,7 +179,7 @@ NUMPY_SUFFIXES = (".npy",)
 class FileSource:
     """Cycles through a folder's JPEG and .npy files in name order, one per capture.
 
-    JPEGs are decoded to RGB (simplejpeg, or Pillow), using DCT scaling to skip detail above the
+    JPEGs are decoded to RGB by Pillow, using DCT scaling to skip detail above the
     target size (min_height/min_width = size_px), so a 12 MP photo costs little. A file that
     cannot be read is named in a warning once and skipped; only a folder with nothing readable
     is an error.
@@ -201,13 +237,14 @@ class FileSource:
 
     def _read(self, path: Path) -> Frame:
         if path.suffix.lower() in NUMPY_SUFFIXES:
-            array = np.load(path, allow_pickle=False)
+            import numpy  # noqa: PLC0415  # only a folder of .npy files needs it
+
             try:
-                return check_frame(array)
+                return frame_from_array(numpy.load(path, allow_pickle=False))
             except FrameError as exc:
                 raise ValueError(f"{path.name}: {exc}") from None
         data = path.read_bytes()
-        codec = jpeg_codec()
+        codec = jpeg_codec("pillow")
         if not codec.is_jpeg(data):
             raise ValueError(f"{path.name} is not a JPEG file")
         return codec.decode(data, self.size_px)

@@ -120,7 +120,7 @@ def _start_and_probe(source: FrameSource) -> tuple[int, int]:
     """Open a source and take one frame, so "ready" means frames really come; returns (h, w)."""
     source.start()
     frame = source.capture_array()
-    return frame.shape[0], frame.shape[1]
+    return frame.height_px, frame.width_px
 
 
 class CameraStreamer:
