@@ -190,27 +190,35 @@ def audio_rows(f: Figures) -> list[Row]:
 def camera_rows(f: Figures) -> list[Row]:
     return [
         Row(
-            "camera: synthetic capture+scale+JPEG 768",
-            f"p50 {num(f['synthetic_capture_encode_ms'])} / p95"
-            f" {num(f['synthetic_capture_encode_p95_ms'])} ms",
-            f"JPEG encode alone p50 {num(f['encode_only_768_ms'])} ms",
+            "camera: 768 frame -> JPEG q80, CPU, Pillow",
+            f"{num(f.get('pillow_768_cpu_ms'), 2)} ms ({num(f.get('pillow_768_bytes'), 0)} B)",
+            f"simplejpeg (numpy loaded anyway): {num(f.get('simplejpeg_768_cpu_ms'), 2)} ms"
+            f" ({num(f.get('simplejpeg_768_bytes'), 0)} B)",
         ),
         Row(
-            "camera: JPEG encode 768 q80, simplejpeg",
-            f"{num(f.get('encode_768_simplejpeg_ms'), 2)} ms"
-            f" ({num(f.get('jpeg_768_simplejpeg_bytes'), 0)} B)",
-            f"Pillow, the fallback: {num(f.get('encode_768_pillow_ms'), 2)} ms"
-            f" ({num(f.get('jpeg_768_pillow_bytes'), 0)} B)",
+            "camera: 1280x960 -> 768 JPEG, CPU, Pillow",
+            f"{num(f.get('pillow_1280x960_cpu_ms'), 2)} ms",
+            "numpy area + simplejpeg (before):"
+            f" {num(f.get('numpy_area_simplejpeg_1280x960_cpu_ms'), 2)} ms",
         ),
         Row(
-            "camera: CPU share streaming at 1 fps",
-            f"{num(f['cpu_share_1fps_pct'], 2)} % ({num(f['frames_sent_1fps'], 0)} frames)",
-            f"camera off {num(f['cpu_share_camera_off_pct'], 2)} %",
+            "camera: RSS after 30 frames 768, Pillow",
+            f"{num(f.get('rss_pillow_768_after_mb'), 1)} MB"
+            f" (pilive.app alone {num(f.get('rss_app_mb'), 1)})",
+            f"numpy + simplejpeg: {num(f.get('rss_simplejpeg_768_after_mb'), 1)} MB",
+        ),
+        Row(
+            "camera: CPU share streaming at 1 fps, Pillow",
+            f"{num(f['cpu_share_1fps_pillow_pct'], 2)} %"
+            f" ({num(f['frames_sent_1fps_pillow'], 0)} frames)",
+            f"simplejpeg {num(f['cpu_share_1fps_simplejpeg_pct'], 2)} %; camera off"
+            f" {num(f['cpu_share_camera_off_pct'], 2)} %",
         ),
         Row(
             "camera: 20 ms task p99 lateness at 1 fps",
-            f"{num(f['audio_task_p99_late_1fps_ms'], 2)} ms",
-            f"camera off {num(f['audio_task_p99_late_off_ms'], 2)} ms",
+            f"Pillow {num(f['audio_task_p99_late_1fps_pillow_ms'], 2)} ms",
+            f"simplejpeg {num(f['audio_task_p99_late_1fps_simplejpeg_ms'], 2)} ms; camera off"
+            f" {num(f['audio_task_p99_late_off_ms'], 2)} ms",
         ),
     ]
 
