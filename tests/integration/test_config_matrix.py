@@ -160,9 +160,14 @@ def unavailable() -> dict[tuple[str, str], str]:
 
 def allowed(key_a: str, value_a: str, key_b: str, value_b: str) -> bool:
     """Pairs a run cannot hold: hands-free needs a microphone that hears speech then silence;
-    a blocking tool's result has no scheduling (the config refuses any but the default)."""
+    a blocking tool's result has no scheduling (the config refuses any but the default);
+    hands-free with a wake word needs the word said in the microphone (that runs in the
+    simulated room: test_wake_word_room.py)."""
     pair = {key_a: value_a, key_b: value_b}
     return not (
+        pair.get("conversation.mode") == "hands-free"
+        and pair.get("conversation.wake_word", "off") != "off"
+    ) and not (
         pair.get("conversation.mode") == "hands-free"
         and pair.get("audio.input.backend", "file") != "file"
     ) and not (
@@ -366,6 +371,7 @@ def config_text(
         "[conversation]",
         f'mode = "{row["conversation.mode"]}"',
         f'button_backend = "{row["conversation.button_backend"]}"',
+        f'wake_word = "{row["conversation.wake_word"]}"',
         "min_press_ms = 100",
         # The model calls this program in the first turn (MATRIX_TOOL_TRIGGER).
         "[[tools.command]]",
@@ -587,6 +593,9 @@ def feature_base_row(api_version: str) -> dict[str, str]:
             "camera.source": "synthetic",
             "gpio.pin_factory": "mock",
             "conversation.mode": "push-to-talk",
+            # The tests on this row turn hands-free on, and check what the daemon logs at info.
+            "conversation.wake_word": "off",
+            "log.level": "info",
         }
     )
     return row

@@ -38,6 +38,8 @@ CAMERA_SIDE = ("PIL", "pilive.camera")
 # Never needed by `pilive run`: other subcommands' modules and backends not configured.
 OTHER_COMMANDS = ("pilive.emulator", "pilive.demo", "pilive.tokenservice", "pilive.camera.cli")
 NOT_CONFIGURED = ("pyaudio", "pilive.controls.keyboard", "gpiozero.pins.lgpio", "aiohttp")
+# The wake word's listener and its TensorFlow Lite library: only for conversation.wake_word.
+WAKE_SIDE = ("pymicro_wakeword", "pymicro_features", "pilive.audio.wake")
 
 
 async def run_one_turn(
@@ -103,6 +105,7 @@ async def test_a_daemon_without_camera_or_resampling_never_imports_numpy(tmp_pat
     assert loaded(modules, CAMERA_SIDE) == []
     assert loaded(modules, OTHER_COMMANDS) == []
     assert loaded(modules, NOT_CONFIGURED) == []
+    assert loaded(modules, WAKE_SIDE) == []
 
 
 async def test_a_streaming_camera_does_not_import_numpy(tmp_path: Path) -> None:

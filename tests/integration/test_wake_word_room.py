@@ -151,3 +151,32 @@ async def test_no_word_is_heard_while_the_privacy_mute_is_on(tmp_path: Path) -> 
             assert room.app.wake is not None and room.app.wake.fed_bytes == 0
             assert not room.noted("wake word heard")
             assert emu.recording.counters["turns"] == 0
+
+
+async def test_the_word_said_during_the_answer_stops_it_as_a_press_does(tmp_path: Path) -> None:
+    """Push-to-talk: the word, a question, and while the answer (the question played back, in
+    real time) plays, the word again in another voice: the speaker is flushed (a barge-in, as by
+    the button) after the second word began, and the second word starts the second turn."""
+    word, question = speak(WORD), speak(QUESTION)
+    again = speak(WORD, "en-us+f3", dbfs=-14.0)
+    question_at_s = end_s(word, 3.5) + 1.0
+    # The answer starts about a second after the question (the silence that ends the turn, the
+    # reply's delay) and lasts as long as the turn: the word comes again 2 s into it.
+    again_at_s = end_s(question, question_at_s) + 3.0
+    write_track(
+        tmp_path / "mic.wav",
+        again_at_s + 12.0,
+        [(3.5, word), (question_at_s, question), (again_at_s, again)],
+    )
+    options = emulator_options(time_scale=1.0, reply_speedup=1.0, reply_delay_s=0.3)
+    async with running(options) as emu:
+        config = room_config(
+            tmp_path, emu, conversation='mode = "push-to-talk"\nwake_word = "okay_nabu"'
+        )
+        async with in_room(config, emu) as room:
+            await room.until(lambda: len(room.noted("wake word heard")) >= 2, 30)
+            await room.until(lambda: emu.recording.counters["turns"] >= 2, 20)
+            flushes = room.noted("barge-in: speaker flushed")
+            assert len(flushes) == 1
+            assert flushes[0] > room.mic_started_s + again_at_s
+            assert room.noted("wake word heard")[1] > room.mic_started_s + again_at_s
