@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pilive.config.model import WakeWord
+from pilive.follow_up import SENSITIVITY_OFFSET_DB, THRESHOLD_DBFS
 from pilive.live.wire import INPUT_AUDIO_RATE_HZ
 
 if TYPE_CHECKING:
@@ -49,11 +50,6 @@ QUESTION_WAIT_S = 5.0
 PREROLL_MS = LOOKBACK_MS + 500
 """What the microphone keeps for a wake word's turn: the word, and the hops between the capture,
 the listener's thread and the loop."""
-
-THRESHOLD_DBFS = -45.0
-"""Speech is louder than this (RMS per 20 ms), as in the follow-up window; start_sensitivity
-moves it by 6 dB either way."""
-SENSITIVITY_OFFSET_DB = {"high": -6.0, "low": 6.0}
 
 
 def missing_package() -> str | None:
@@ -99,6 +95,7 @@ class WakeTurns:
         from pilive.audio.vad import EnergyVad  # noqa: PLC0415 - numpy, for a configured word
 
         self.local_end = local_end
+        # Speech as the follow-up window hears it (start_sensitivity moves it by 6 dB).
         self._threshold_dbfs = THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB[sensitivity]
         self._silence_ms = silence_ms
         self._speech = EnergyVad(

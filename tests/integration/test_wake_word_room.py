@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from pilive.controls.events import ApplianceState
+from pilive.follow_up import SENSITIVITY_OFFSET_DB, THRESHOLD_DBFS
 from tests.support.emulator_rig import emulator_options, running
 from tests.support.room_rig import RATE_HZ, in_room, room_config, speak, to_int16, write_track
 
@@ -24,19 +25,20 @@ BEFORE = "Remember to buy milk and bread."
 WORD = "Okay, Nabu."
 QUESTION = "What is the weather like in Paris today?"
 SILENCE_MS = 500  # room_config's [live.vad] silence_duration_ms: the first silence ends the turn
-THRESHOLD = 10 ** (-45 / 20)  # wake_word.THRESHOLD_DBFS less 6 dB (start_sensitivity high)
+# Where the daemon's energy detector takes speech to start (start_sensitivity "high").
+THRESHOLD = 10 ** ((THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB["high"]) / 20)
 
 
 def onset_s(speech: np.ndarray, at_s: float) -> float:
-    """Where `speech` placed at `at_s` first gets loud (RMS per 20 ms over -51 dBFS)."""
+    """Where `speech` placed at `at_s` first gets loud (RMS per 20 ms over the threshold)."""
     frames = speech[: len(speech) // 320 * 320].reshape(-1, 320)
-    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > THRESHOLD / 2)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > THRESHOLD)
     return at_s + loud[0] * 320 / RATE_HZ
 
 
 def end_s(speech: np.ndarray, at_s: float) -> float:
     frames = speech[: len(speech) // 320 * 320].reshape(-1, 320)
-    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > THRESHOLD / 2)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > THRESHOLD)
     return at_s + (loud[-1] + 1) * 320 / RATE_HZ
 
 
