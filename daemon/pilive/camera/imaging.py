@@ -160,9 +160,10 @@ class _Pillow:
         self, data: bytes | bytearray | memoryview, width_px: int, height_px: int, stride: int
     ) -> Image.Image:
         """Pixels from a buffer, `stride` bytes from row to row (0: packed)."""
-        # Any buffer works; Pillow's type hints name only bytes and array-likes.
-        size = (width_px, height_px)
-        return self._image.frombuffer("RGB", size, data, "raw", "RGB", stride, 1)  # type: ignore[arg-type]
+        # Pillow before 10 (Bookworm's 9.4) decodes bytes only, not other buffers: a wrapped
+        # camera array is copied here (only where simplejpeg is missing; see codec_for).
+        packed = data if isinstance(data, bytes) else bytes(data)
+        return self._image.frombuffer("RGB", (width_px, height_px), packed, "raw", "RGB", stride, 1)
 
     def square_image(self, frame: Frame, size_px: int) -> Image.Image:
         """The centre square at size_px as a Pillow image: only the square's rows are read."""
@@ -170,7 +171,11 @@ class _Pillow:
         stride = frame.width_px * CHANNELS
         start = top * stride + left * CHANNELS
         end = start + (side - 1) * stride + side * CHANNELS
-        image = self._read(memoryview(frame.data).cast("B")[start:end], side, side, stride)
+        data = frame.data
+        window = (
+            data[start:end] if isinstance(data, bytes) else memoryview(data).cast("B")[start:end]
+        )
+        image = self._read(window, side, side, stride)
         if side > size_px:
             span = (_EDGE_NUDGE_PX, _EDGE_NUDGE_PX, side, side)
             return image.resize((size_px, size_px), self._image.Resampling.BOX, box=span)
