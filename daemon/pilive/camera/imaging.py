@@ -7,8 +7,8 @@ discrete JPEG frames, best at 768x768; anything else is centre-cropped to a squa
 stretched) and scaled.
 
 Crop, scale and encode run in Pillow (Debian's python3-pil; libjpeg-turbo underneath):
-- the crop costs nothing extra: Pillow's raw decoder reads only the square's rows, with the
-  frame's row stride, straight from the frame's buffer;
+- the crop reads only the square: its rows are sliced out of the frame and Pillow's raw
+  decoder takes the square's pixels from them, stepping by the frame's row stride;
 - downscaling is Pillow's BOX filter: each output pixel is the mean of the input pixels whose
   centres fall inside its span, so every input pixel counts exactly once (see _EDGE_NUDGE_PX)
   and nothing aliases;
@@ -71,11 +71,6 @@ class Frame:
         """Row `y` as width_px * 3 bytes (a view, no copy)."""
         stride = self.width_px * CHANNELS
         return memoryview(self.data).cast("B")[y * stride : (y + 1) * stride]
-
-    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
-        """(R, G, B) of one pixel."""
-        row = self.row(y)
-        return row[x * CHANNELS], row[x * CHANNELS + 1], row[x * CHANNELS + 2]
 
 
 def frame_from_array(array: object) -> Frame:

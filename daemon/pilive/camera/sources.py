@@ -2,8 +2,9 @@
 
 A source hands out `Frame`s: packed RGB bytes (R, G, B per pixel) with their width and height,
 any size (the streamer crops and scales). Sources are blocking and are only ever called from the
-camera's worker thread, never from the event loop. None of them needs numpy: a daemon whose
-camera is the synthetic pattern or a folder of JPEGs does not load it (about 15 MB).
+camera's worker thread, never from the event loop. Neither source in this module needs numpy:
+a daemon whose camera is the synthetic pattern or a folder of JPEGs does not load it (about
+15 MB).
 
 - `SyntheticSource`: a moving test pattern with a visible clock, for the demo and tests.
 - `FileSource`: cycles through the JPEG (`.jpg`, `.jpeg`) and numpy (`.npy`, RGB uint8) files of a
@@ -123,8 +124,9 @@ class SyntheticSource:
         n = self.frames_made
         self.frames_made += 1
         height, width = self.height_px, self.width_px
-        # Each gradient row rotated right by the scroll offset: its last `offset` pixels first.
-        cut = (width - (n * self._speed_px) % width) * CHANNELS
+        # Each gradient row rotated right by the scroll offset (as np.roll along x would).
+        offset_px = (n * self._speed_px) % width
+        cut = (width - offset_px) * CHANNELS
         steps = len(self._gradient)
         rolled = [memoryview(row) for row in self._gradient]
         rows: list[bytes | bytearray | memoryview] = []
