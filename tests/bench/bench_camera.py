@@ -149,13 +149,16 @@ async def stream_for(seconds: float, mode: CameraMode) -> tuple[float, float, in
     return cpu_share, late_s[int(len(late_s) * 0.99)] * 1000.0, len(frames)
 
 
-# A fresh interpreter: RSS after `import pilive.app`, after the encoder's libraries, and after
-# 30 synthetic frames of WIDTH x HEIGHT through frame_to_jpeg with that encoder.
+# A fresh interpreter with the daemon's malloc setting (pilive.memory.bound_malloc, as `pilive
+# run` starts): RSS after `import pilive.app`, after the encoder's libraries, and after 30
+# synthetic frames of WIDTH x HEIGHT through frame_to_jpeg with that encoder.
 RSS_SCRIPT = """
 import json, re, sys
 def rss_mb():
     status = open('/proc/self/status').read()
     return int(re.search(r'VmRSS:\\s+(\\d+)', status).group(1)) / 1024
+from pilive.memory import bound_malloc
+bound_malloc()
 import pilive.app
 from pilive.camera.imaging import frame_to_jpeg, jpeg_codec
 from pilive.camera.sources import SyntheticSource
@@ -164,12 +167,10 @@ codec = jpeg_codec(sys.argv[1])
 source = SyntheticSource(int(sys.argv[2]), int(sys.argv[3]))
 source.start()
 imported_mb = rss_mb()
-peak = 0.0
 for _ in range(30):
     frame_to_jpeg(source.capture_array(), 768, 80, codec)
-    peak = max(peak, rss_mb())
 print(json.dumps({"app_mb": app_mb, "imported_mb": imported_mb, "after_mb": rss_mb(),
-                  "peak_mb": peak, "numpy": "numpy" in sys.modules}))
+                  "numpy": "numpy" in sys.modules}))
 """
 
 
@@ -226,7 +227,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures["rss_app_mb"] = rss["app_mb"]
             figures[f"rss_{name}_{size}_imported_mb"] = rss["imported_mb"]
             figures[f"rss_{name}_{size}_after_mb"] = rss["after_mb"]
-            figures[f"rss_{name}_{size}_peak_mb"] = rss["peak_mb"]
             figures[f"rss_{name}_{size}_numpy"] = float(rss["numpy"])
 
     for name in ENCODERS:
