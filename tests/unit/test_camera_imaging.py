@@ -20,6 +20,7 @@ from pilive.camera.imaging import (
     frame_from_array,
     frame_to_jpeg,
     jpeg_codec,
+    numpy_is_loaded,
     to_square,
 )
 from tests.support.camera_rig import Array, as_array, solid, solid_array
@@ -264,6 +265,19 @@ def test_the_codec_follows_numpy_and_the_frame() -> None:
     assert codec_for(reshaping=True, numpy_loaded=True).name == "pillow"
     assert codec_for(reshaping=False, numpy_loaded=False).name == "pillow"
     assert codec_for(reshaping=True, numpy_loaded=False).name == "pillow"
+
+
+def test_the_pi_cameras_array_is_encoded_straight_from_it() -> None:
+    """A 768x768 array as picamera2 hands it out (numpy is loaded here, as picamera2 loads it)
+    is encoded by simplejpeg from the frame that wraps it, and comes back the same colour."""
+    codec_or_skip("simplejpeg")
+    array = solid_array((200, 30, 30), 768, 768)
+    frame = frame_from_array(array)
+    assert codec_for(reshaping=False, numpy_loaded=numpy_is_loaded()).name == "simplejpeg"
+    decoded = simplejpeg.decode_jpeg(frame_to_jpeg(frame, 768, 80), colorspace="RGB")
+    assert decoded.shape == (768, 768, 3)
+    r, g, b = (int(v) for v in decoded.reshape(-1, 3).mean(axis=0))
+    assert r > 180 and g < 50 and b < 50
 
 
 def test_pillow_encodes_where_simplejpeg_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
