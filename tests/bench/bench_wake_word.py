@@ -124,6 +124,7 @@ def misses(name: str, phrase: str, count: int, answer: np.ndarray) -> dict[str, 
     """The word said `count` times, quiet and over an answer; each run a fresh ear."""
     rng = np.random.default_rng(7)
     missed = {"quiet": 0, "over_answer": 0}
+    which: dict[str, list[str]] = {"quiet": [], "over_answer": []}
     for i in range(count):
         word = speak(phrase, dbfs=-20.0, **speaker_variant(i))
         for condition in missed:
@@ -145,7 +146,11 @@ def misses(name: str, phrase: str, count: int, answer: np.ndarray) -> dict[str, 
             end_s = (lead + len(word)) / RATE_HZ + CAUGHT_AFTER_S
             if not any(onset_s <= at <= end_s for at in ear.words_at_s):
                 missed[condition] += 1
-    return {"said": count, **missed}
+                variant = speaker_variant(i)
+                which[condition].append(
+                    f"{variant['voice']} {variant['words_per_minute']} wpm p{variant['pitch']}"
+                )
+    return {"said": count, **missed, "missed_voices": which}
 
 
 def answers_for(seconds: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
