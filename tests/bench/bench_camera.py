@@ -6,8 +6,9 @@ Each figure is printed beside an alternative measured in the same run:
   becomes a 768x768 JPEG: Pillow (crop, BOX area scale and encode; what a daemon without numpy
   uses) and simplejpeg (encode a frame that needs no scaling, where numpy is loaded anyway: the
   Pi camera), for a 768x768 frame as it is and for 1280x960 and 2592x1944 frames that need
-  cropping and scaling (the synthetic pattern at each size: a smooth picture, as a camera's
-  mostly is; simplejpeg's rows for those have Pillow scale first).
+  cropping and scaling (the synthetic pattern at each size, RGBX as that source makes it: a
+  smooth picture, as a camera's mostly is; simplejpeg's rows for those have Pillow scale
+  first).
   Beside those, the numpy area filter with simplejpeg that the camera used before Pillow did
   (`PreviousAreaScaler` below, kept here only as the alternative);
 - scaling alone 1280x960 -> 768: Pillow BOX, beside the numpy area filter and nearest-neighbour;
@@ -101,9 +102,9 @@ class PreviousAreaScaler:
 def nearest_square(frame: Frame, size_px: int) -> Image.Image:
     """The cheap alternative to area scaling: centre-crop, then Pillow's nearest neighbour."""
     left, top, side = imaging.centre_square(frame.width_px, frame.height_px)
-    image = Image.frombuffer(
-        "RGB", (frame.width_px, frame.height_px), frame.data, "raw", "RGB", 0, 1
-    )
+    mode = "RGBX" if frame.channels == 4 else "RGB"
+    size = (frame.width_px, frame.height_px)
+    image = Image.frombuffer(mode, size, frame.data, "raw", mode, 0, 1)
     return image.resize(
         (size_px, size_px), Image.Resampling.NEAREST, (left, top, left + side, top + side)
     )
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         source.start()
         frame = source.capture_array()
         frames[f"{width}x{height}"] = frame
-        arrays[f"{width}x{height}"] = np.frombuffer(frame.data, np.uint8).reshape(height, width, 3)
+        rgbx = np.frombuffer(frame.data, np.uint8).reshape(height, width, frame.channels)
+        arrays[f"{width}x{height}"] = np.ascontiguousarray(rgbx[:, :, :3])  # RGB, as before
 
     figures: dict[str, float] = {}
     calls: dict[str, Callable[[], object]] = {"synthetic_capture_only": synthetic.capture_array}

@@ -28,8 +28,17 @@ def solid(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Frame
 
 
 def as_array(frame: Frame) -> Array:
-    """The frame as a (height, width, 3) numpy array over the same bytes (for checks in tests)."""
-    return np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height_px, frame.width_px, 3)
+    """The frame's R, G, B as a (height, width, 3) numpy array over the same bytes (for checks
+    in tests; an RGBX frame's fourth byte is left out of the view)."""
+    array = np.frombuffer(frame.data, dtype=np.uint8)
+    return array.reshape(frame.height_px, frame.width_px, frame.channels)[:, :, :3]
+
+
+def as_rgbx(frame: Frame) -> Frame:
+    """The same picture as an RGBX frame (a fourth byte of 0 after each pixel)."""
+    rgbx = np.zeros((frame.height_px, frame.width_px, 4), np.uint8)
+    rgbx[:, :, :3] = as_array(frame)
+    return Frame(frame.width_px, frame.height_px, rgbx.tobytes(), 4)
 
 
 def solid_array(rgb: tuple[int, int, int], height: int = 64, width: int = 64) -> Array:

@@ -23,7 +23,7 @@ from pilive.camera.imaging import (
     numpy_is_loaded,
     to_square,
 )
-from tests.support.camera_rig import Array, as_array, solid, solid_array
+from tests.support.camera_rig import Array, as_array, as_rgbx, solid, solid_array
 
 GREEN = (0, 255, 0)
 MAGENTA = (255, 0, 255)
@@ -42,15 +42,17 @@ def random_frame(seed: int, height: int, width: int) -> tuple[Frame, Array]:
     return frame_from_array(array), array
 
 
+@pytest.mark.parametrize("channels", [3, 4])
 @pytest.mark.parametrize(
     ("height", "width"),
     [(960, 1280), (1280, 960), (768, 768), (480, 640), (1944, 2592), (1080, 1920), (100, 50)],
 )
-def test_any_shape_becomes_the_centre_square_at_768(height: int, width: int) -> None:
-    """Landscape, portrait, square, smaller-than-768 (upscaled): all become 768x768 RGB taken
-    from the centred square only (no green margin survives), so nothing is stretched."""
-    out = to_square(framed(height, width), 768)
-    assert (out.width_px, out.height_px) == (768, 768)
+def test_any_shape_becomes_the_centre_square_at_768(height: int, width: int, channels: int) -> None:
+    """Landscape, portrait, square, smaller-than-768 (upscaled), RGB or RGBX: all become 768x768
+    taken from the centred square only (no green margin survives), so nothing is stretched."""
+    frame = framed(height, width)
+    out = to_square(frame if channels == 3 else as_rgbx(frame), 768)
+    assert (out.width_px, out.height_px, out.channels) == (768, 768, channels)
     assert (as_array(out) == MAGENTA).all()
 
 
@@ -101,7 +103,9 @@ def test_every_input_pixel_counts(case: tuple[int, int, int, int]) -> None:
     side_in, side_out, x, y = case
     square = np.zeros((side_in, side_in, 3), np.uint8)
     square[y, x] = 255
-    out = as_array(to_square(frame_from_array(square), side_out))
+    frame = frame_from_array(square)
+    out = as_array(to_square(frame, side_out))
+    assert np.array_equal(out, as_array(to_square(as_rgbx(frame), side_out)))  # RGBX alike
     lit_y, lit_x = np.nonzero(out[:, :, 0])
     assert len(lit_y) == 1
     scale = side_in / side_out
@@ -194,6 +198,19 @@ def test_bad_frames_are_named() -> None:
         Frame(0, 10, b"")
     with pytest.raises(FrameError, match="contiguous"):
         Frame(2, 2, memoryview(bytes(24))[::2])
+    with pytest.raises(FrameError, match=r"channels must be 3 \(RGB\) or 4 \(RGBX\), got 5"):
+        Frame(2, 2, bytes(20), 5)
+    with pytest.raises(FrameError, match="RGBX frame is 16 bytes, got 12"):
+        Frame(2, 2, bytes(12), 4)
+
+
+def test_an_rgbx_frame_is_mapped_not_copied() -> None:
+    """Pillow takes an RGBX frame's buffer as its image (read-only: mapped, not unpacked into a
+    copy), so a frame in flight is one buffer; an RGB frame is unpacked into Pillow's own."""
+    rgb = framed(768, 768)
+    pillow = codec_or_skip("pillow")
+    assert pillow.square_image(as_rgbx(rgb), 768).readonly  # type: ignore[attr-defined]
+    assert not pillow.square_image(rgb, 768).readonly  # type: ignore[attr-defined]
 
 
 def test_bad_quality_and_size_are_named() -> None:
@@ -218,13 +235,16 @@ def codec_or_skip(name: str) -> JpegCodec:
         pytest.skip(f"{name} is not installed: {exc}")
 
 
+@pytest.mark.parametrize("channels", [3, 4])
 @pytest.mark.parametrize("name", CODEC_NAMES)
-def test_each_codec_encodes_what_the_other_decodes(name: str) -> None:
-    """Both codecs write a 4:2:0 baseline JPEG of the right size and colours, readable by the
-    other one (what the Live API receives does not depend on which encoded it)."""
+def test_each_codec_encodes_what_the_other_decodes(name: str, channels: int) -> None:
+    """Both codecs write a 4:2:0 baseline JPEG of the right size and colours from RGB and RGBX
+    frames, readable by the other one (what the Live API receives does not depend on which
+    encoded it)."""
     codec = codec_or_skip(name)
     other = codec_or_skip(next(n for n in CODEC_NAMES if n != name))
-    jpeg = frame_to_jpeg(framed(480, 640), 768, 80, codec)
+    frame = framed(480, 640) if channels == 3 else as_rgbx(framed(480, 640))
+    jpeg = frame_to_jpeg(frame, 768, 80, codec)
     assert codec.is_jpeg(jpeg)
     assert other.is_jpeg(jpeg)
     decoded = other.decode(jpeg, 768)
@@ -235,13 +255,18 @@ def test_each_codec_encodes_what_the_other_decodes(name: str) -> None:
 
 
 def test_both_codecs_send_the_same_picture() -> None:
-    """The same 768x768 frame encoded by either codec decodes to nearly the same pixels (both
-    are libjpeg-turbo at the same quality and chroma subsampling)."""
+    """The same 768x768 picture encoded by either codec, from RGB or RGBX, decodes to nearly
+    the same pixels (both are libjpeg-turbo at the same quality and chroma subsampling)."""
     frame = framed(768, 1024)
     pillow, simple = codec_or_skip("pillow"), codec_or_skip("simplejpeg")
     a = as_array(pillow.decode(frame_to_jpeg(frame, 768, 80, pillow), 768)).astype(int)
     b = as_array(pillow.decode(frame_to_jpeg(frame, 768, 80, simple), 768)).astype(int)
     assert np.abs(a - b).mean() < 1.0
+    square = as_rgbx(to_square(frame, 768))  # as the synthetic source hands it out
+    c = as_array(pillow.decode(encode_jpeg(square, 80, pillow), 768)).astype(int)
+    d = as_array(pillow.decode(encode_jpeg(square, 80, simple), 768)).astype(int)
+    assert np.abs(c - a).mean() < 1.0
+    assert np.abs(d - a).mean() < 1.0
 
 
 @pytest.mark.parametrize("name", CODEC_NAMES)

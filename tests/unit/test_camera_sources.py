@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from pilive.camera.imaging import CHANNELS
 from pilive.camera.sources import (
     BLACK,
     GLYPHS,
+    PIXEL_BYTES,
     WHITE,
     CameraError,
     FileSource,
@@ -30,7 +30,7 @@ def test_synthetic_frames_move_and_show_the_time() -> None:
     source = SyntheticSource(768, 768, clock=lambda: 0.0)
     source.start()
     first, second = source.capture_array(), source.capture_array()
-    assert (first.width_px, first.height_px) == (768, 768)
+    assert (first.width_px, first.height_px, first.channels) == (768, 768, PIXEL_BYTES)
     assert first.data != second.data
     scale = 768 // 128
     tm = time.localtime(0.0)
@@ -38,9 +38,9 @@ def test_synthetic_frames_move_and_show_the_time() -> None:
     rows = render_text(text, scale, WHITE, BLACK)
     margin = 2 * scale
     for y, row in enumerate(rows):
-        drawn = first.row(margin + y)[margin * CHANNELS : margin * CHANNELS + len(row)]
+        drawn = first.row(margin + y)[margin * PIXEL_BYTES : margin * PIXEL_BYTES + len(row)]
         assert drawn == row
-    assert first.row(0)[: margin * CHANNELS] == BLACK * margin  # the label's black box
+    assert first.row(0)[: margin * PIXEL_BYTES] == BLACK * margin  # the label's black box
     source.close()
 
 

@@ -1,14 +1,15 @@
 """Frames to square JPEGs: centre-crop, area-scale and encode, without numpy unless it is loaded.
 
-A `Frame` is width x height RGB pixels in one packed buffer (R, G, B bytes, rows without
-padding). Sources make it from bytes (the synthetic source, decoded files) or wrap a numpy array
-without copying it (picamera2), since an array exposes the buffer protocol. The Live API wants
+A `Frame` is width x height pixels in one packed buffer (rows without padding), each R, G, B
+bytes, or R, G, B and a byte that is not used (RGBX). Sources make it from bytes (the synthetic
+source, decoded files) or wrap a numpy array without copying it (picamera2), since an array
+exposes the buffer protocol. The Live API wants
 discrete JPEG frames, best at 768x768; anything else is centre-cropped to a square (never
 stretched) and scaled.
 
 Crop, scale and encode run in Pillow (Debian's python3-pil; libjpeg-turbo underneath):
-- the crop reads only the square: its rows are sliced out of the frame and Pillow's raw
-  decoder takes the square's pixels from them, stepping by the frame's row stride;
+- an RGBX frame is Pillow's own layout: Pillow maps its buffer as an image without copying it
+  (an RGB frame is unpacked to four bytes a pixel, only the square's rows);
 - downscaling is Pillow's BOX filter: each output pixel is the mean of the input pixels whose
   centres fall inside its span, so every input pixel counts exactly once (see _EDGE_NUDGE_PX)
   and nothing aliases;
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 DEFAULT_SIZE_PX = 768
 DEFAULT_JPEG_QUALITY = 80
 CHANNELS = 3  # R, G, B bytes per pixel
+RGBX_CHANNELS = 4  # R, G, B and one byte not used: how Pillow holds RGB, and maps without a copy
+_PILLOW_MODES = {CHANNELS: "RGB", RGBX_CHANNELS: "RGBX"}
 
 
 class FrameError(ValueError):
@@ -45,31 +48,41 @@ class FrameError(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
-    """An RGB image: `height_px` rows of `width_px` pixels, 3 bytes each (R, G, B), rows packed.
+    """An image: `height_px` rows of `width_px` pixels, rows packed; each pixel `channels`
+    bytes: 3 (R, G, B) or 4 (R, G, B and a byte not used).
 
-    `data` is any C-contiguous buffer of exactly width * height * 3 bytes: bytes, or a
+    `data` is any C-contiguous buffer of exactly width * height * channels bytes: bytes, or a
     memoryview of a camera's numpy array (see `frame_from_array`), which is not copied.
     """
 
     width_px: int
     height_px: int
     data: bytes | bytearray | memoryview
+    channels: int = CHANNELS
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0:
             raise FrameError(f"frame is empty: {self.width_px}x{self.height_px} pixels")
+        if self.channels not in _PILLOW_MODES:
+            raise FrameError(f"frame channels must be 3 (RGB) or 4 (RGBX), got {self.channels}")
         view = memoryview(self.data)
         if not view.c_contiguous:
             raise FrameError("frame data must be one contiguous buffer")
-        wanted = self.width_px * self.height_px * CHANNELS
+        wanted = self.width_px * self.height_px * self.channels
         if view.nbytes != wanted:
             raise FrameError(
-                f"a {self.width_px}x{self.height_px} RGB frame is {wanted} bytes, got {view.nbytes}"
+                f"a {self.width_px}x{self.height_px} {_PILLOW_MODES[self.channels]} frame is"
+                f" {wanted} bytes, got {view.nbytes}"
             )
 
+    @property
+    def stride_bytes(self) -> int:
+        """Bytes from one row to the next."""
+        return self.width_px * self.channels
+
     def row(self, y: int) -> memoryview:
-        """Row `y` as width_px * 3 bytes (a view, no copy)."""
-        stride = self.width_px * CHANNELS
+        """Row `y` as width_px * channels bytes (a view, no copy)."""
+        stride = self.stride_bytes
         return memoryview(self.data).cast("B")[y * stride : (y + 1) * stride]
 
 
@@ -151,32 +164,45 @@ class _Pillow:
             ) from exc
         self._image = Image
 
-    def _read(
-        self, data: bytes | bytearray | memoryview, width_px: int, height_px: int, stride: int
-    ) -> Image.Image:
-        """Pixels from a buffer, `stride` bytes from row to row (0: packed)."""
-        # Pillow before 10 (Bookworm's 9.4) decodes bytes only, not other buffers: a wrapped
-        # camera array is copied here (only where simplejpeg is missing; see codec_for).
-        packed = data if isinstance(data, bytes) else bytes(data)
-        return self._image.frombuffer("RGB", (width_px, height_px), packed, "raw", "RGB", stride, 1)
+    def _image_of(
+        self, frame: Frame, box: tuple[int, int, int, int]
+    ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+        """A Pillow image holding the part `box` (left, top, right, bottom) of the frame, and
+        where that part is in the image."""
+        mode = _PILLOW_MODES[frame.channels]
+        if frame.channels == RGBX_CHANNELS:
+            # Pillow's own layout: the whole buffer is mapped as an image, not copied, and the
+            # box is cut by whatever comes next. Any buffer maps; the type hints name bytes.
+            size = (frame.width_px, frame.height_px)
+            data = frame.data
+            image = self._image.frombuffer(mode, size, data, "raw", mode, 0, 1)  # type: ignore[arg-type]
+            return image, box
+        # RGB is unpacked to four bytes a pixel: only the box's rows, stepping by the frame's
+        # stride. Pillow before 10 (Bookworm's 9.4) unpacks bytes only, not other buffers, so a
+        # wrapped camera array is copied here (only where simplejpeg is missing; see codec_for).
+        left, top, right, bottom = box
+        stride = frame.stride_bytes
+        start = top * stride + left * CHANNELS
+        end = start + (bottom - top - 1) * stride + (right - left) * CHANNELS
+        data = frame.data
+        if isinstance(data, bytes):
+            window = data[start:end]  # the whole of it, uncopied, when the box is the frame
+        else:
+            window = bytes(memoryview(data).cast("B")[start:end])
+        size = (right - left, bottom - top)
+        image = self._image.frombuffer(mode, size, window, "raw", mode, stride, 1)
+        return image, (0, 0, right - left, bottom - top)
 
     def square_image(self, frame: Frame, size_px: int) -> Image.Image:
-        """The centre square at size_px as a Pillow image: only the square's rows are read."""
+        """The centre square at size_px as a Pillow image (RGB or RGBX, as the frame is)."""
         left, top, side = centre_square(frame.width_px, frame.height_px)
-        stride = frame.width_px * CHANNELS
-        start = top * stride + left * CHANNELS
-        end = start + (side - 1) * stride + side * CHANNELS
-        data = frame.data
-        window = (
-            data[start:end] if isinstance(data, bytes) else memoryview(data).cast("B")[start:end]
-        )
-        image = self._read(window, side, side, stride)
+        image, box = self._image_of(frame, (left, top, left + side, top + side))
         if side > size_px:
-            span = (_EDGE_NUDGE_PX, _EDGE_NUDGE_PX, side, side)
+            span = (box[0] + _EDGE_NUDGE_PX, box[1] + _EDGE_NUDGE_PX, box[2], box[3])
             return image.resize((size_px, size_px), self._image.Resampling.BOX, box=span)
         if side < size_px:
-            return image.resize((size_px, size_px), self._image.Resampling.NEAREST)
-        return image
+            return image.resize((size_px, size_px), self._image.Resampling.NEAREST, box=box)
+        return image if image.size == (side, side) else image.crop(box)
 
     def _save(self, image: Image.Image, quality: int) -> bytes:
         out = io.BytesIO()
@@ -184,7 +210,7 @@ class _Pillow:
         return out.getvalue()
 
     def encode(self, frame: Frame, quality: int) -> bytes:
-        image = self._read(frame.data, frame.width_px, frame.height_px, 0)
+        image, _ = self._image_of(frame, (0, 0, frame.width_px, frame.height_px))
         return self._save(image, quality)
 
     def square_jpeg(self, frame: Frame, size_px: int, quality: int) -> bytes:
@@ -214,10 +240,11 @@ class _SimpleJpeg:
 
     def encode(self, frame: Frame, quality: int) -> bytes:
         array = self._np.frombuffer(frame.data, dtype=self._np.uint8).reshape(
-            frame.height_px, frame.width_px, CHANNELS
+            frame.height_px, frame.width_px, frame.channels
         )
+        colorspace = _PILLOW_MODES[frame.channels]  # simplejpeg's names too: "RGB", "RGBX"
         data: bytes = self._lib.encode_jpeg(
-            array, quality=quality, colorspace="RGB", colorsubsampling="420"
+            array, quality=quality, colorspace=colorspace, colorsubsampling="420"
         )
         return data
 
@@ -270,7 +297,7 @@ def to_square(frame: Frame, size_px: int = DEFAULT_SIZE_PX) -> Frame:
         return frame
     pillow = jpeg_codec("pillow")
     assert isinstance(pillow, _Pillow)
-    return Frame(size_px, size_px, pillow.square_image(frame, size_px).tobytes())
+    return Frame(size_px, size_px, pillow.square_image(frame, size_px).tobytes(), frame.channels)
 
 
 def encode_jpeg(

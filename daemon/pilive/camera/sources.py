@@ -24,8 +24,8 @@ from pathlib import Path
 
 from pilive.camera.base import CameraError, SourceFactory
 from pilive.camera.imaging import (
-    CHANNELS,
     DEFAULT_SIZE_PX,
+    RGBX_CHANNELS,
     Frame,
     FrameError,
     frame_from_array,
@@ -56,13 +56,15 @@ GLYPHS: dict[str, tuple[str, ...]] = {
 }
 GLYPH_ROWS = 7
 
-WHITE = b"\xff" * CHANNELS
-BLACK = b"\x00" * CHANNELS
+# The synthetic source's pixels: R, G, B and a byte not used (RGBX), which Pillow takes as it is.
+PIXEL_BYTES = RGBX_CHANNELS
+WHITE = b"\xff" * PIXEL_BYTES
+BLACK = b"\x00" * PIXEL_BYTES
 
 
 def render_text(text: str, scale: int, lit: bytes = b"\xff", unlit: bytes = b"\x00") -> list[bytes]:
     """The rows (7*scale of them) of `text` in the 5x7 font, one blank column after each glyph,
-    every pixel `scale` wide as `lit` or `unlit` bytes: with WHITE and BLACK, rows of RGB."""
+    every pixel `scale` wide as `lit` or `unlit` bytes: with WHITE and BLACK, rows of RGBX."""
     unknown = sorted(set(text) - GLYPHS.keys())
     if unknown:
         raise ValueError(f"no glyph for {unknown!r} in the 5x7 font")
@@ -77,7 +79,8 @@ def render_text(text: str, scale: int, lit: bytes = b"\xff", unlit: bytes = b"\x
 class SyntheticSource:
     """A scrolling colour gradient, a bouncing square and a clock: visibly alive, cheap to make.
 
-    Plain bytes, no numpy. The gradient's rows are computed once (one per step of its 256
+    Plain bytes, no numpy, RGBX pixels (Pillow maps those without a copy, so a frame in flight
+    is one buffer, not two). The gradient's rows are computed once (one per step of its 256
     vertical levels); each frame joins every row rotated by the scroll offset (two slices a row)
     and rewrites only the rows the square and the label cross, about a millisecond at 768x768.
     `clock` (wall-clock seconds) is drawn as HH:MM:SS.t, beside a frame counter, so a viewer can
@@ -111,10 +114,10 @@ class SyntheticSource:
         rows = []
         for step in range(steps):
             y = step / (steps - 1)
-            row = bytearray(width * CHANNELS)
-            row[0::CHANNELS] = bytes(int(r * (0.35 + 0.65 * y)) for r in red)
-            row[1::CHANNELS] = bytes(int(g * (1.0 - 0.65 * y)) for g in green)
-            row[2::CHANNELS] = bytes((int(255.0 * y),)) * width
+            row = bytearray(width * PIXEL_BYTES)  # the unused fourth byte stays 0
+            row[0::PIXEL_BYTES] = bytes(int(r * (0.35 + 0.65 * y)) for r in red)
+            row[1::PIXEL_BYTES] = bytes(int(g * (1.0 - 0.65 * y)) for g in green)
+            row[2::PIXEL_BYTES] = bytes((int(255.0 * y),)) * width
             rows.append(bytes(row))
         self._gradient = rows
 
@@ -126,7 +129,7 @@ class SyntheticSource:
         height, width = self.height_px, self.width_px
         # Each gradient row rotated right by the scroll offset (as np.roll along x would).
         offset_px = (n * self._speed_px) % width
-        cut = (width - offset_px) * CHANNELS
+        cut = (width - offset_px) * PIXEL_BYTES
         steps = len(self._gradient)
         rolled = [memoryview(row) for row in self._gradient]
         rows: list[bytes | bytearray | memoryview] = []
@@ -148,9 +151,9 @@ class SyntheticSource:
         left = pos if pos <= span_x else 2 * span_x - pos
         top = span_y * left // span_x if span_x else 0
         for y in range(top, top + side):
-            editable(y)[left * CHANNELS : (left + side) * CHANNELS] = WHITE * side
+            editable(y)[left * PIXEL_BYTES : (left + side) * PIXEL_BYTES] = WHITE * side
         self._draw_label(editable)
-        return Frame(width, height, b"".join(rows))
+        return Frame(width, height, b"".join(rows), PIXEL_BYTES)
 
     def _draw_label(self, editable: Callable[[int], bytearray]) -> None:
         now = self._clock()
@@ -161,13 +164,13 @@ class SyntheticSource:
         text = render_text(label, scale, WHITE, BLACK)
         margin = 2 * scale
         rows = min(len(text), self.height_px - 2 * margin)
-        cols = min(len(text[0]) // CHANNELS, self.width_px - 2 * margin)
+        cols = min(len(text[0]) // PIXEL_BYTES, self.width_px - 2 * margin)
         for y in range(rows + 2 * margin):
             row = editable(y)
-            row[: (cols + 2 * margin) * CHANNELS] = BLACK * (cols + 2 * margin)
+            row[: (cols + 2 * margin) * PIXEL_BYTES] = BLACK * (cols + 2 * margin)
             if margin <= y < margin + rows:
-                row[margin * CHANNELS : (margin + cols) * CHANNELS] = text[y - margin][
-                    : cols * CHANNELS
+                row[margin * PIXEL_BYTES : (margin + cols) * PIXEL_BYTES] = text[y - margin][
+                    : cols * PIXEL_BYTES
                 ]
 
     def close(self) -> None:
