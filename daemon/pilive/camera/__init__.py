@@ -14,8 +14,9 @@ model takes from each frame is the setup's `generationConfig.mediaResolution`
 (MEDIA_RESOLUTION_LOW: 64 tokens per frame, MEDIUM: 256, HIGH), configured with the session, not
 here: the camera always sends the same 768x768 JPEG.
 
-Channel order is RGB (R, G, B bytes) at every edge in this package; picamera2 is asked for its
-`BGR888` format, which is R, G, B in memory.
+Channel order is R, G, B at every edge in this package (frames may carry a fourth byte that is
+not used, RGBX, as the synthetic source does); picamera2 is asked for its `BGR888` format,
+which is R, G, B in memory.
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 A `Frame` is width x height pixels in one packed buffer (rows without padding), each R, G, B
 bytes, or R, G, B and a byte that is not used (RGBX). Sources make it from bytes (the synthetic
 source, decoded files) or wrap a numpy array without copying it (picamera2), since an array
-exposes the buffer protocol. The Live API wants
-discrete JPEG frames, best at 768x768; anything else is centre-cropped to a square (never
-stretched) and scaled.
+exposes the buffer protocol. The Live API wants discrete JPEG frames, best at 768x768; anything
+else is centre-cropped to a square (never stretched) and scaled.
 
 Crop, scale and encode run in Pillow (Debian's python3-pil; libjpeg-turbo underneath):
 - an RGBX frame is Pillow's own layout: Pillow maps its buffer as an image without copying it
@@ -15,13 +14,15 @@ Crop, scale and encode run in Pillow (Debian's python3-pil; libjpeg-turbo undern
   and nothing aliases;
 - upscaling (a source smaller than the target) replicates pixels (nearest neighbour): there is
   no detail to invent, and a model reads blocky edges better than blurred ones.
-Measured by `tests/bench/bench_camera.py`: Pillow crops and scales a 1280x960 frame to 768 and
-encodes it in about 8 ms on x86-64, against about 23 ms for the numpy area filter and simplejpeg
-it replaced, and numpy (about 15 MB of RSS) need not load for a camera at all.
+Measured by `tests/bench/bench_camera.py` on x86-64 (CPU per frame): Pillow crops and scales a
+1280x960 frame to 768 and encodes it in about 9 ms, against about 30 ms for the numpy area
+filter and simplejpeg it replaced; and numpy (about 10 MB of RSS with simplejpeg) need not load
+for a camera at all.
 
 simplejpeg (what picamera2 itself uses) encodes a frame that needs no cropping or scaling when
 numpy is loaded anyway: the Pi camera hands out numpy arrays at exactly the size asked for, and
-simplejpeg encodes one straight from the array, 1.3 ms against Pillow's 1.8 ms at 768x768 here.
+simplejpeg encodes one straight from the array (an RGB 768x768 frame: 1.5 ms against Pillow's
+2.1 ms, which unpacks it first).
 """
 
 from __future__ import annotations
