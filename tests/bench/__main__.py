@@ -532,6 +532,11 @@ def wake_word_rows(f: Figures) -> list[Row]:
             f"okay_nabu {num(nabu['cpu_us_per_frame'])} µs",
             f"alexa {num(alexa['cpu_us_per_frame'])} µs",
         ),
+        Row(
+            "Wake word: RSS added (package + model)",
+            f"okay_nabu {num(nabu['rss_added_mb'])} MB",
+            f"alexa {num(alexa['rss_added_mb'])} MB (beside numpy, loaded anyway)",
+        ),
     ]
 
 

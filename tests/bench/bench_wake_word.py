@@ -14,7 +14,9 @@ the question's turn would be over, here 3 s later).
   sentences in several voices, with pauses), with no word said: every word the rules give is a
   false trigger. Shown with the echo cancelled (as the daemon runs) beside the raw microphone;
 - cpu_us_per_frame: the model's thread CPU per 10 ms frame (features + TensorFlow Lite), median
-  over 1 s blocks.
+  over 1 s blocks;
+- rss_added_mb: what the package, one model and 3 s of frames add to a fresh interpreter that
+  has numpy loaded already (as a daemon with the echo path, which a wake word turns on, has).
 
 Run: python -m tests.bench.bench_wake_word [--quick]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -198,6 +201,34 @@ def false_triggers(seconds: float) -> dict[str, Any]:
     return result
 
 
+RSS_PROBE = """
+import sys
+from pilive.audio.wake import WakeModel
+from pilive.wake_word import FRAME_BYTES
+
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+import numpy, pilive.audio.vad  # what a daemon with the echo path has loaded anyway
+before = rss_kb()
+model = WakeModel(sys.argv[1])
+for _ in range(300):
+    model.decide(bytes(FRAME_BYTES))
+print(rss_kb() - before)
+"""
+
+
+def added_rss_mb(name: str) -> float:
+    """What loading the package and one model, and 3 s of frames, add to a fresh interpreter's
+    RSS that has numpy loaded already (as a daemon with the echo path has)."""
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, name], capture_output=True, text=True, check=True
+    )
+    return round(int(result.stdout.strip()) / 1024, 1)
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     count = 5 if quick else 15
     seconds = 300.0 if quick else 3600.0
@@ -212,6 +243,9 @@ def main(quick: bool = False) -> dict[str, Any]:
         figures[name]["false_triggers"] = {k: found[name][k] for k in ("cancelled", "raw")}
         figures[name]["cpu_us_per_frame"] = found[name]["cpu_us_per_frame"]
         print(f"{name:10s} false triggers over {found['hours']:.2f} h: {found[name]}")
+    for name in MODELS:
+        figures[name]["rss_added_mb"] = added_rss_mb(name)
+        print(f"{name:10s} adds {figures[name]['rss_added_mb']} MB RSS")
     figures["hours"] = found["hours"]
     figures["seconds_for_the_hour"] = round(time.monotonic() - started, 1)
     return figures
