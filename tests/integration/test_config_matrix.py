@@ -164,15 +164,19 @@ def allowed(key_a: str, value_a: str, key_b: str, value_b: str) -> bool:
     hands-free with a wake word needs the word said in the microphone (that runs in the
     simulated room: test_wake_word_room.py)."""
     pair = {key_a: value_a, key_b: value_b}
-    return not (
-        pair.get("conversation.mode") == "hands-free"
-        and pair.get("conversation.wake_word", "off") != "off"
-    ) and not (
-        pair.get("conversation.mode") == "hands-free"
-        and pair.get("audio.input.backend", "file") != "file"
-    ) and not (
-        pair.get("tools.command.behavior") == "blocking"
-        and pair.get("tools.command.scheduling", "when-idle") != "when-idle"
+    return (
+        not (
+            pair.get("conversation.mode") == "hands-free"
+            and pair.get("conversation.wake_word", "off") != "off"
+        )
+        and not (
+            pair.get("conversation.mode") == "hands-free"
+            and pair.get("audio.input.backend", "file") != "file"
+        )
+        and not (
+            pair.get("tools.command.behavior") == "blocking"
+            and pair.get("tools.command.scheduling", "when-idle") != "when-idle"
+        )
     )
 
 
