@@ -336,24 +336,29 @@ class Household:
             self._control_event(ButtonPressed(now))
             self._control_event(ButtonReleased(now))
             return
-        self._wake_start = event.offset_bytes
+        self._wake_start, self._wake_turn = event.offset_bytes, conversation.turns_started
         if conversation.hands_free:
             self._carry_out(conversation.wake_word_heard(now))
             if conversation.mic_open:
                 self.turn_started()
                 self._send_preroll()
-            return
-        self._wake_turn = conversation.turns_started
-        self._control_event(ButtonPressed(now))
+        else:
+            self._control_event(ButtonPressed(now))
+        if not conversation.turn_pending:
+            # Refused (offline, the daily limit): the word's start must not stretch the
+            # pre-roll of a later press back to it.
+            self._wake_start = self._wake_turn = None
 
     def preroll_for_turn(self, chunks: list[bytes]) -> list[bytes]:
-        """The pre-roll a turn sends: from the wake word's first loud frame on for its turn, else
-        a press's own (the microphone keeps more when a wake word listens)."""
+        """The pre-roll a turn sends: from the wake word's first loud frame on for the turn the
+        word started, else a press's own (the microphone keeps more when a wake word listens)."""
         start, self._wake_start = self._wake_start, None
         if self.wake is None:
             return chunks
-        keep_bytes = self._press_preroll_bytes if start is None else self.wake.fed_bytes - start
-        return trim_preroll(chunks, keep_bytes)
+        turn = self._wake_turn
+        if start is None or turn is None or self.conversation.turns_started != turn + 1:
+            return trim_preroll(chunks, self._press_preroll_bytes)
+        return trim_preroll(chunks, self.wake.fed_bytes - start)
 
     def _follow_up_expired(self) -> None:
         self._follow_up_timer = None

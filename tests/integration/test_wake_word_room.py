@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pilive.controls.events import ApplianceState
+from pilive.controls.events import ApplianceState, ButtonPressed, ButtonReleased
 from pilive.follow_up import SENSITIVITY_OFFSET_DB, THRESHOLD_DBFS
+from pilive.live.events import LinkState
 from tests.support.emulator_rig import emulator_options, running
 from tests.support.room_rig import RATE_HZ, in_room, room_config, speak, to_int16, write_track
 
@@ -184,3 +185,34 @@ async def test_the_word_said_during_the_answer_stops_it_as_a_press_does(tmp_path
             assert len(flushes) == 1
             assert flushes[0] > room.mic_started_s + again_at_s
             assert room.noted("wake word heard")[1] > room.mic_started_s + again_at_s
+
+
+async def test_a_press_still_sends_only_its_own_pre_roll(tmp_path: Path) -> None:
+    """With a wake word the microphone keeps about 2 s for the word's turn; a button press
+    still sends only its own pre-roll (preroll_ms + min_press_ms, 450 ms): what the emulator
+    received begins about 0.3 s before the press, not 2 s before it."""
+    before, question = speak(BEFORE, "en-us+f3"), speak(QUESTION)
+    write_track(tmp_path / "mic.wav", 14.0, [(0.5, before), (2.6, question)])
+    track = np.zeros(14 * RATE_HZ)
+    for at_s, speech in ((0.5, before), (2.6, question)):
+        track[int(at_s * RATE_HZ) : int(at_s * RATE_HZ) + len(speech)] += speech
+    track = to_int16(track).astype(np.float64)
+    async with running(emulator_options()) as emu:
+        config = room_config(
+            tmp_path, emu, conversation='mode = "push-to-talk"\nwake_word = "okay_nabu"'
+        )
+        async with in_room(config, emu) as room:
+            await room.until(lambda: room.app.link.status.state is LinkState.CONNECTED, 10)
+            await room.until(lambda: room.app.capture.chunks > 0, 10)
+            loop = asyncio.get_running_loop()
+            press_at = room.mic_started_s + 3.0
+            await asyncio.sleep(max(0.0, press_at - loop.time()))
+            pressed_track_s = loop.time() - room.mic_started_s
+            room.app._on_control_event(ButtonPressed(loop.time()))
+            await asyncio.sleep(1.5)
+            room.app._on_control_event(ButtonReleased(loop.time()))
+            await room.until(lambda: emu.recording.counters["turns"] == 1, 10)
+            received = emu.recording.audio_bytes()
+            at_s = found_at_s(received, track)
+            assert pressed_track_s - 0.8 <= at_s <= pressed_track_s, (at_s, pressed_track_s)
+            assert not room.noted("wake word heard")
