@@ -696,6 +696,8 @@ class App:
             problems.append(echo_plan.describe())
         if self.config.conversation.wake_word != "off" and self.wake is None:
             problems.append(wake_word.describe(self.config.conversation.wake_word))
+        elif self.wake is not None and self.wake.failure is not None:
+            problems.append(f"wake word off: {self.wake.failure}")
         usage = self.usage.status()
         if usage and usage != text:
             problems.append(usage)

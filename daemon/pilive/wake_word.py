@@ -6,8 +6,8 @@ nothing here reads a clock, loads the model or does I/O (audio/wake.py runs it o
   yes for every frame of a few hundred ms) is one word, and after a word nothing more is heard
   until the daemon re-arms it, once the turn it started is over: one turn at a time.
 - The turn's audio begins at the word's first loud frame (the shared energy detector,
-  audio/vad.py, dates speech back to it), never more than LOOKBACK_MS before the detection:
-  what was said before the word is not sent.
+  audio/vad.py, dates speech back to it; PHRASE_GAP_MS), never more than LOOKBACK_MS before
+  the detection: what was said before the word is not sent.
 - Push-to-talk: the question after the word ends at the first silence ([live.vad]
   silence_duration_ms), or after QUESTION_WAIT_S of no question at all. Speech counts as the
   question once it lasted QUESTION_START_MS, so the tail of the word itself (the model decides
@@ -45,6 +45,11 @@ FRAME_BYTES = INPUT_AUDIO_RATE_HZ // 100 * 2
 LOOKBACK_MS = 1500
 """The longest a wake word lasts before its detection (okay_nabu: about 1.15 s from its first
 loud frame in espeak-ng's voice; alexa: 0.75 s)."""
+ONSET_FRAMES_MS = 20
+PHRASE_GAP_MS = 300
+"""A phrase's first loud frame dates the word: one loud 20 ms frame after at least this much
+quiet. A word has quieter gaps inside it ("O-kay": 40 ms; the comma in "Okay, Nabu": 140 ms in
+espeak-ng's voice) that [live.vad]'s 100 ms of speech would take for the start."""
 QUESTION_START_MS = 300
 QUESTION_WAIT_S = 5.0
 PREROLL_MS = LOOKBACK_MS + 500
@@ -89,7 +94,6 @@ class WakeTurns:
         *,
         local_end: bool,
         sensitivity: str = "high",
-        prefix_padding_ms: int = 100,
         silence_ms: int = 800,
     ) -> None:
         from pilive.audio.vad import EnergyVad  # noqa: PLC0415 - numpy, for a configured word
@@ -98,8 +102,9 @@ class WakeTurns:
         # Speech as the follow-up window hears it (start_sensitivity moves it by 6 dB).
         self._threshold_dbfs = THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB[sensitivity]
         self._silence_ms = silence_ms
+        # Where the word began: its first loud frame, across the short gaps inside a phrase.
         self._speech = EnergyVad(
-            INPUT_AUDIO_RATE_HZ, self._threshold_dbfs, prefix_padding_ms, silence_ms
+            INPUT_AUDIO_RATE_HZ, self._threshold_dbfs, ONSET_FRAMES_MS, PHRASE_GAP_MS
         )
         self._speech_start: int | None = None  # the newest speech's first loud frame
         self._question: EnergyVad | None = None  # after a word (push-to-talk): its end

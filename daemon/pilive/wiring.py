@@ -392,7 +392,6 @@ def wake_listener(
     turns = wake_word.WakeTurns(
         local_end=conv.mode != "hands-free",
         sensitivity=vad.start_sensitivity,
-        prefix_padding_ms=vad.prefix_padding_ms,
         silence_ms=vad.silence_duration_ms,
     )
     log.info("%s", wake_word.describe(conv.wake_word))

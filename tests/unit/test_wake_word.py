@@ -72,7 +72,7 @@ class Feed:
 
 
 def push_to_talk() -> Feed:
-    return Feed(WakeTurns(local_end=True, prefix_padding_ms=100, silence_ms=SILENCE_MS))
+    return Feed(WakeTurns(local_end=True, silence_ms=SILENCE_MS))
 
 
 def test_a_detection_storm_is_one_word_and_nothing_more_until_re_armed() -> None:
@@ -99,6 +99,15 @@ def test_the_turn_begins_at_the_words_first_loud_frame() -> None:
     feed.audio(quiet(1.0) + tone(0.8))
     (word,) = feed.audio(quiet(0.2), detecting=True)
     assert word.kind == "word"
+    assert abs(word.offset_bytes - 1.0 * BYTES_PER_S) <= 0.02 * BYTES_PER_S
+
+
+def test_short_gaps_inside_the_word_do_not_move_its_start() -> None:
+    """ "O-kay, Na-bu": an 80 ms burst, a 40 ms gap, the rest of the word, a 140 ms comma pause
+    and the second word: the turn begins at the first burst, not after a gap."""
+    feed = push_to_talk()
+    feed.audio(quiet(1.0) + tone(0.08) + quiet(0.04) + tone(0.3) + quiet(0.14) + tone(0.5))
+    (word,) = feed.audio(quiet(0.2), detecting=True)
     assert abs(word.offset_bytes - 1.0 * BYTES_PER_S) <= 0.02 * BYTES_PER_S
 
 

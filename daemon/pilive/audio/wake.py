@@ -92,6 +92,8 @@ class WakeWordListener:
         self.frames = 0
         self.cpu_s = 0.0
         self.dropped_chunks = 0
+        self.failure: str | None = None
+        """Why the listener stopped (its library failed); the button still works."""
 
     @property
     def waiting(self) -> bool:
@@ -121,7 +123,7 @@ class WakeWordListener:
 
     def submit(self, chunk: bytes) -> None:
         """A processed microphone chunk (on the loop): queued, never run here."""
-        if self._closed:
+        if self._closed or self.failure is not None:
             return
         self.fed_bytes += len(chunk)
         try:
@@ -170,11 +172,16 @@ class WakeWordListener:
             pending += chunk
             started = time.thread_time()
             events: list[WakeEvent] = []
-            while len(pending) >= FRAME_BYTES:
-                frame = bytes(pending[:FRAME_BYTES])
-                del pending[:FRAME_BYTES]
-                events += self.turns.frame(frame, self.model.decide(frame))
-                self.frames += 1
+            try:
+                while len(pending) >= FRAME_BYTES:
+                    frame = bytes(pending[:FRAME_BYTES])
+                    del pending[:FRAME_BYTES]
+                    events += self.turns.frame(frame, self.model.decide(frame))
+                    self.frames += 1
+            except Exception as exc:  # a library fault ends the wake word, not the daemon
+                self.failure = f"the {self.model.name} model failed: {exc!r}"
+                log.error("wake word off: %s; the button still starts turns", self.failure)
+                return
             self.cpu_s += time.thread_time() - started
             # From the thread's stream to the loop's (fed_bytes): they differ by what was dropped.
             shift = fed_bytes - (self.turns.position_bytes + len(pending))

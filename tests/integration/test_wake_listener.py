@@ -1,0 +1,92 @@
+"""The wake word's listener thread with the real model: what it hands to the loop, in the loop's
+stream positions, and what a fault in the model's library does."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from pilive.follow_up import SENSITIVITY_OFFSET_DB, THRESHOLD_DBFS
+from pilive.wake_word import BYTES_PER_S, WakeEvent, WakeTurns
+from tests.support.room_rig import RATE_HZ, speak, to_int16
+
+pytest.importorskip("pymicro_wakeword", reason="pymicro-wakeword has wheels for x86-64/aarch64")
+
+from pilive.audio.wake import WakeModel, WakeWordListener
+
+CHUNK_BYTES = 640  # 20 ms, as the capture delivers
+
+
+def chunks_of(samples: np.ndarray) -> list[bytes]:
+    data = to_int16(samples).tobytes()
+    return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+
+
+async def wait_for(predicate: object, timeout_s: float = 20.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.02)
+
+
+async def test_the_word_reaches_the_loop_once_dated_in_the_loops_stream() -> None:
+    """2 s of quiet, "Okay, Nabu", 2 s of quiet, submitted as the capture delivers them: one
+    word event arrives on the loop, its start within 40 ms of the word's first loud frame in
+    the stream the loop fed (listener.fed_bytes counts it); the model ran off the loop."""
+    word = speak("Okay, Nabu.")
+    lead = 2 * RATE_HZ
+    # Its first 20 ms frame the energy detector takes for speech (start_sensitivity "high").
+    frames = word[: len(word) // 320 * 320].reshape(-1, 320)
+    threshold = 10 ** ((THRESHOLD_DBFS + SENSITIVITY_OFFSET_DB["high"]) / 20)
+    onset = int(np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > threshold)[0]) * 320
+    stream = np.concatenate([np.zeros(lead), word, np.zeros(2 * RATE_HZ)])
+    events: list[WakeEvent] = []
+    listener = WakeWordListener(WakeModel("okay_nabu"), WakeTurns(local_end=False), events.append)
+    await listener.start()
+    try:
+        for chunk in chunks_of(stream):
+            listener.submit(chunk)
+            await asyncio.sleep(0.005)  # a capture delivers one every 20 ms
+        await wait_for(lambda: listener.frames >= len(stream) // 160 - 1 or listener.dropped_chunks)
+        assert listener.dropped_chunks == 0
+        await asyncio.sleep(0.1)  # the last call_soon_threadsafe
+    finally:
+        await listener.aclose()
+    assert [e.kind for e in events] == ["word"]
+    expected = (lead + onset) * 2
+    assert abs(events[0].offset_bytes - expected) <= 0.04 * BYTES_PER_S
+    assert listener.fed_bytes == len(stream) * 2
+    assert listener.cpu_us_per_frame > 0
+
+
+class FailingModel(WakeModel):
+    """The real model whose library call fails after a second of audio (fault injection)."""
+
+    def decide(self, frame: bytes) -> bool | None:
+        if self._fed > 100:
+            raise OSError("tflite: invoke failed")
+        return super().decide(frame)
+
+
+async def test_a_fault_in_the_model_ends_the_wake_word_not_the_daemon(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The library fails mid-stream: the listener says why (logged, and `failure` for STATUS),
+    takes no more audio, and raises nothing into the loop."""
+    listener = WakeWordListener(
+        FailingModel("okay_nabu"), WakeTurns(local_end=False), lambda event: None
+    )
+    await listener.start()
+    try:
+        for chunk in chunks_of(np.zeros(3 * RATE_HZ)):
+            listener.submit(chunk)
+            await asyncio.sleep(0.005)
+        await wait_for(lambda: listener.failure is not None)
+        fed = listener.fed_bytes
+        listener.submit(bytes(CHUNK_BYTES))
+        assert listener.fed_bytes == fed
+    finally:
+        await listener.aclose()
+    assert "tflite: invoke failed" in (listener.failure or "")
+    assert "wake word off" in caplog.text
