@@ -285,8 +285,12 @@ class App:
             cfg,
             lambda event: self.household.wake_event(event),  # noqa: PLW0108 - built below
         )
-        # Hands-free with a wake word: the microphone stays on the device until the word.
-        self.conversation.wake_gated = self.wake is not None and self.conversation.hands_free
+        # Hands-free with a wake word: the microphone stays on the device until the word, or
+        # a press. Also when the word cannot be heard here (no package, no model): the owner
+        # chose a speaker that does not stream the room, so the button alone opens it then.
+        self.conversation.wake_gated = (
+            self.conversation.hands_free and cfg.conversation.wake_word != "off"
+        )
         if self.conversation.hands_free:
             self.hands_free_audio = HandsFreeAudio(self.link, loop)
         self.household = Household(
@@ -405,7 +409,11 @@ class App:
             self.stats.presses += 1
             self.stats.last_press_s = event.at
             self._note("button pressed")
+            was_open = self.conversation.mic_open
             self._do(self.conversation.button_pressed(event.at))
+            if self.conversation.hands_free and not was_open and self.conversation.mic_open:
+                self.household.turn_started()  # the press woke a wake-gated microphone
+                self._send_woken_preroll()
         elif isinstance(event, ButtonReleased):
             self.stats.last_release_s = event.at
             self._note("button released")
@@ -592,14 +600,14 @@ class App:
                 assert_never(action)
 
     def _send_woken_preroll(self) -> None:
-        """Hands-free, the wake word opened the microphone: what it kept from the word on goes
-        first, then the chunks as they come."""
+        """Hands-free, the wake word (or a press) opened the microphone: what it kept from the
+        word on (a press: its own pre-roll) goes first, then the chunks as they come."""
         preroll = self.household.preroll_for_turn((self.echo or self.capture).take_preroll())
         for chunk in preroll:
             if self.hands_free_audio is not None:
                 self.hands_free_audio.send(chunk)
         preroll_ms = len(preroll) * self.capture.chunk_ms
-        self._note(f"wake word: microphone open with {preroll_ms} ms pre-roll")
+        self._note(f"microphone woken with {preroll_ms} ms pre-roll")
 
     def _send_text(self, text: str) -> None:
         """A typed turn: in push-to-talk it is marked like a press, without microphone audio."""

@@ -31,7 +31,9 @@ Timing rules a user notices:
 - A wake word (`wake_gated`, hands-free): the microphone stays closed until the word is heard
   (`wake_word_heard`), and closes again once the server answers (its voice detection ended the
   turn), or after `max_press_s` of no answer. The word during an answer stops it, as a press
-  does. In push-to-talk the word is a press and the end of the question its release.
+  does, and a press wakes the microphone as the word does (the only way in when the word cannot
+  be heard on this machine: the microphone never streams the room unasked). In push-to-talk the
+  word is a press and the end of the question its release.
 - A non-blocking function (`background_tools`) is nothing to wait for: the model talks on while
   it runs. When its result goes back scheduled INTERRUPT, the `interrupted` that follows is the
   result's own: the rest of the old answer is flushed, and the model speaks about the result.
@@ -305,6 +307,8 @@ class Conversation:
         return actions
 
     def button_pressed(self, now: float) -> list[Action]:
+        if self.wake_gated:  # hands-free behind a wake word: the button wakes it, as the word
+            return self.wake_word_heard(now)
         if self.hands_free:
             return self._barge_in() if self._state is State.SPEAKING else []
         if self._pressed_at is not None or self._activity_since is not None:

@@ -353,10 +353,13 @@ class Household:
         """The pre-roll a turn sends: from the wake word's first loud frame on for the turn the
         word started, else a press's own (the microphone keeps more when a wake word listens)."""
         start, self._wake_start = self._wake_start, None
-        if self.wake is None:
-            return chunks
         turn = self._wake_turn
-        if start is None or turn is None or self.conversation.turns_started != turn + 1:
+        if (
+            self.wake is None  # also a configured word whose listener could not start
+            or start is None
+            or turn is None
+            or self.conversation.turns_started != turn + 1
+        ):
             return trim_preroll(chunks, self._press_preroll_bytes)
         return trim_preroll(chunks, self.wake.fed_bytes - start)
 

@@ -72,7 +72,7 @@ def describe(wake_word: str) -> str:
         return "wake word off (conversation.wake_word)"
     missing = missing_package()
     if missing is not None:
-        return f"wake word {wake_word!r} off: {missing}"
+        return f"wake word {wake_word!r} off: {missing}; a press still starts a turn"
     return f"wake word {wake_word!r} active (heard on the device; nothing is sent before it)"
 
 

@@ -108,3 +108,34 @@ async def test_the_daemon_runs_without_the_package_and_a_press_still_makes_a_tur
             room.app._on_control_event(ButtonReleased(loop.time()))
             await room.until(lambda: emu.recording.counters["turns"] == 1, 10)
             await room.until(lambda: bool(room.noted("answer played out")), 20)
+
+
+async def test_hands_free_without_the_package_streams_nothing_until_a_press(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hands-free with a wake word the machine cannot hear (package missing): the owner chose a
+    speaker that does not stream the room, so the microphone stays on the device (the speech
+    before the press never reaches the emulator), and a press opens it as the word would: the
+    server's voice detection ends that turn and it is answered."""
+    monkeypatch.setitem(sys.modules, "pymicro_wakeword", None)
+    write_track(
+        tmp_path / "mic.wav",
+        10.0,
+        [(0.3, speak("Nobody asked you anything.")), (5.0, speak("What time is it?"))],
+    )
+    async with running(emulator_options()) as emu:
+        config = room_config(
+            tmp_path, emu, conversation='mode = "hands-free"\nwake_word = "okay_nabu"'
+        )
+        async with in_room(config, emu) as room:
+            await room.until(lambda: room.app.link.status.state is LinkState.CONNECTED, 10)
+            assert room.app.wake is None
+            await asyncio.sleep(3.0)  # the first sentence is said in the room
+            assert not room.app.conversation.mic_open
+            assert emu.recording.audio_bytes() == b""
+            room.app._on_control_event(ButtonPressed(asyncio.get_running_loop().time()))
+            assert room.app.conversation.mic_open
+            await room.until(lambda: emu.recording.counters["turns"] == 1, 20)
+            assert emu.recording.turn(None, 1).source == "vad"
+            await room.until(lambda: bool(room.noted("answer played out")), 30)
+            assert not room.app.conversation.mic_open

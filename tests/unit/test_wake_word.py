@@ -204,7 +204,8 @@ def test_check_says_why_when_the_package_is_missing(monkeypatch: pytest.MonkeyPa
     assert missing_package() is not None
     assert describe("okay_nabu") == (
         "wake word 'okay_nabu' off: pymicro-wakeword is not installed (its wheels exist for "
-        "x86-64 and aarch64 only; pip install pymicro-wakeword on those)"
+        "x86-64 and aarch64 only; pip install pymicro-wakeword on those); "
+        "a press still starts a turn"
     )
 
 
@@ -257,6 +258,22 @@ def test_the_word_during_an_answer_stops_it_as_a_press_does() -> None:
     conv.wake_word_heard(1.0)
     conv.session_event(AudioChunk(PCM, 24000))
     actions = conv.wake_word_heard(2.0)
+    assert actions[0] == FlushPlayback()
+    assert conv.mic_open and conv.state is State.LISTENING
+
+
+def test_a_press_wakes_the_microphone_as_the_word_does() -> None:
+    """Behind a wake word the button is the other way in (the only one where the word cannot be
+    heard): a press opens the microphone like the word, a release changes nothing, and a press
+    during the answer flushes it and opens the microphone again."""
+    conv = woken_conversation()
+    assert conv.button_pressed(1.0) == [PlayEarcon(Earcon.PRESS), ShowState(State.LISTENING)]
+    assert conv.mic_open
+    assert conv.button_released(1.2) == []
+    assert conv.mic_open
+    conv.session_event(AudioChunk(PCM, 24000))
+    assert not conv.mic_open
+    actions = conv.button_pressed(2.0)
     assert actions[0] == FlushPlayback()
     assert conv.mic_open and conv.state is State.LISTENING
 
