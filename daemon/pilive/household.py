@@ -135,6 +135,7 @@ class Household:
         self._press_preroll_bytes = -(-press_preroll_ms // chunk_ms) * capture.chunk_bytes
         self._wake_start: int | None = None  # where the word's turn begins (listener.fed_bytes)
         self._wake_turn: int | None = None  # turns_started when the word pressed (push-to-talk)
+        self._wake_end_waits = False  # the question ended before the word's press became a turn
         self.displayed: ApplianceState | None = None  # what the LED shows now
         self.mqtt: MqttBridge | None = None
         self._mqtt_task: asyncio.Task[None] | None = None
@@ -298,7 +299,12 @@ class Household:
         follow-up window those no turn is sending."""
         wake = self.wake
         if wake is not None:
-            if wake.waiting and not self.conversation.turn_pending:
+            conversation = self.conversation
+            if not conversation.turn_pending and self._wake_turn == conversation.turns_started:
+                # The word's press went without a turn: nothing of it may end or date a later one.
+                self._wake_start = self._wake_turn = None
+                self._wake_end_waits = False
+            if wake.waiting and not conversation.turn_pending:
                 wake.rearm()  # the word's turn is over (or none started): the next may come
             wake.submit(pcm)
         window = self.follow_up
@@ -324,9 +330,18 @@ class Household:
         if self.privacy.muted:
             return
         if event.kind == "end":
-            if self._wake_turn is not None and conversation.turns_started == self._wake_turn + 1:
-                self._note("wake word: silence, the turn ends")
-                self._control_event(ButtonReleased(now))
+            turn = self._wake_turn
+            if (
+                turn is not None
+                and conversation.turns_started == turn
+                and conversation.turn_pending
+            ):
+                # The word's press is not a turn yet (min_press_ms outlasted the question): a
+                # release now would be a tap and lose the question, so the turn ends as it starts.
+                self._wake_end_waits = True
+                return
+            if turn is not None and conversation.turns_started == turn + 1:
+                self._end_wake_turn()
             self._wake_turn = None
             return
         if conversation.turn_pending:
@@ -348,6 +363,16 @@ class Household:
             # Refused (offline, the daily limit): the word's start must not stretch the
             # pre-roll of a later press back to it.
             self._wake_start = self._wake_turn = None
+
+    def _end_wake_turn(self) -> None:
+        """The question after the word ended: its release (on the loop, after the actions that
+        started the turn and sent its pre-roll, when it waited for the turn to start)."""
+        self._wake_end_waits = False
+        turn, self._wake_turn = self._wake_turn, None
+        if turn is None or self.conversation.turns_started != turn + 1 or self.privacy.muted:
+            return
+        self._note("wake word: silence, the turn ends")
+        self._control_event(ButtonReleased(asyncio.get_running_loop().time()))
 
     def preroll_for_turn(self, chunks: list[bytes]) -> list[bytes]:
         """The pre-roll a turn sends: from the wake word's first loud frame on for the turn the
@@ -448,6 +473,7 @@ class Household:
         if muted and self.wake is not None:
             self.wake.reset()  # nor may anything heard before the mute date a word after it
             self._wake_start = self._wake_turn = None
+            self._wake_end_waits = False
         log.info("privacy mute %s by %s", "on" if muted else "off", by)
         self._note(f"privacy mute {'on' if muted else 'off'} ({by})")
         self._carry_out(self.conversation.mute_changed(muted))
@@ -553,6 +579,8 @@ class Household:
         """A user turn began (activityStart or a typed turn): the last turn starts afresh."""
         self.last_turn = LastTurn(at_unix_s=self._wall_clock())
         self._heard_last = True
+        if self._wake_end_waits:  # the word's question already ended: so does its turn
+            asyncio.get_running_loop().call_soon(self._end_wake_turn)
 
     def journal(self, entry: Journal) -> None:
         """A journal line the app wrote: transcripts make up the last turn. Hands-free turns

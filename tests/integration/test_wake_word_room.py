@@ -216,3 +216,28 @@ async def test_a_press_still_sends_only_its_own_pre_roll(tmp_path: Path) -> None
             at_s = found_at_s(received, track)
             assert pressed_track_s - 0.8 <= at_s <= pressed_track_s, (at_s, pressed_track_s)
             assert not room.noted("wake word heard")
+
+
+async def test_a_question_that_ends_before_the_minimum_press_still_ends_the_turn(
+    tmp_path: Path,
+) -> None:
+    """Push-to-talk with min_press_ms = 5000 (its documented maximum): the word's press becomes a
+    turn only 5 s after the word, after the question's silence was heard. That end is kept until
+    the turn starts, then ends it: one turn, holding the word and the whole question, answered,
+    and not held open until max_press_s (60 s) with the room streaming."""
+    track, marks = make_track(tmp_path, word_at_s=3.5)
+    async with running(emulator_options()) as emu:
+        config = room_config(
+            tmp_path,
+            emu,
+            conversation='mode = "push-to-talk"\nwake_word = "okay_nabu"\nmin_press_ms = 5000',
+        )
+        async with in_room(config, emu) as room:
+            await room.until(lambda: bool(room.noted("wake word heard")), 20)
+            await room.until(lambda: bool(room.noted("answer played out")), 30)
+            assert emu.recording.counters["turns"] == 1
+            assert len(room.noted("wake word: silence, the turn ends")) == 1
+            received = emu.recording.audio_bytes()
+            at_s = found_at_s(received, track)
+            assert marks["word"] - 0.03 <= at_s <= marks["word"] + 0.03, (at_s, marks)
+            assert at_s + len(received) / 2 / RATE_HZ >= marks["question_end"]
