@@ -4,6 +4,7 @@ stream positions, and what a fault in the model's library does."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -90,3 +91,33 @@ async def test_a_fault_in_the_model_ends_the_wake_word_not_the_daemon(
         await listener.aclose()
     assert "tflite: invoke failed" in (listener.failure or "")
     assert "wake word off" in caplog.text
+
+
+async def test_a_chunk_heard_before_the_word_reaches_the_loop_does_not_re_arm_it() -> None:
+    """The household re-arms the listener on a chunk when it waits and no turn is pending. A
+    chunk the loop handles after the thread heard the word but before the word reached the loop
+    sees no turn yet: that must not re-arm the listener, which would also drop the question's
+    end (push-to-talk), leaving the turn open until max_press_s. Here the loop is held while
+    the thread decides, then does what Household.hear does; the question's end still comes."""
+    word, question = speak("Okay, Nabu."), speak("What is the weather like in Paris today?")
+    head = np.concatenate([np.zeros(RATE_HZ // 5), word, np.zeros(RATE_HZ * 2 // 5)])
+    tail = np.concatenate([np.zeros(RATE_HZ // 2), question, np.zeros(2 * RATE_HZ)])
+    events: list[WakeEvent] = []
+    listener = WakeWordListener(WakeModel("okay_nabu"), WakeTurns(local_end=True), events.append)
+    await listener.start()
+    try:
+        for chunk in chunks_of(head):  # no await: the loop delivers nothing meanwhile
+            listener.submit(chunk)
+        deadline_s = time.monotonic() + 20.0
+        while listener.turns.armed and time.monotonic() < deadline_s:
+            time.sleep(0.01)  # noqa: ASYNC251 - the loop held on purpose: decided, not delivered
+        assert not listener.turns.armed and not events
+        if listener.waiting:  # Household.hear: no turn is pending yet (the word is not here)
+            listener.rearm()
+        for chunk in chunks_of(tail):
+            listener.submit(chunk)
+            await asyncio.sleep(0.005)
+        await wait_for(lambda: len(events) >= 2, 20.0)
+    finally:
+        await listener.aclose()
+    assert [e.kind for e in events] == ["word", "end"]

@@ -86,7 +86,8 @@ class WakeWordListener:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._generation = 0  # bumped by `reset`: older chunks are dropped
-        self._rearm = False
+        self._rearm = False  # set on the loop, taken by the thread
+        self._word_on_loop = False  # the loop was handed a word whose turn is not over yet
         self.fed_bytes = 0
         """Bytes submitted (on the loop): the same stream the capture's pre-roll holds."""
         self.frames = 0
@@ -97,8 +98,10 @@ class WakeWordListener:
 
     @property
     def waiting(self) -> bool:
-        """A word was heard and the listener waits to be re-armed."""
-        return not self.turns.armed or self._rearm
+        """A word reached the loop and the listener waits to be re-armed. Only a word the loop
+        was handed: one the thread heard that is still on its way must not be re-armed by a
+        chunk the loop handles before it (that would also drop its question's end)."""
+        return self._word_on_loop
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -137,13 +140,15 @@ class WakeWordListener:
 
     def rearm(self) -> None:
         """The turn the word started is over: listen for the next (on the loop)."""
-        if not self.turns.armed:
+        if self._word_on_loop:
+            self._word_on_loop = False
             self._rearm = True
 
     def reset(self) -> None:
         """The privacy mute: what was queued or heard so far is forgotten, and the stream
         position starts again (the pre-roll was emptied too)."""
         self._generation += 1
+        self._word_on_loop = False  # the thread forgets, and re-arms, at the next chunk
 
     @property
     def cpu_us_per_frame(self) -> float:
@@ -197,4 +202,6 @@ class WakeWordListener:
 
     def _deliver(self, generation: int, event: WakeEvent) -> None:
         if not self._closed and generation == self._generation:
+            if event.kind == "word":
+                self._word_on_loop = True
             self._on_event(event)
