@@ -117,6 +117,25 @@ def test_file_source_decodes_big_jpegs_at_reduced_size(tmp_path: Path) -> None:
     assert 768 <= min(frame.width_px, frame.height_px) < 3200
 
 
+def test_file_source_skips_a_jpeg_too_big_to_decode_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A JPEG whose header says 14000x14000 (196 MP, over Pillow's decompression-bomb limit, as
+    a 200 MP phone photo is) is named in a warning and skipped like any unreadable file; the
+    folder's other image still comes, first time and every time, so the camera does not stop."""
+    write_jpeg(tmp_path / "a.jpg", (250, 0, 0), 64, 64)
+    small = bytearray((tmp_path / "a.jpg").read_bytes())
+    sof = small.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    small[sof + 5 : sof + 9] = (14000).to_bytes(2, "big") * 2
+    (tmp_path / "0-huge.jpg").write_bytes(bytes(small))
+    source = FileSource(tmp_path, size_px=768)
+    source.start()
+    with caplog.at_level(logging.WARNING):
+        frames = [source.capture_array() for _ in range(3)]
+    assert all((f.width_px, f.height_px) == (64, 64) for f in frames)
+    assert sum("0-huge.jpg" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_file_source_errors_name_the_folder(tmp_path: Path) -> None:
     """A missing folder, a folder with nothing usable, or all files bad: errors name it."""
     with pytest.raises(CameraError, match="not a directory"):

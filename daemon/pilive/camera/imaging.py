@@ -218,7 +218,11 @@ class _Pillow:
         return self._save(self.square_image(frame, size_px), quality)
 
     def decode(self, data: bytes, min_side_px: int) -> Frame:
-        with self._image.open(io.BytesIO(data)) as image:
+        try:
+            opened = self._image.open(io.BytesIO(data))
+        except self._image.DecompressionBombError as exc:  # not an OSError: a bad file too
+            raise ValueError(str(exc)) from None
+        with opened as image:
             if image.format != "JPEG":
                 raise ValueError(f"not a JPEG file ({image.format})")
             image.draft("RGB", (min_side_px, min_side_px))  # DCT scaling, as simplejpeg's min_*
