@@ -545,7 +545,10 @@ class Conversation:
             return [Journal("thought", text)] if text else []
         if isinstance(event, TextPart) and event.text and not event.thought:
             self._awaiting_answer = False
-            return [Journal("model_text", event.text)]
+            said: list[Action] = [Journal("model_text", event.text)]
+            if self._woken_at is not None and not self._discarding:
+                said += self._fall_asleep()  # a text answer (response_modality "text")
+            return said
         return []
 
     # -- internals -----------------------------------------------------------------------------

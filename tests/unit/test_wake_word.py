@@ -21,7 +21,14 @@ from pilive.conversation import (
     State,
     Timing,
 )
-from pilive.live.events import AudioChunk, FunctionCall, LinkState, ToolCall, TurnComplete
+from pilive.live.events import (
+    AudioChunk,
+    FunctionCall,
+    LinkState,
+    TextPart,
+    ToolCall,
+    TurnComplete,
+)
 from pilive.wake_word import (
     BYTES_PER_S,
     FRAME_BYTES,
@@ -249,6 +256,19 @@ def test_a_tool_call_also_closes_the_woken_microphone() -> None:
     conv = woken_conversation()
     conv.wake_word_heard(1.0)
     conv.session_event(ToolCall((FunctionCall("c1", "device_status", {}),)))
+    assert not conv.mic_open
+
+
+def test_a_text_answer_closes_the_woken_microphone() -> None:
+    """With response_modality = "text" the answer is text, no audio: its first part closes the
+    microphone as audio would (a thought does not), instead of the room streaming on until
+    max_press_s."""
+    conv = woken_conversation()
+    conv.wake_word_heard(1.0)
+    conv.session_event(TextPart("Let me think.", thought=True))
+    assert conv.mic_open
+    actions = conv.session_event(TextPart("It is sunny in Paris."))
+    assert ShowState(State.IDLE) in actions
     assert not conv.mic_open
 
 
