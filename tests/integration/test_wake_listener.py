@@ -121,3 +121,31 @@ async def test_a_chunk_heard_before_the_word_reaches_the_loop_does_not_re_arm_it
     finally:
         await listener.aclose()
     assert [e.kind for e in events] == ["word", "end"]
+
+
+class FailingReset(WakeModel):
+    """The real model whose reload at a reset fails (pymicro-wakeword's reset reloads the model
+    through the C library, whose checked calls raise RuntimeError): fault injection."""
+
+    def reset(self) -> None:
+        raise RuntimeError("TfLiteInterpreterGetInputTensor returned NULL")
+
+
+async def test_a_fault_when_the_mute_resets_the_model_is_said_too() -> None:
+    """The privacy mute resets the model on the listener's thread (at the next chunk); a fault
+    there ends the wake word as a fault in a decision does: `failure` says why (STATUS), no
+    more audio is taken, and the thread is not left dead with the queue filling up."""
+    listener = WakeWordListener(
+        FailingReset("okay_nabu"), WakeTurns(local_end=False), lambda event: None
+    )
+    await listener.start()
+    try:
+        for chunk in chunks_of(np.zeros(RATE_HZ // 2)):
+            listener.submit(chunk)
+            await asyncio.sleep(0.005)
+        listener.reset()  # the mute
+        listener.submit(bytes(CHUNK_BYTES))
+        await wait_for(lambda: listener.failure is not None, 10.0)
+    finally:
+        await listener.aclose()
+    assert "returned NULL" in (listener.failure or "")

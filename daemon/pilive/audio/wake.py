@@ -166,28 +166,17 @@ class WakeWordListener:
             chunk_generation, fed_bytes, chunk = item
             if chunk_generation != self._generation:
                 continue
-            if chunk_generation != generation:
-                generation = chunk_generation
-                pending.clear()
-                self.model.reset()
-                self.turns.forget()
-            if self._rearm:
-                self._rearm = False
-                self.turns.rearm()
-            pending += chunk
-            started = time.thread_time()
-            events: list[WakeEvent] = []
-            try:
-                while len(pending) >= FRAME_BYTES:
-                    frame = bytes(pending[:FRAME_BYTES])
-                    del pending[:FRAME_BYTES]
-                    events += self.turns.frame(frame, self.model.decide(frame))
-                    self.frames += 1
-            except Exception as exc:  # a library fault ends the wake word, not the daemon
+            try:  # a library fault ends the wake word, not the daemon (also in a reset)
+                if chunk_generation != generation:
+                    generation = chunk_generation
+                    pending.clear()
+                    self.model.reset()  # pymicro-wakeword reloads the model here
+                    self.turns.forget()
+                events = self._hear(pending, chunk)
+            except Exception as exc:
                 self.failure = f"the {self.model.name} model failed: {exc!r}"
                 log.error("wake word off: %s; the button still starts turns", self.failure)
                 return
-            self.cpu_s += time.thread_time() - started
             # From the thread's stream to the loop's (fed_bytes): they differ by what was dropped.
             shift = fed_bytes - (self.turns.position_bytes + len(pending))
             loop = self._loop
@@ -199,6 +188,22 @@ class WakeWordListener:
                     loop.call_soon_threadsafe(self._deliver, generation, event)
                 except RuntimeError:  # the loop closed: shutting down
                     return
+
+    def _hear(self, pending: bytearray, chunk: bytes) -> list[WakeEvent]:
+        """The model and the rules over the whole 10 ms frames `pending` now holds."""
+        if self._rearm:
+            self._rearm = False
+            self.turns.rearm()
+        pending += chunk
+        started = time.thread_time()
+        events: list[WakeEvent] = []
+        while len(pending) >= FRAME_BYTES:
+            frame = bytes(pending[:FRAME_BYTES])
+            del pending[:FRAME_BYTES]
+            events += self.turns.frame(frame, self.model.decide(frame))
+            self.frames += 1
+        self.cpu_s += time.thread_time() - started
+        return events
 
     def _deliver(self, generation: int, event: WakeEvent) -> None:
         if not self._closed and generation == self._generation:
