@@ -470,6 +470,8 @@ class Household:
         muted = self.privacy.muted
         if muted and self.follow_up is not None and self.follow_up.open:
             self._close_follow_up()  # nothing may be heard while muted
+        if muted:
+            self._forget_preroll()  # at once; again once the device is closed (_sync_microphone)
         if muted and self.wake is not None:
             self.wake.reset()  # nor may anything heard before the mute date a word after it
             self._wake_start = self._wake_turn = None

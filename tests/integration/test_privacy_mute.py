@@ -17,7 +17,7 @@ import numpy as np
 
 from pilive.camera import CameraState
 from pilive.config import Config
-from pilive.controls.events import ApplianceState
+from pilive.controls.events import ApplianceState, MutePressed
 from pilive.emulator import Emulator
 from tests.integration.test_app import BUTTON, app_config, mic_wav, start
 from tests.integration.test_control_socket import ask
@@ -223,7 +223,11 @@ async def test_nothing_heard_before_a_mute_waits_in_the_echo_paths_preroll(tmp_p
             # The echo path's pre-roll store, read directly: its length does not depend on
             # how fast this machine is (take_preroll also filters by age).
             await r.until(lambda: len(echo._preroll) >= 3, timeout_s=15)
-            press_mute(r)
+            # The button's event, handled here without yielding to the loop: the pre-roll is
+            # empty at the mute itself, before the device has closed.
+            r.app._on_control_event(MutePressed(asyncio.get_running_loop().time()))
+            assert r.app.household.muted and r.app.capture.ok
+            assert len(echo._preroll) == 0
             await r.until(lambda: not r.app.capture.ok)
             assert len(echo._preroll) == 0
             await asyncio.sleep(0.5)  # whatever the echo thread still held has been delivered

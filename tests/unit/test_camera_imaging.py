@@ -14,6 +14,7 @@ from pilive.camera.imaging import (
     Frame,
     FrameError,
     JpegCodec,
+    _simplejpeg_imports,
     centre_square,
     codec_for,
     encode_jpeg,
@@ -310,11 +311,14 @@ def test_pillow_encodes_where_simplejpeg_is_missing(monkeypatch: pytest.MonkeyPa
     numpy loaded, is encoded by Pillow."""
     monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg raises ImportError
     jpeg_codec.cache_clear()
+    _simplejpeg_imports.cache_clear()
     try:
         assert codec_for(reshaping=False, numpy_loaded=True).name == "pillow"
         assert jpeg_codec("pillow").is_jpeg(frame_to_jpeg(framed(64, 64), 64))
+        assert _simplejpeg_imports.cache_info().misses == 1  # asked once, not every frame
     finally:
         jpeg_codec.cache_clear()
+        _simplejpeg_imports.cache_clear()
 
 
 def test_no_pillow_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:

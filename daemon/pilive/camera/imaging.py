@@ -286,12 +286,20 @@ def codec_for(*, reshaping: bool, numpy_loaded: bool) -> JpegCodec:
     """simplejpeg for a frame that goes to the encoder as it is (no crop or scale) while numpy
     is loaded anyway, where it imports; Pillow for everything else. See the module docstring
     for the measurements."""
-    if numpy_loaded and not reshaping:
-        try:
-            return jpeg_codec("simplejpeg")
-        except ImportError:
-            pass  # 32-bit Debian without python3-simplejpeg: Pillow encodes it
+    if numpy_loaded and not reshaping and _simplejpeg_imports():
+        return jpeg_codec("simplejpeg")
     return jpeg_codec("pillow")
+
+
+@functools.cache
+def _simplejpeg_imports() -> bool:
+    """Asked once: a failed import is not cached by Python, and would be retried every frame
+    (32-bit Debian without python3-simplejpeg, where Pillow encodes instead)."""
+    try:
+        jpeg_codec("simplejpeg")
+    except ImportError:
+        return False
+    return True
 
 
 def to_square(frame: Frame, size_px: int = DEFAULT_SIZE_PX) -> Frame:
