@@ -24,6 +24,7 @@ from pilive.config import Config, Secret, parse_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
 from pilive.emulator.options import ToolTrigger
+from tests.support.daemon_rig import isolated_environ
 from tests.support.emulator_rig import emulator_options, running
 from tests.support.pulse_rig import PulseRig, pulse_rig  # noqa: F401 - a fixture used below
 
@@ -87,7 +88,7 @@ led_pins = [5, 6, {BLUE}]
 directory = "state"
 {extra}
 """
-    return parse_config(text, source="test.toml", base_dir=tmp_path, environ={})
+    return parse_config(text, source="test.toml", base_dir=tmp_path, environ=isolated_environ())
 
 
 class Running:

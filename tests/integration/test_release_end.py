@@ -17,6 +17,7 @@ from pilive.app import App
 from pilive.config import Config, Secret, parse_config
 from pilive.controls.events import ApplianceState, ButtonReleased, ControlEvent
 from pilive.emulator import Emulator
+from tests.support.daemon_rig import isolated_environ
 from tests.support.emulator_rig import emulator_options, running
 from tests.support.pulse_rig import write_wav
 
@@ -48,7 +49,7 @@ min_press_ms = 100
 [state]
 directory = "state"
 """
-    return parse_config(text, source="test.toml", base_dir=tmp_path, environ={})
+    return parse_config(text, source="test.toml", base_dir=tmp_path, environ=isolated_environ())
 
 
 class WatchedApp(App):

@@ -31,6 +31,14 @@ import numpy as np
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
+def isolated_environ() -> dict[str, str]:
+    """The environment a test's in-process config is parsed with: nothing of the machine's but
+    the test's own RUNTIME_DIRECTORY (tests/conftest.py), so its control socket is its own and
+    never the machine's /run/pilive."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    return {"RUNTIME_DIRECTORY": runtime} if runtime else {}
+
+
 def noise_wav(path: Path, seconds: float, *, seed: int = 1, rate_hz: int = 16000) -> Path:
     """Seeded white noise at about -30 dBFS: 640 random bytes per chunk never repeat by chance."""
     rng = np.random.default_rng(seed)

@@ -26,6 +26,7 @@ import soxr
 from pilive.app import App
 from pilive.config import Config, Secret, parse_config
 from pilive.emulator import Emulator
+from tests.support.daemon_rig import isolated_environ
 
 RATE_HZ = 16000
 
@@ -112,7 +113,7 @@ pin_factory = "mock"
 [state]
 directory = "state"
 """
-    return parse_config(text, source="room.toml", base_dir=work, environ={})
+    return parse_config(text, source="room.toml", base_dir=work, environ=isolated_environ())
 
 
 @dataclass
