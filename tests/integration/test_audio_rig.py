@@ -153,7 +153,9 @@ async def test_answer_comes_out_of_the_speaker_complete_and_in_order(
     raw = tmp_path / "out.raw"
     recorder = pulse_rig.record(f"{device.removeprefix('pilive_')}.monitor", out_hz, raw)
     try:
-        await asyncio.sleep(0.3)
+        # parec records before the answer starts: on a loaded machine it started later than a
+        # fixed 0.3 s, and the chirp's first 0.4 s went unrecorded (every early window "bad").
+        await wait_for(lambda: raw.stat().st_size >= out_hz // 5 * 2, 15, "parec to record")
         source = chirp(1.5, 24000)
         data = source.tobytes()
         for i in range(0, len(data), 1920):  # 40 ms of audio every 10 ms: a bursty network
