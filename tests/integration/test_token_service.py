@@ -188,6 +188,13 @@ def test_request_body_follows_the_sdk() -> None:
          "token.new_session_window_s = 60.0: must not exceed token.expire_after_s (30)"),
         ('[token]\nlock_additional_fields = ["sessionResumption"]\n',
          'token.lock_additional_fields[0] = "sessionResumption": locking sessionResumption'),
+        ('[token]\nlock_additional_fields = ["temperature"]\n',
+         'token.lock_additional_fields[0] = "temperature": is a generationConfig field: '
+         'write "generationConfig.temperature"'),
+        ('[token]\nlock_additional_fields = ["tols"]\n',
+         'token.lock_additional_fields[0] = "tols": is not a field of the Live API setup'),
+        ('[token]\nlock_additional_fields = ["generationConfig.temprature"]\n',
+         '"generationConfig.temprature": is not a field of the Live API setup'),
         ('[api]\nendpoint = "http://example.com"\n',
          'api.endpoint = "http://example.com": plain http:// is allowed only to a loopback'),
         ('[api]\nendpoint = "https://example.com/v1alpha"\n', "must be a base URL without a path"),

@@ -16,6 +16,7 @@ from pilive.config._load import parse_document
 from pilive.config._reader import show_value
 from pilive.config.apikey import find_api_key, read_secret_file
 from pilive.config.model import DEFAULT_MODEL, LogLevel, ResponseModality
+from pilive.emulator.frames import _GENERATION_FIELDS, _SETUP_FIELDS, camel
 from pilive.net.endpoint import https_url_problems, is_loopback_host
 
 DEFAULT_PATH = Path("/etc/pilive/token-service.toml")
@@ -180,7 +181,31 @@ def _check_rules(config: TokenServiceConfig, source: str) -> list[Problem]:
                 path,
                 "is always locked (model) or locked by its own key (system_instruction)",
             )
+        else:
+            why = _not_a_setup_path(path)
+            if why:
+                problem(f"token.lock_additional_fields[{index}]", path, why)
     return found
+
+
+def _not_a_setup_path(path: str) -> str:
+    """Why `path` names no field of the Live API setup ("" when it does). The API takes the mask
+    as it is: a path it does not know locks nothing. The SDK turns a bare generationConfig
+    field ("temperature") into its full path; the owner writes that path here."""
+    head, _, inner = path.partition(".")
+    setup_fields = {camel(name) for name in _SETUP_FIELDS}
+    generation_fields = {camel(name) for name in _GENERATION_FIELDS}
+    if head not in setup_fields:
+        if not inner and head in generation_fields:
+            return f'is a generationConfig field: write "generationConfig.{head}"'
+        return "is not a field of the Live API setup (" + ", ".join(sorted(setup_fields)) + ")"
+    if head == "generationConfig" and inner and inner not in generation_fields:
+        return (
+            "is not a field of the Live API setup (generationConfig has "
+            + ", ".join(sorted(generation_fields))
+            + ")"
+        )
+    return ""
 
 
 def load_master_key(config: TokenServiceConfig, environ: Mapping[str, str]) -> Secret:
