@@ -13,7 +13,11 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
+from pilive.config import Secret
 from pilive.emulator import Emulator
+from pilive.emulator.frames import camel
+from pilive.tokenservice.config import TokenSection
+from pilive.tokenservice.minting import Minter
 from tests.support.emulator_rig import MODEL, TlsMaterial, emulator_options, make_tls, running, tone
 
 
@@ -104,3 +108,69 @@ async def test_sdk_token_runs_a_turn_and_resumes(tls: TlsMaterial) -> None:
         assert record.constrained and record.api_version == "v1alpha"
         assert record.headers["authorization"] == "<redacted>"
         assert token.sessions == 1 and emu.recording.connections[2].resumed
+
+
+def _spelled_alike(value: object) -> object:
+    """Field names in camelCase at every level, as the API reads either spelling."""
+    if isinstance(value, dict):
+        return {camel(k): _spelled_alike(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spelled_alike(v) for v in value]
+    return value
+
+
+async def test_the_token_service_asks_for_what_the_sdk_asks_for(tls: TlsMaterial) -> None:
+    """For the same owner's settings (model, voice, language, modality, system instruction, and
+    temperature locked as well), pilive's token service (its Minter) and the SDK's
+    `auth_tokens.create` get tokens with the same uses, the same locked setup and the same
+    fieldMask from the emulator's auth_tokens API."""
+    options = emulator_options(
+        auth_tokens_api=True, tls_cert=str(tls.cert_path), tls_key=str(tls.key_path)
+    )
+    async with running(options) as emu:
+        sdk_name = await _mint(
+            emu,
+            tls,
+            live_connect_constraints=types.LiveConnectConstraints(
+                model=MODEL,
+                config=types.LiveConnectConfig(
+                    response_modalities=[types.Modality.AUDIO],
+                    speech_config=types.SpeechConfig(
+                        voice_config=types.VoiceConfig(
+                            prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Kore")
+                        ),
+                        language_code="de-DE",
+                    ),
+                    system_instruction="Be brief.",
+                ),
+            ),
+            lock_additional_fields=["temperature"],
+        )
+        settings = TokenSection(
+            model=MODEL,
+            expire_after_s=600.0,
+            new_session_window_s=60.0,
+            system_instruction="Be brief.",
+            voice="Kore",
+            language_code="de-DE",
+            response_modality="audio",
+            lock_additional_fields=("generationConfig.temperature",),
+        )
+        minter = Minter(
+            emu.rest_url,
+            Secret(emu.api_key, origin="test"),
+            settings,
+            timeout_s=10.0,
+            ssl_context=tls.client_context,
+        )
+        try:
+            minted = await minter.mint(datetime.now(UTC))
+        finally:
+            await minter.close()
+        ours = emu.auth_tokens.tokens[minted.name.reveal()]
+        theirs = emu.auth_tokens.tokens[sdk_name]
+        assert ours.uses_left == theirs.uses_left == 1
+        assert _spelled_alike(ours.setup) == _spelled_alike(theirs.setup)
+        assert ours.locked is not None and theirs.locked is not None
+        assert sorted(ours.locked) == sorted(theirs.locked)
+        assert "generationConfig.temperature" in ours.locked
