@@ -83,8 +83,9 @@ async def test_no_microphone_byte_or_camera_frame_reaches_the_model_while_muted(
     tmp_path: Path,
 ) -> None:
     """Hands-free with the camera streaming: the mute button closes the microphone's device and
-    the camera; the emulator then receives nothing for seconds; the status LED shows the muted
-    pattern and the privacy LED is lit; unmuted, audio and frames flow again."""
+    the camera; the emulator then receives nothing for seconds but the audioStreamEnd of the
+    stream the mute stopped; the status LED shows the muted pattern and the privacy LED is lit;
+    unmuted, audio and frames flow again."""
     speech_and_silence_wav(tmp_path / "mic.wav")
     async with running(emulator_options()) as emu:
         cfg = config(
@@ -104,6 +105,9 @@ async def test_no_microphone_byte_or_camera_frame_reaches_the_model_while_muted(
             before = media_received(emu)
             await asyncio.sleep(3.0)  # three camera intervals, 150 microphone chunks
             assert media_received(emu) == before
+            # Hands-free, the stream the mute stopped is ended, so the server flushes its audio
+            # (the Live API guide's audioStreamEnd when the microphone stops for over a second).
+            assert emu.recording.connections[-1].audio_stream_ends >= 1
             assert r.state is ApplianceState.MUTED or r.state is ApplianceState.SPEAKING
             await r.until(lambda: r.state is ApplianceState.MUTED, timeout_s=15)
             assert abs(factory.pin(RED).state - 0.3) < 0.01  # the muted pattern: dim red
