@@ -29,12 +29,8 @@ sample-exact, and timestamps jitter.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import queue
 import statistics
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +42,7 @@ from pilive.audio.backends import SAMPLE_BYTES
 from pilive.audio.cancellers import FRAME_SAMPLES, RATE_HZ, Frame
 from pilive.audio.echo_mode import EchoPlan, fallback_reason
 from pilive.audio.resample import PcmConverter
+from pilive.audio.worker import ChunkWorker
 
 if TYPE_CHECKING:
     from pilive.audio._ringbuf import RingBuffer
@@ -250,10 +247,13 @@ class EchoProcessor:
         # mute), audio from before it must never open a turn.
         self._preroll_window_s = (max(1, preroll_chunks) + 2) * chunk_bytes / (RATE_HZ * 2)
         self._mic_time = mic_time
-        self._queue: queue.Queue[tuple[bytes, float] | None] = queue.Queue(max_queue_chunks)
+        self._worker: ChunkWorker[tuple[bytes, float]] = ChunkWorker(
+            "audio-echo",
+            self._take,
+            max_items=max_queue_chunks,
+            behind="microphone echo processing is behind: %d chunks dropped",
+        )
         self._tail_samples = RATE_HZ * plan.tail_ms // 1000
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._closed = False
         self._pending = bytearray()
         self._pending_time_s = 0.0
@@ -262,46 +262,26 @@ class EchoProcessor:
         self._warm_frames = 0  # frames the canceller has processed with the speaker playing
         self.frames = 0
         self.gated_frames = 0
-        self.dropped_chunks = 0
         self.cpu_s = 0.0
 
     # --- the event loop ---------------------------------------------------------------------
 
+    @property
+    def dropped_chunks(self) -> int:
+        return self._worker.dropped
+
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="audio-echo", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     async def aclose(self) -> None:
         """Stops delivering at once (the daemon is stopping), then ends the thread."""
         self._closed = True
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        if thread.is_alive():
-            # A full queue means the thread is busy and will get to the None after the rest.
-            await asyncio.to_thread(self._put_stop, thread)
-
-    def _put_stop(self, thread: threading.Thread) -> None:
-        while thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=0.1)
-            thread.join(0.1)
+        await self._worker.aclose()
 
     def submit(self, chunk: bytes) -> None:
         """A 16 kHz mono chunk from capture (on the loop): queued, never processed here."""
-        if self._closed:
-            return
-        try:
-            self._queue.put_nowait((chunk, self._mic_time()))
-        except queue.Full:
-            self.dropped_chunks += 1
-            if self.dropped_chunks == 1 or self.dropped_chunks % 500 == 0:
-                log.warning(
-                    "microphone echo processing is behind: %d chunks dropped", self.dropped_chunks
-                )
+        if not self._closed:
+            self._worker.submit((chunk, self._mic_time()))
 
     def take_preroll(self) -> list[bytes]:
         """The newest processed chunks, oldest first, taken once (as Capture.take_preroll)."""
@@ -326,35 +306,28 @@ class EchoProcessor:
 
     # --- the echo thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            chunk, adc_time_s = item
-            if not self._pending:
-                self._pending_time_s = adc_time_s
-            self._pending += chunk
-            while len(self._pending) >= _FRAME_BYTES:
-                frame = np.frombuffer(self._pending, dtype="<i2", count=FRAME_SAMPLES).copy()
-                del self._pending[:_FRAME_BYTES]
-                started = time.thread_time()
-                processed = self._process(frame, self._pending_time_s)
-                self.cpu_s += time.thread_time() - started
-                self.frames += 1
-                self._pending_time_s += FRAME_SAMPLES / RATE_HZ
-                self._mic_index += FRAME_SAMPLES
-                self._out += processed.astype("<i2", copy=False).tobytes()
-            while len(self._out) >= self._chunk_bytes:
-                out = bytes(self._out[: self._chunk_bytes])
-                del self._out[: self._chunk_bytes]
-                loop = self._loop
-                if loop is None:
-                    return
-                try:
-                    loop.call_soon_threadsafe(self._deliver, out)
-                except RuntimeError:  # the loop closed: shutting down
-                    return
+    def _take(self, item: tuple[bytes, float]) -> bool:
+        """One queued chunk; whole chunks of processed audio go to the loop. False: it is gone."""
+        chunk, adc_time_s = item
+        if not self._pending:
+            self._pending_time_s = adc_time_s
+        self._pending += chunk
+        while len(self._pending) >= _FRAME_BYTES:
+            frame = np.frombuffer(self._pending, dtype="<i2", count=FRAME_SAMPLES).copy()
+            del self._pending[:_FRAME_BYTES]
+            started = time.thread_time()
+            processed = self._process(frame, self._pending_time_s)
+            self.cpu_s += time.thread_time() - started
+            self.frames += 1
+            self._pending_time_s += FRAME_SAMPLES / RATE_HZ
+            self._mic_index += FRAME_SAMPLES
+            self._out += processed.astype("<i2", copy=False).tobytes()
+        while len(self._out) >= self._chunk_bytes:
+            out = bytes(self._out[: self._chunk_bytes])
+            del self._out[: self._chunk_bytes]
+            if not self._worker.to_loop(self._deliver, out):
+                return False
+        return True
 
     def _process(self, near: Frame, adc_time_s: float) -> Frame:
         reference = self._reference

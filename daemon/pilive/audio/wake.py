@@ -11,15 +11,12 @@ does, through the household.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pilive.audio.worker import ChunkWorker
 from pilive.wake_word import FRAME_BYTES, WakeEvent, WakeTurns
 
 if TYPE_CHECKING:
@@ -81,9 +78,12 @@ class WakeWordListener:
         self.model = model
         self.turns = turns
         self._on_event = on_event
-        self._queue: queue.Queue[tuple[int, int, bytes] | None] = queue.Queue(max_queue_chunks)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: ChunkWorker[tuple[int, int, bytes]] = ChunkWorker(
+            "wake-word",
+            self._take,
+            max_items=max_queue_chunks,
+            behind="the wake word listener is behind: %d chunks dropped",
+        )
         self._closed = False
         self._generation = 0  # bumped by `reset`: older chunks are dropped
         self._rearm = False  # set on the loop, taken by the thread
@@ -92,9 +92,11 @@ class WakeWordListener:
         """Bytes submitted (on the loop): the same stream the capture's pre-roll holds."""
         self.frames = 0
         self.cpu_s = 0.0
-        self.dropped_chunks = 0
         self.failure: str | None = None
         """Why the listener stopped (its library failed); the button still works."""
+        # The listener thread's own: the stream it has heard, and the generation it belongs to.
+        self._pending = bytearray()
+        self._heard_generation = 0
 
     @property
     def waiting(self) -> bool:
@@ -103,40 +105,26 @@ class WakeWordListener:
         chunk the loop handles before it (that would also drop its question's end)."""
         return self._word_on_loop
 
+    @property
+    def dropped_chunks(self) -> int:
+        return self._worker.dropped
+
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="wake-word", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     async def aclose(self) -> None:
-        self._closed = True
-        thread, self._thread = self._thread, None
-        if thread is None:
+        if self._closed:
             return
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        await asyncio.to_thread(self._stop, thread)
+        self._closed = True
+        await self._worker.aclose()
         self.model.close()
-
-    def _stop(self, thread: threading.Thread) -> None:
-        while thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=0.1)
-            thread.join(0.1)
 
     def submit(self, chunk: bytes) -> None:
         """A processed microphone chunk (on the loop): queued, never run here."""
         if self._closed or self.failure is not None:
             return
         self.fed_bytes += len(chunk)
-        try:
-            self._queue.put_nowait((self._generation, self.fed_bytes, chunk))
-        except queue.Full:
-            self.dropped_chunks += 1
-            if self.dropped_chunks == 1 or self.dropped_chunks % 500 == 0:
-                log.warning(
-                    "the wake word listener is behind: %d chunks dropped", self.dropped_chunks
-                )
+        self._worker.submit((self._generation, self.fed_bytes, chunk))
 
     def rearm(self) -> None:
         """The turn the word started is over: listen for the next (on the loop)."""
@@ -156,38 +144,30 @@ class WakeWordListener:
 
     # --- the listener's thread -----------------------------------------------------------------
 
-    def _run(self) -> None:
-        generation = self._generation
-        pending = bytearray()
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            chunk_generation, fed_bytes, chunk = item
-            if chunk_generation != self._generation:
-                continue
-            try:  # a library fault ends the wake word, not the daemon (also in a reset)
-                if chunk_generation != generation:
-                    generation = chunk_generation
-                    pending.clear()
-                    self.model.reset()  # pymicro-wakeword reloads the model here
-                    self.turns.forget()
-                events = self._hear(pending, chunk)
-            except Exception as exc:
-                self.failure = f"the {self.model.name} model failed: {exc!r}"
-                log.error("wake word off: %s; the button still starts turns", self.failure)
-                return
-            # From the thread's stream to the loop's (fed_bytes): they differ by what was dropped.
-            shift = fed_bytes - (self.turns.position_bytes + len(pending))
-            loop = self._loop
-            for event in events:
-                event = WakeEvent(event.kind, event.offset_bytes + shift)  # noqa: PLW2901
-                if loop is None:
-                    return
-                try:
-                    loop.call_soon_threadsafe(self._deliver, generation, event)
-                except RuntimeError:  # the loop closed: shutting down
-                    return
+    def _take(self, item: tuple[int, int, bytes]) -> bool:
+        """One queued chunk; False ends the thread."""
+        chunk_generation, fed_bytes, chunk = item
+        if chunk_generation != self._generation:
+            return True
+        pending = self._pending
+        try:  # a library fault ends the wake word, not the daemon (also in a reset)
+            if chunk_generation != self._heard_generation:
+                self._heard_generation = chunk_generation
+                pending.clear()
+                self.model.reset()  # pymicro-wakeword reloads the model here
+                self.turns.forget()
+            events = self._hear(pending, chunk)
+        except Exception as exc:
+            self.failure = f"the {self.model.name} model failed: {exc!r}"
+            log.error("wake word off: %s; the button still starts turns", self.failure)
+            return False
+        # From the thread's stream to the loop's (fed_bytes): they differ by what was dropped.
+        shift = fed_bytes - (self.turns.position_bytes + len(pending))
+        for event in events:
+            moved = WakeEvent(event.kind, event.offset_bytes + shift)
+            if not self._worker.to_loop(self._deliver, chunk_generation, moved):
+                return False
+        return True
 
     def _hear(self, pending: bytearray, chunk: bytes) -> list[WakeEvent]:
         """The model and the rules over the whole 10 ms frames `pending` now holds."""
