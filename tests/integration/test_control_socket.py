@@ -189,6 +189,25 @@ async def test_a_stale_socket_is_replaced_and_a_live_one_left_alone(tmp_path: Pa
         assert (await ask(path, {"command": "status"}))["ok"]
 
 
+async def test_a_disabled_control_socket_is_never_bound(tmp_path: Path) -> None:
+    """control.enabled = false: the daemon runs and answers a turn with no socket at
+    control.socket, and `pilive ctl` says that nothing listens there."""
+    mic_wav(tmp_path / "mic.wav")
+    text = '[control]\nenabled = false\nsocket = "ctl.sock"\n'
+    async with (
+        running(emulator_options()) as emu,
+        start(app_config(tmp_path, emu, text), emu.api_key) as r,
+    ):
+        await r.settled()
+        await r.hold(0.8)
+        await r.until(lambda: emu.recording.counters["turns"] == 1)
+        assert r.app.household.control is None
+        assert not (tmp_path / "ctl.sock").exists()
+        code, _, err = await ctl(tmp_path, "status")
+        assert code == 2
+        assert "no such socket" in err
+
+
 async def test_ctl_says_when_no_daemon_listens(tmp_path: Path) -> None:
     """Without a daemon `pilive ctl` exits 2 with a sentence, not a traceback."""
     code, _, err = await ctl(tmp_path, "status")

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
+from pilive.audio import tones
 from pilive.camera import CameraState
 from pilive.config import Config
 from pilive.controls.events import ApplianceState, MutePressed
 from pilive.emulator import Emulator
 from tests.integration.test_app import BUTTON, app_config, mic_wav, start
 from tests.integration.test_control_socket import ask
+from tests.support.daemon_rig import NotifySocket
 from tests.support.emulator_rig import emulator_options, running
 
 MUTE_PIN = 22
@@ -120,6 +123,41 @@ async def test_no_microphone_byte_or_camera_frame_reaches_the_model_while_muted(
                 ),
                 timeout_s=15,
             )
+
+
+async def test_the_mute_is_heard_seen_and_said_in_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mute button plays the muted earcon on the speaker, the status LED shows the muted
+    pattern and STATUS (sd_notify, on a real notify socket) says the microphone and camera are
+    off; unmuting plays its own earcon and STATUS no longer says muted."""
+    mic_wav(tmp_path / "mic.wav")
+    notify = NotifySocket(tmp_path / "notify")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+    said_muted = "muted (microphone and camera off)"
+    try:
+        async with (
+            running(emulator_options()) as emu,
+            start(config(tmp_path, emu), emu.api_key) as r,
+        ):
+            await r.settled()
+            ring = r.app.playback.ring
+            assert ring is not None
+            written = ring.bytes_written
+            press_mute(r)
+            await r.until(lambda: r.state is ApplianceState.MUTED)
+            await r.until(lambda: any(said_muted in s for s in notify.statuses()))
+            assert "earcon muted" in r.timeline
+            await r.until(lambda: ring.bytes_written >= written + len(tones.earcon("muted")) // 2)
+            assert abs(r.app.controls.pin_factory.pin(RED).state - 0.3) < 0.01
+            written = ring.bytes_written
+            press_mute(r)
+            await r.until(lambda: r.state is ApplianceState.IDLE)
+            await r.until(lambda: said_muted not in notify.statuses()[-1])
+            assert "earcon unmuted" in r.timeline
+            await r.until(lambda: ring.bytes_written >= written + len(tones.earcon("unmuted")) // 2)
+    finally:
+        notify.close()
 
 
 async def test_the_mute_overrides_the_button_and_the_socket(tmp_path: Path) -> None:
