@@ -313,17 +313,10 @@ class Conversation:
             return self._barge_in() if self._state is State.SPEAKING else []
         if self._pressed_at is not None or self._activity_since is not None:
             return []  # already down (a repeated edge)
-        if self._muted:
-            return self._refuse_muted()
-        if self._link is LinkState.OFFLINE:
-            return [PlayEarcon(Earcon.OFFLINE), ShowState(State.OFFLINE)]
-        if self._link is LinkState.CONFIG_FAULT:
-            return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
-        if self._limit_spent:
-            return self._refuse_turn()
-        actions: list[Action] = []
-        if self._playing or self._state in (State.SPEAKING, State.THINKING):
-            actions += self._barge_in()
+        refused = self._refusal()
+        if refused is not None:
+            return refused
+        actions = self._cut_answer()
         self._pressed_at = now
         self._ignore_release = False
         if self.timing.min_press_s == 0:
@@ -365,6 +358,17 @@ class Conversation:
         word into a press instead (the household does)."""
         if not self.wake_gated or self._woken_at is not None:
             return []
+        refused = self._refusal()
+        if refused is not None:
+            return refused
+        actions = self._cut_answer()
+        self._woken_at = now
+        self.turns_started += 1
+        return [*actions, PlayEarcon(Earcon.PRESS), *self._enter(State.LISTENING)]
+
+    def _refusal(self) -> list[Action] | None:
+        """Why no turn may start now (a press or the wake word), as what the user is shown and
+        hears; None when one may. The order is the one the user can act on first."""
         if self._muted:
             return self._refuse_muted()
         if self._link is LinkState.OFFLINE:
@@ -373,12 +377,13 @@ class Conversation:
             return [PlayEarcon(Earcon.ERROR), ShowState(State.CONFIG_FAULT)]
         if self._limit_spent:
             return self._refuse_turn()
-        actions: list[Action] = []
+        return None
+
+    def _cut_answer(self) -> list[Action]:
+        """A new turn stops the answer still coming or playing (barge-in)."""
         if self._playing or self._state in (State.SPEAKING, State.THINKING):
-            actions += self._barge_in()
-        self._woken_at = now
-        self.turns_started += 1
-        return [*actions, PlayEarcon(Earcon.PRESS), *self._enter(State.LISTENING)]
+            return self._barge_in()
+        return []
 
     def _fall_asleep(self) -> list[Action]:
         """The woken microphone closes (the answer began, or none came)."""
@@ -405,9 +410,7 @@ class Conversation:
             return None
         if self._limit_spent:
             return self._refuse_turn()
-        actions: list[Action] = []
-        if self._playing or self._state in (State.SPEAKING, State.THINKING):
-            actions += self._barge_in()
+        actions = self._cut_answer()
         # Like activityStart, the text ends the server's turn: its `interrupted` is ours.
         self._turn_since_barge_in = self._discarding
         self._awaiting_answer = True
@@ -580,11 +583,8 @@ class Conversation:
     def _refuse_turn(self) -> list[Action]:
         """A press while the daily limit is spent: silence the answer (the press asks for that),
         say no, and show why; nothing goes to the server."""
-        actions: list[Action] = []
-        if self._playing or self._state in (State.SPEAKING, State.THINKING):
-            actions += self._barge_in()
         return [
-            *actions,
+            *self._cut_answer(),
             PlayEarcon(Earcon.ERROR),
             Journal("turn_refused", "the daily token limit is spent; no turn started"),
             *self._enter(State.IDLE),
@@ -593,9 +593,7 @@ class Conversation:
     def _refuse_muted(self) -> list[Action]:
         """A press while muted: silence the answer (the press asks for that) and say why no
         turn starts; nothing goes to the server."""
-        actions: list[Action] = []
-        if self._playing or self._state in (State.SPEAKING, State.THINKING):
-            actions += self._barge_in()
+        actions = self._cut_answer()
         if self._state in (State.SPEAKING, State.THINKING, State.LIMIT_SPENT):
             actions += self._enter(State.IDLE)  # shows MUTED (offline and faults show as such)
         return [*actions, PlayEarcon(Earcon.MUTED)]
