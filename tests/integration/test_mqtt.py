@@ -277,6 +277,28 @@ async def test_home_assistant_sees_and_drives_the_speaker(
         await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
 
 
+async def test_without_tls_the_plain_listener_is_used_with_the_password(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    """mqtt.tls = false (the default): the daemon logs in on the broker's plain listener,
+    announces itself and obeys a command as over TLS."""
+    mic_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        config = mqtt_config(tmp_path, emu, mosquitto, PASSWORD)
+        plain = dataclasses.replace(config.mqtt, tls=False, ca_file=None, port=mosquitto.port)
+        async with (
+            observing(mosquitto) as (seen, client),
+            start(dataclasses.replace(config, mqtt=plain), emu.api_key) as r,
+        ):
+            await r.settled()
+            await seen.wait("pilive/availability", lambda v: v == "online")
+            await seen.wait("homeassistant/switch/pilive/mute/config", bool)
+            await client.publish("pilive/volume/set", "45")
+            await seen.wait("pilive/volume", lambda v: v == "45")
+            assert round(r.app.playback.volume_percent) == 45
+
+
 async def test_a_lost_broker_is_reconnected_and_told_everything_again(
     tmp_path: Path,
     mosquitto: Mosquitto,  # noqa: F811
