@@ -531,7 +531,7 @@ class Household:
                     self._control_event(ButtonPressed(now))  # stops it, as the button does
                     return ok(stopped_ringing=True)
                 if self.privacy.muted:
-                    return refused(f"muted by the {self.privacy.source}; no turn starts")
+                    return refused(f"muted by {self.privacy.holder}; no turn starts")
                 self._control_event(ButtonPressed(now))
                 return ok()
             case "release":

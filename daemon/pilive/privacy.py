@@ -13,6 +13,12 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 MuteSource = Literal["switch", "button", "remote"]
+HOLDER_WORDS: dict[MuteSource, str] = {
+    "switch": "the mute switch",
+    "button": "the mute button",
+    "remote": "a remote request",
+}
+"""Who holds the mute, as a refusal says it ("muted by the mute button")."""
 
 
 class PrivacyMute:
@@ -36,6 +42,11 @@ class PrivacyMute:
             return "button"
         return "remote" if self.remote_muted else None
 
+    @property
+    def holder(self) -> str | None:
+        """`source` in words, for a refusal."""
+        return None if self.source is None else HOLDER_WORDS[self.source]
+
     def switch_changed(self, engaged: bool) -> bool:
         was = self.muted
         self.switch_engaged = engaged
@@ -56,8 +67,7 @@ class PrivacyMute:
         if on:
             self.remote_muted = True
         elif self.switch_engaged or self.button_muted:
-            device = "switch" if self.switch_engaged else "button"
-            return False, f"muted by the mute {device} at the device; only it can unmute"
+            return False, f"muted by {self.holder} at the device; only it can unmute"
         else:
             self.remote_muted = False
         return self.muted != was, None

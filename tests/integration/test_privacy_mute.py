@@ -175,7 +175,7 @@ async def test_the_mute_overrides_the_button_and_the_socket(tmp_path: Path) -> N
         r.release()
         assert (await ask(path, {"command": "press"})) == {
             "ok": False,
-            "error": "muted by the button; no turn starts",
+            "error": "muted by the mute button; no turn starts",
         }
         refused = await ask(path, {"command": "mute", "on": False})
         assert refused["error"] == "muted by the mute button at the device; only it can unmute"
@@ -229,6 +229,8 @@ async def test_the_mute_survives_a_restart_and_the_microphone_never_opens(
             await r.until(lambda: r.state is ApplianceState.MUTED)
             status = (await ask(path, {"command": "status"}))["status"]
             assert status["mute"] == {"muted": True, "by": "remote"}
+            refused = await ask(path, {"command": "press"})
+            assert refused["error"] == "muted by a remote request; no turn starts"
 
 
 async def test_a_mute_switch_mutes_while_closed(tmp_path: Path) -> None:
