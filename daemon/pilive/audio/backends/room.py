@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,13 +21,17 @@ from pilive.audio.backends import (
     PA_COMPLETE,
     PA_CONTINUE,
     SAMPLE_BYTES,
-    AudioDeviceError,
     AudioStream,
     DeviceInfo,
     Direction,
     StreamCallback,
 )
-from pilive.audio.backends.simulated import _WavSource, read_wav_format
+from pilive.audio.backends.simulated import (
+    input_source,
+    output_sink,
+    read_wav_format,
+    require_supported,
+)
 from pilive.audio.resample import PcmConverter
 from pilive.audio.room import EchoPath, RoomOptions
 from pilive.live.wire import INPUT_AUDIO_RATE_HZ, OUTPUT_AUDIO_RATE_HZ
@@ -246,20 +249,14 @@ class RoomBackend:
         frames_per_buffer: int,
         callback: StreamCallback,
     ) -> AudioStream:
-        if not self.is_supported(device, direction, rate_hz, channels):
-            raise AudioDeviceError(f"{device.name}: {rate_hz} Hz, {channels} ch not supported")
+        require_supported(self, device, direction, rate_hz, channels)
         if direction == "input":
-            if self._input_path is not None:
-                wav = _WavSource(self._input_path, self._loop)
-                source: Callable[[int], bytes | None] = wav.read
-                on_close: Callable[[], None] | None = wav.close
-            else:
-                silence = bytes(frames_per_buffer * channels * SAMPLE_BYTES)
-
-                def quiet(frames: int) -> bytes:
-                    return silence
-
-                source, on_close = quiet, None
+            source, on_close = input_source(
+                self._input_path,
+                loop=self._loop,
+                frames_per_buffer=frames_per_buffer,
+                channels=channels,
+            )
             stream = _RoomStream(
                 self,
                 "input",
@@ -271,14 +268,7 @@ class RoomBackend:
                 on_close=on_close,
             )
         else:
-            sink: Callable[[bytes], None] | None = None
-            closer: Callable[[], None] | None = None
-            if self._output_path is not None:
-                writer = wave.open(str(self._output_path), "wb")  # noqa: SIM115 - closed on close
-                writer.setnchannels(channels)
-                writer.setsampwidth(SAMPLE_BYTES)
-                writer.setframerate(rate_hz)
-                sink, closer = writer.writeframesraw, writer.close
+            sink, closer = output_sink(self._output_path, rate_hz=rate_hz, channels=channels)
             stream = _RoomStream(
                 self,
                 "output",

@@ -17,6 +17,7 @@ from pilive.audio.backends import (
     PA_COMPLETE,
     PA_CONTINUE,
     SAMPLE_BYTES,
+    AudioBackend,
     AudioDeviceError,
     AudioStream,
     DeviceInfo,
@@ -133,6 +134,44 @@ class _WavSource:
         self._wav.close()
 
 
+def input_source(
+    path: Path | None, *, loop: bool, frames_per_buffer: int, channels: int
+) -> tuple[Callable[[int], bytes | None], Callable[[], None] | None]:
+    """A simulated microphone's samples and how to let go of them: the WAV file's (again from
+    its start when `loop`), or silence without one."""
+    if path is not None:
+        wav = _WavSource(path, loop)
+        return wav.read, wav.close
+    silence = bytes(frames_per_buffer * channels * SAMPLE_BYTES)
+
+    def quiet(frames: int) -> bytes:
+        return silence
+
+    return quiet, None
+
+
+def output_sink(
+    path: Path | None, *, rate_hz: int, channels: int
+) -> tuple[Callable[[bytes], None] | None, Callable[[], None] | None]:
+    """A simulated speaker's sink and its close: a WAV file in the stream's format (what the
+    tests and the demo listen to afterwards), or nothing without a path."""
+    if path is None:
+        return None, None
+    writer = wave.open(str(path), "wb")  # noqa: SIM115 - closed with the stream
+    writer.setnchannels(channels)
+    writer.setsampwidth(SAMPLE_BYTES)
+    writer.setframerate(rate_hz)
+    return writer.writeframesraw, writer.close
+
+
+def require_supported(
+    backend: AudioBackend, device: DeviceInfo, direction: Direction, rate_hz: int, channels: int
+) -> None:
+    """What a real device does with a format it cannot take: refuse to open."""
+    if not backend.is_supported(device, direction, rate_hz, channels):
+        raise AudioDeviceError(f"{device.name}: {rate_hz} Hz, {channels} ch not supported")
+
+
 def read_wav_format(path: Path) -> tuple[int, int]:
     """(rate_hz, channels) of a 16-bit PCM WAV file; a clear error for anything else."""
     try:
@@ -202,11 +241,14 @@ class FileBackend:
         frames_per_buffer: int,
         callback: StreamCallback,
     ) -> AudioStream:
-        if not self.is_supported(device, direction, rate_hz, channels):
-            raise AudioDeviceError(f"{device.name}: {rate_hz} Hz, {channels} ch not supported")
+        require_supported(self, device, direction, rate_hz, channels)
         if direction == "input":
-            assert self._input_path is not None
-            source = _WavSource(self._input_path, self._loop)
+            source, on_close = input_source(
+                self._input_path,
+                loop=self._loop,
+                frames_per_buffer=frames_per_buffer,
+                channels=channels,
+            )
             return _ThreadStream(
                 name="file-in",
                 rate_hz=rate_hz,
@@ -214,14 +256,10 @@ class FileBackend:
                 frames_per_buffer=frames_per_buffer,
                 callback=callback,
                 realtime=self._realtime,
-                source=source.read,
-                on_close=source.close,
+                source=source,
+                on_close=on_close,
             )
-        assert self._output_path is not None
-        writer = wave.open(str(self._output_path), "wb")  # noqa: SIM115 - closed on stream close
-        writer.setnchannels(channels)
-        writer.setsampwidth(SAMPLE_BYTES)
-        writer.setframerate(rate_hz)
+        sink, on_close = output_sink(self._output_path, rate_hz=rate_hz, channels=channels)
         return _ThreadStream(
             name="file-out",
             rate_hz=rate_hz,
@@ -229,8 +267,8 @@ class FileBackend:
             frames_per_buffer=frames_per_buffer,
             callback=callback,
             realtime=self._realtime,
-            sink=writer.writeframesraw,
-            on_close=writer.close,
+            sink=sink,
+            on_close=on_close,
         )
 
     def close(self) -> None:
