@@ -98,3 +98,19 @@ def test_to_loop_is_false_once_the_loop_is_closed() -> None:
     loop.close()
     assert not worker.to_loop(lambda: None)
     assert not ChunkWorker("unstarted", lambda i: True, max_items=1, behind="%d").to_loop(print)
+
+
+async def test_a_hung_handler_is_left_behind_after_the_wait_and_said() -> None:
+    """A library call that never returns (a hung TFLite call) holds the stop for `wait_s` only:
+    aclose reports False, so its owner does not free what the thread is still inside."""
+    gate = threading.Event()
+    worker: ChunkWorker[int] = ChunkWorker(
+        "hung", lambda i: gate.wait(30), max_items=2, behind="%d"
+    )
+    worker.start()
+    worker.submit(0)
+    await asyncio.sleep(0.05)
+    async with asyncio.timeout(10):
+        ended = await worker.aclose(wait_s=0.3)
+    assert ended is False
+    gate.set()

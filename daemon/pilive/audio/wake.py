@@ -116,8 +116,8 @@ class WakeWordListener:
         if self._closed:
             return
         self._closed = True
-        await self._worker.aclose()
-        self.model.close()
+        if await self._worker.aclose():
+            self.model.close()  # never under a thread still inside it
 
     def submit(self, chunk: bytes) -> None:
         """A processed microphone chunk (on the loop): queued, never run here."""

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +23,9 @@ Item = TypeVar("Item")
 
 _STOP_POLL_S = 0.1
 """How often a stop re-offers the sentinel to a full queue while the thread drains it."""
+STOP_WAIT_S = 5.0
+"""How long a stop waits for the thread; a library call hung longer than that is left behind
+(the thread is a daemon thread), so that it cannot hold up the daemon's stop past systemd's."""
 
 
 class ChunkWorker(Generic[Item]):
@@ -70,18 +74,23 @@ class ChunkWorker(Generic[Item]):
             return False
         return True
 
-    async def aclose(self) -> None:
-        """End the thread after what is queued (it may be busy: waited for off the loop)."""
+    async def aclose(self, wait_s: float = STOP_WAIT_S) -> bool:
+        """End the thread after what is queued (it may be busy: waited for off the loop, at most
+        `wait_s`). False when it is still running then: whatever it is in must not be freed."""
         thread, self._thread = self._thread, None
         if thread is None:
-            return
+            return True
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         if thread.is_alive():
-            await asyncio.to_thread(self._join, thread)
+            await asyncio.to_thread(self._join, thread, time.monotonic() + wait_s)
+        if thread.is_alive():
+            log.warning("%s: its thread did not stop within %.0f s; left behind", self.name, wait_s)
+            return False
+        return True
 
-    def _join(self, thread: threading.Thread) -> None:
-        while thread.is_alive():
+    def _join(self, thread: threading.Thread, deadline_s: float) -> None:
+        while thread.is_alive() and time.monotonic() < deadline_s:
             with contextlib.suppress(queue.Full):
                 self._queue.put(None, timeout=_STOP_POLL_S)
             thread.join(_STOP_POLL_S)
