@@ -23,8 +23,9 @@ Timing rules a user notices:
 - Tool calls do not survive a lost connection (the resumed session predates them): they are
   cancelled, and the replayed question asks for them again.
 - Once the daily token limit is spent (`limit_changed`), a press gets the error earcon and the
-  limit's LED instead of a turn: no activityStart is sent (hands-free: the mic is closed). The
-  turn in progress when the limit is crossed finishes and its answer plays out.
+  limit's LED instead of a turn: no activityStart is sent (hands-free: the mic is closed, and
+  without a wake word the error earcon says so once). The turn in progress when the limit is
+  crossed finishes and its answer plays out.
 - The privacy mute (`mute_changed`) overrides every input: a press gets the muted earcon and LED
   and no turn; a turn held when the mute comes on ends there (what was said so far is answered);
   hands-free stops listening. Answers still play: the mute is the microphone's and the camera's.
@@ -220,6 +221,7 @@ class Conversation:
         self._awaiting_answer = False  # the user's turn ended; no answer of any kind yet
         self._tools: set[str] = set()
         self._limit_spent = False  # the daily token limit is spent: no new turn may start
+        self._limit_said = False  # hands-free: the earcon said the limit closed the microphone
         self._muted = False  # the privacy mute: microphone and camera closed, no turn starts
         # Non-blocking functions: the names (set by the app once the tools are built), the ids
         # running, and whether the next `interrupted` is a result's scheduled INTERRUPT.
@@ -421,6 +423,7 @@ class Conversation:
         if spent is self._limit_spent:
             return []
         self._limit_spent = spent
+        self._limit_said = False
         if spent:
             return self._enter(State.IDLE) if self._state is State.IDLE else []
         return self._enter(State.IDLE) if self._state is State.LIMIT_SPENT else []
@@ -661,6 +664,11 @@ class Conversation:
             return self._enter(State.IDLE)
         return []
 
+    def _hands_free_unheard(self) -> bool:
+        """Hands-free without a wake word, no press to refuse: the spent limit that closed the
+        microphone is not yet said by the error earcon."""
+        return self.hands_free and not self.wake_gated and not self._limit_said
+
     def _enter(self, state: State) -> list[Action]:
         if state is State.IDLE and self._muted:
             state = State.MUTED  # idle with the microphone off: the LED says so first
@@ -669,6 +677,9 @@ class Conversation:
         if state is self._state:
             return []
         self._state = state
+        if state is State.LIMIT_SPENT and self._hands_free_unheard():
+            self._limit_said = True
+            return [ShowState(state), PlayEarcon(Earcon.ERROR)]
         return [ShowState(state)]
 
 

@@ -21,7 +21,8 @@ LIMIT_TOKENS = 200  # one turn's prompt alone (system instruction, tools, audio,
 async def test_a_spent_limit_closes_the_hands_free_microphone(tmp_path: Path) -> None:
     """The first turn is answered and spends the limit; then, over two more bursts of speech in
     the room, not one microphone byte reaches the model and no turn starts; the stream got its
-    audioStreamEnd, the LED shows the limit and STATUS says it."""
+    audioStreamEnd, the error earcon says the microphone closed (once), the LED shows the limit
+    and STATUS says it."""
     speech_and_silence_wav(tmp_path / "mic.wav")
     async with running(emulator_options()) as emu:
         config = app_config(
@@ -33,6 +34,7 @@ async def test_a_spent_limit_closes_the_hands_free_microphone(tmp_path: Path) ->
         async with start(config, emu.api_key) as r:
             await r.until(lambda: r.state is ApplianceState.LIMIT_SPENT, timeout_s=20)
             assert not r.app.conversation.mic_open
+            await r.until(lambda: "earcon error" in r.timeline)
             await asyncio.sleep(0.5)  # what was already on its way when the limit was spent
             audio_before, _ = media_received(emu)
             turns_before = emu.recording.counters["turns"]
@@ -41,4 +43,5 @@ async def test_a_spent_limit_closes_the_hands_free_microphone(tmp_path: Path) ->
             assert emu.recording.counters["turns"] == turns_before
             assert emu.recording.connections[-1].audio_stream_ends >= 1
             assert r.state is ApplianceState.LIMIT_SPENT
+            assert r.timeline.count("earcon error") == 1, r.timeline
             assert "daily token limit spent" in r.app._status_text()

@@ -579,6 +579,34 @@ def test_hands_free_closes_the_mic_while_the_limit_is_spent() -> None:
     assert conv.mic_open
 
 
+def test_hands_free_says_once_that_the_limit_closed_the_microphone() -> None:
+    """Hands-free without a wake word has no press to refuse, so the error earcon says the
+    microphone closed: after the answer that spent the limit has played out, once per spent
+    limit (not again when a lost link comes back), and again only after midnight renewed it."""
+    conv = Conversation(TIMING, hands_free=True)
+    conv.start()
+    conv.link_changed(LinkState.CONNECTED)
+    conv.session_event(AudioChunk(PCM, 24000))
+    conv.session_event(TurnComplete())
+    assert conv.limit_changed(True) == []  # the answer plays on
+    assert conv.playback_drained() == [ShowState(State.LIMIT_SPENT), PlayEarcon(Earcon.ERROR)]
+    conv.link_changed(LinkState.OFFLINE)
+    assert PlayEarcon(Earcon.ERROR) not in conv.link_changed(LinkState.CONNECTED)
+    assert conv.state is State.LIMIT_SPENT
+    conv.limit_changed(False)
+    assert conv.limit_changed(True) == [ShowState(State.LIMIT_SPENT), PlayEarcon(Earcon.ERROR)]
+
+
+def test_behind_a_wake_word_the_limit_is_said_at_the_word_as_at_a_press() -> None:
+    """With a wake word the microphone is closed anyway: the LED shows the limit, and the word
+    (or a press) gets the error earcon when it comes."""
+    conv = Conversation(TIMING, hands_free=True, wake_gated=True)
+    conv.start()
+    conv.link_changed(LinkState.CONNECTED)
+    assert conv.limit_changed(True) == [ShowState(State.LIMIT_SPENT)]
+    assert PlayEarcon(Earcon.ERROR) in conv.wake_word_heard(1.0)
+
+
 def test_a_typed_turn_is_refused_too_while_the_limit_is_spent() -> None:
     """`pilive ctl say` costs tokens like a spoken turn: refused the same way, nothing sent."""
     conv = connected()
