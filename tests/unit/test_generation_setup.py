@@ -221,6 +221,8 @@ def test_every_key_valid_on_a_2_5_model_on_v1alpha_draws_no_warning() -> None:
         ("affective_dialog = true", NATIVE_2_5, "v1beta", 'needs api_version = "v1alpha"'),
         ("proactive_audio = true", NATIVE_2_5, "v1", 'needs api_version = "v1alpha"'),
         ("affective_dialog = true", "gemini-9-unknown", "v1beta", 'needs api_version = "v1alpha"'),
+        ("affective_dialog = false", NATIVE_2_5, "v1beta", "exists on v1alpha only"),
+        ("proactive_audio = false", NATIVE_2_5, "v1", "exists on v1alpha only"),
         ("affective_dialog = true", NO_THINKING_3_8, "v1alpha", "no longer has it"),
         ("proactive_audio = false", NO_THINKING_3_8, "v1beta", "cannot be turned off"),
         ("proactive_audio = true", LEVELS_3_1, "v1alpha", "never completes such a setup"),
@@ -253,6 +255,8 @@ def test_keys_that_fit_draw_no_warning() -> None:
     assert not any("thinking" in w for w in legacy), legacy  # only the model's own warnings
     assert warnings_of("proactive_audio = true\ntemperature = 1.0\n", NO_THINKING_3_8) == []
     assert warnings_of("max_output_tokens = 8192\n", NATIVE_2_5) == []
+    off = "affective_dialog = false\nproactive_audio = false\n"
+    assert warnings_of(off, NATIVE_2_5, "v1alpha") == []
 
 
 def test_the_config_offers_exactly_the_levels_some_model_takes() -> None:

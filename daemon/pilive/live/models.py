@@ -390,6 +390,12 @@ def _native_audio_warnings(
             )
         elif support == "v1alpha" and value:
             out += _v1alpha_warnings([key], api_version, refused=True)
+        elif support == "v1alpha" and api_version != "v1alpha":
+            out.append(
+                f"{shown}: the field exists on v1alpha only (api_version is {api_version!r}), "
+                "so the server may refuse the setup; it is off unless turned on: leave the "
+                "key out"
+            )
     return out
 
 
