@@ -220,6 +220,37 @@ def test_status_turns_idle_once_the_session_is_set_up_with_the_credential(system
     assert "Permission denied" in as_service_user.stderr
 
 
+def test_the_control_socket_belongs_to_the_service_and_pilive_ctl_reaches_it(
+    system: System,
+) -> None:
+    """Under the unit's own user and RuntimeDirectory, /run/pilive/control.sock is pilive:pilive
+    0660 in a 0750 directory; the installed `pilive ctl status` answers as root and as the
+    service's user (the link connected), and another local user is refused by the file system
+    with a sentence that says how to get in."""
+    wait_for(
+        lambda: "idle" in system.props("StatusText")["StatusText"],
+        timeout_s=60,
+        what="STATUS idle",
+    )
+    owner = system.container.run(
+        "stat", "-c", "%U:%G %a", "/run/pilive", "/run/pilive/control.sock", check=True
+    )
+    assert owner.stdout.split("\n")[:2] == ["pilive:pilive 750", "pilive:pilive 660"], owner.stdout
+    ctl = ("/opt/pilive/venv/bin/pilive", "ctl", "status")
+    as_root = system.container.run(*ctl, check=True)
+    assert json.loads(as_root.stdout)["link"]["state"] == "connected", as_root.stdout
+    as_pilive = system.container.run(
+        "setpriv", "--reuid=pilive", "--regid=pilive", "--init-groups", *ctl
+    )
+    assert as_pilive.returncode == 0, as_pilive.stderr
+    assert json.loads(as_pilive.stdout)["link"]["state"] == "connected"
+    as_nobody = system.container.run(
+        "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *ctl
+    )
+    assert as_nobody.returncode == 2, (as_nobody.stdout, as_nobody.stderr)
+    assert "permission denied" in as_nobody.stderr, as_nobody.stderr
+
+
 def test_state_directory_holds_the_newest_resumption_handle(system: System) -> None:
     """Under ProtectSystem=strict, the daemon writes resumption.json into its StateDirectory
     (/var/lib/pilive, 0700, owned by pilive, file private by UMask=0077), holding the newest
