@@ -427,7 +427,7 @@ class Household:
     def ringing_changed(self) -> None:
         """A timer began or stopped ringing: the LED and STATUS follow."""
         text = self.ringing_text()
-        self._note(text or "no timer ringing")
+        self._note(text or "ringing stopped")
         self._carry_out([ShowState(self.conversation.state)])
 
     def ringing_text(self) -> str:
