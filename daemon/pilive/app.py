@@ -28,8 +28,8 @@ from pilive import health, wake_word, wiring
 from pilive.audio.capture import Capture
 from pilive.audio.echo_mode import EchoPlan
 from pilive.audio.playback import Playback
-from pilive.check import model_warnings
 from pilive.config import Config, Secret
+from pilive.config_warnings import model_warnings
 from pilive.controls.events import (
     ApplianceState,
     ButtonPressed,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pilive import check, wiring
+from pilive import config_warnings, wiring
 from pilive.config import parse_config
 from pilive.controls.events import ApplianceState
 from pilive.emulator import catalogue
@@ -582,7 +582,9 @@ async def test_affective_dialog_off_v1alpha_is_said_and_a_configuration_fault(
         base = app_config(tmp_path, emu)
         live = replace(base.live, model=NATIVE_AUDIO, affective_dialog=True, proactive_audio=True)
         config = replace(base, live=live)
-        assert any('needs api_version = "v1alpha"' in w for w in check.model_warnings(config))
+        assert any(
+            'needs api_version = "v1alpha"' in w for w in config_warnings.model_warnings(config)
+        )
         async with start(config, emu.api_key) as r:
             await r.until(lambda: r.state is ApplianceState.CONFIG_FAULT)
             assert "(1007)" in r.app._status_text()
@@ -590,7 +592,7 @@ async def test_affective_dialog_off_v1alpha_is_said_and_a_configuration_fault(
         assert refused.setup is not None
         assert refused.setup["generationConfig"]["enableAffectiveDialog"] is True
         alpha = replace(config, live=replace(live, api_version="v1alpha"))
-        assert check.model_warnings(alpha) == []
+        assert config_warnings.model_warnings(alpha) == []
         async with start(alpha, emu.api_key) as r:
             await r.settled()
             await r.hold(0.6)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pilive import check, wiring
+from pilive import config_warnings, wiring
 from pilive.config import Config, ConfigError, parse_config
 from pilive.config.model import ThinkingLevel
 from pilive.live import wire
@@ -202,7 +202,7 @@ def test_the_wire_options_refuse_what_the_config_refuses() -> None:
 
 
 def warnings_of(live: str, model: str, api_version: str = "v1beta") -> list[str]:
-    return check.model_warnings(config(live, model=model, api_version=api_version))
+    return config_warnings.model_warnings(config(live, model=model, api_version=api_version))
 
 
 def test_every_key_valid_on_a_2_5_model_on_v1alpha_draws_no_warning() -> None:
@@ -268,7 +268,7 @@ def test_the_config_offers_exactly_the_levels_some_model_takes() -> None:
 
 
 def test_warnings_come_from_one_place() -> None:
-    """check.model_warnings is setup_warnings with the config's keys (no second copy)."""
+    """config_warnings.model_warnings is setup_warnings with the config's keys (no second copy)."""
     cfg = config("thinking_budget = 0\ninclude_thoughts = true\n", api_version="v1beta")
     direct = setup_warnings(
         NATIVE_2_5,
@@ -277,7 +277,7 @@ def test_warnings_come_from_one_place() -> None:
         has_functions=True,
         generation=GenerationRequest(thinking_budget=0, include_thoughts=True),
     )
-    assert check.model_warnings(cfg) == direct != []
+    assert config_warnings.model_warnings(cfg) == direct != []
     model = find_model(NATIVE_2_5)
     assert model is not None and model.thinks() and not model.thinks(0)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pilive import check
+from pilive import check, config_warnings
 from pilive.config import parse_config
 from pilive.config.model import DEFAULT_MODEL
 from pilive.live.models import KNOWN_MODELS, LiveModel, find_model, setup_warnings
@@ -83,7 +83,7 @@ def test_the_shipped_configs_use_a_current_model() -> None:
     for name in ("pilive.toml", "demo.toml"):
         path = root / "config" / name
         config = parse_config(path.read_text(), source=str(path), base_dir=path.parent, environ={})
-        assert check.model_warnings(config) == [], name
+        assert config_warnings.model_warnings(config) == [], name
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_a_broker_password_sent_in_the_clear_is_warned_about(table: str, warned:
     check` (and the daemon at start, through the same list) says so and how to fix it; with TLS,
     to loopback, or without a password there is nothing to say."""
     config = parse_config(f"[mqtt]\nenabled = true\n{table}\n", environ={})
-    said = [w for w in check.model_warnings(config) if w.startswith("mqtt.")]
+    said = [w for w in config_warnings.model_warnings(config) if w.startswith("mqtt.")]
     assert bool(said) is warned
     if warned:
         assert "unencrypted" in said[0] and "mqtt.tls = true" in said[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pilive import check, wiring
+from pilive import config_warnings, wiring
 from pilive.config import Config, ConfigError, parse_config
 from pilive.conversation import (
     CancelTools,
@@ -160,11 +160,13 @@ async def test_a_synchronous_only_model_gets_the_tool_blocking_and_check_says_so
     assert result.scheduling is None
     runner = runner_for(config, [])
     assert runner.non_blocking_names == frozenset()
-    (warning,) = [w for w in check.model_warnings(config) if w.startswith("tools.command[")]
+    (warning,) = [
+        w for w in config_warnings.model_warnings(config) if w.startswith("tools.command[")
+    ]
     assert warning.startswith('tools.command[0].behavior = "non-blocking"')
     assert LIVE_3_1 in warning and "declared blocking" in warning
-    assert check.tool_warnings(command_config("non-blocking", "interrupt")) == []
-    assert check.tool_warnings(command_config("blocking", model=LIVE_3_1)) == []
+    assert config_warnings.tool_warnings(command_config("non-blocking", "interrupt")) == []
+    assert config_warnings.tool_warnings(command_config("blocking", model=LIVE_3_1)) == []
 
 
 @pytest.mark.parametrize(
