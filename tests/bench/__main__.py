@@ -540,6 +540,52 @@ def wake_word_rows(f: Figures) -> list[Row]:
     ]
 
 
+def run_fleet(module: ModuleType, quick: bool) -> Figures:
+    result: Figures = module.main(quick=quick)
+    return result
+
+
+def fleet_rows(f: Figures) -> list[Row]:
+    """Tokens beside the API key, the token service beside auth_tokens alone, the control
+    socket beside a bare Unix-socket echo."""
+
+    def p50_p95(stats: Mapping[str, Any], unit: str, digits: int = 1) -> str:
+        return dist(stats, unit, "p50", "p95", digits)
+
+    return [
+        Row(
+            "new session on a token: start -> setupComplete",
+            p50_p95(f["new_session_token_ms"], "ms"),
+            f"API key straight to the emulator: {p50_p95(f['new_session_key_ms'], 'ms')}",
+        ),
+        Row(
+            "goAway resume on the token it has",
+            p50_p95(f["resume_token_ms"], "ms"),
+            f"on the API key: {p50_p95(f['resume_key_ms'], 'ms')}",
+        ),
+        Row(
+            "token service: a token, one device in turn",
+            f"{num(f['service_tokens_per_s'])} tokens/s; CPU"
+            f" {num(f['service_cpu_ms_per_token'], 2)} ms/token; p50"
+            f" {num(f['service_ms']['p50'])} ms",
+            f"auth_tokens alone: {num(f['direct_calls_per_s'])} calls/s; p50"
+            f" {num(f['direct_ms']['p50'])} ms; CPU {num(f['direct_cpu_ms_per_call'], 2)} ms"
+            " (client + emulator)",
+        ),
+        Row(
+            "control socket: status round trip",
+            p50_p95(f["status_us"], "µs", 0),
+            f"Unix-socket echo, same client: {p50_p95(f['echo_us'], 'µs', 0)}",
+        ),
+        Row(
+            "control socket: volume N round trip",
+            p50_p95(f["volume_us"], "µs", 0),
+            f"daemon CPU {num(f['daemon_cpu_us_per_request'], 0)} µs/request above idle;"
+            f" pilive ctl status as a process p50 {num(f['ctl_process_ms']['p50'], 0)} ms",
+        ),
+    ]
+
+
 def at_least(value: object, limit: float) -> bool:
     return isinstance(value, int | float) and not math.isnan(value) and value >= limit
 
@@ -556,6 +602,7 @@ BENCHES: dict[str, Bench] = {
         Bench("daemon", "tests.bench.bench_daemon", run_daemon, daemon_rows),
         Bench("audio", "tests.bench.bench_audio", run_audio, audio_rows, needs=PULSE),
         Bench("aec", "tests.bench.bench_aec", run_aec, aec_rows, needs=("espeak-ng",)),
+        Bench("fleet", "tests.bench.bench_fleet", run_fleet, fleet_rows),
         Bench(
             "wake_word",
             "tests.bench.bench_wake_word",
