@@ -1,6 +1,7 @@
 """Home Assistant through MQTT discovery, against a real broker (mosquitto, started by the test)
 and the emulator: the discovery payloads follow Home Assistant's documented MQTT schema, the
-entities work both ways, TLS and a password are used, and a lost broker is reconnected."""
+entities work both ways, TLS (against mqtt.ca_file or the system's trust store) and a password
+or none are used, and a lost broker is reconnected."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ from pilive.emulator import Emulator
 from pilive.mqtt import discovery
 from tests.integration.test_app import app_config, mic_wav, start
 from tests.support.emulator_rig import emulator_options, running
-from tests.support.mqtt_rig import PASSWORD, USER, Mosquitto, mosquitto  # noqa: F401
+from tests.support.mqtt_rig import (  # noqa: F401 - fixtures
+    PASSWORD,
+    USER,
+    Mosquitto,
+    anonymous_mosquitto,
+    mosquitto,
+)
 
 # Home Assistant's MQTT discovery schema as its documentation states it (integrations
 # sensor.mqtt, switch.mqtt, number.mqtt, text.mqtt and "MQTT discovery"): the keys each
@@ -429,3 +436,99 @@ async def test_an_unusable_ca_file_is_retried_until_it_is_good(
             assert not task.done() and not bridge.connected
             await asyncio.to_thread(shutil.copyfile, mosquitto.ca_path, ca)
             await r.until(lambda: bridge.connected, timeout_s=30)
+
+
+async def test_a_broker_open_to_anonymous_clients_is_used_without_credentials(
+    tmp_path: Path,
+    anonymous_mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    """No mqtt.username or password_file (a broker with allow_anonymous): the daemon logs in
+    with no user at all (the broker still refuses a wrong one, and its log names any user sent),
+    announces itself and obeys the mute switch and the volume."""
+    broker = anonymous_mosquitto
+    mic_wav(tmp_path / "mic.wav")
+    extra = f"""
+[mqtt]
+enabled = true
+host = "127.0.0.1"
+port = {broker.port}
+keepalive_s = 5
+"""
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, extra)
+        assert config.mqtt.username is None and config.mqtt.password_file is None
+        async with (
+            observing(broker) as (seen, client),
+            start(config, emu.api_key) as r,
+        ):
+            await r.settled()
+            await seen.wait("pilive/availability", lambda v: v == "online")
+            for topic in discovery(config.mqtt):
+                check_against_home_assistant_schema(topic, json.loads(await seen.wait(topic, bool)))
+            await seen.wait("pilive/mute", lambda v: v == "OFF")
+            await client.publish("pilive/mute/set", "ON")
+            await seen.wait("pilive/state", lambda v: v == "muted")
+            assert r.app.household.muted
+            await client.publish("pilive/mute/set", "OFF")
+            await seen.wait("pilive/state", lambda v: v == "idle")
+            await client.publish("pilive/volume/set", "55")
+            await seen.wait("pilive/volume", lambda v: v == "55")
+            assert round(r.app.playback.volume_percent) == 55
+    # mosquitto writes "as <client id> (p2, c1, k5, u'<user>')" for a client that sent a user.
+    logins = re.findall(
+        r"New client connected from \S+ as pilive-pilive \(([^)]*)\)", broker.log_text()
+    )
+    assert logins and all("u'" not in login for login in logins), logins
+
+
+async def test_tls_without_ca_file_verifies_against_the_system_trust_store(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mqtt.tls = true without mqtt.ca_file: the broker's certificate is verified against the
+    system's trust store (OpenSSL's default verify paths, which SSL_CERT_FILE replaces here).
+    While that store holds only an unrelated CA the bridge does not connect and the warning
+    says the certificate failed verification; once the store holds the broker's CA the next
+    retry connects, announces itself and obeys a command. Nothing else changes in between."""
+    import trustme
+
+    unrelated = tmp_path / "unrelated-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(unrelated))
+    monkeypatch.setenv("SSL_CERT_FILE", str(unrelated))
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    extra = f"""
+[mqtt]
+enabled = true
+host = "127.0.0.1"
+port = {mosquitto.tls_port}
+tls = true
+username = "{USER}"
+password_file = "{secret}"
+keepalive_s = 5
+"""
+    mic_wav(tmp_path / "mic.wav")
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, extra)
+        assert config.mqtt.tls and config.mqtt.ca_file is None
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            bridge = r.app.household.mqtt
+            assert bridge is not None
+            await r.until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, timeout_s=30)
+            assert not bridge.connected and bridge.connections == 0
+            await r.until(lambda: "unknown ca" in mosquitto.log_text())  # the broker saw it too
+
+            monkeypatch.setenv("SSL_CERT_FILE", str(mosquitto.ca_path))
+            async with observing(mosquitto) as (seen, client):
+                await r.until(lambda: bridge.connected, timeout_s=30)
+                await seen.wait("pilive/availability", lambda v: v == "online")
+                await client.publish("pilive/volume/set", "25")
+                await seen.wait("pilive/volume", lambda v: v == "25")
+            assert round(r.app.playback.volume_percent) == 25 and bridge.connections == 1
+    warnings = [rec.getMessage() for rec in caplog.records if rec.name == "pilive.mqtt"]
+    refused = [w for w in warnings if "CERTIFICATE_VERIFY_FAILED" in w]
+    assert len(refused) == 1 and "retrying" in refused[0], warnings

@@ -1,8 +1,10 @@
 """A real MQTT broker for the tests: Debian's mosquitto, started on loopback by the test.
 
 Two listeners on free ports: plain (for the test's own observer) and TLS with a trustme
-certificate for 127.0.0.1; both need a user and password (no anonymous access). Persistence is
-off, so a restart forgets retained messages: a client that reconnects must publish again.
+certificate for 127.0.0.1; both take the user and password, and by default nothing else (no
+anonymous access; `anonymous_mosquitto` lets clients in without credentials too, while a wrong
+user or password is still refused). Persistence is off, so a restart forgets retained messages:
+a client that reconnects must publish again.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ class Mosquitto:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+@contextlib.contextmanager
+def broker(tmp_path: Path, *, allow_anonymous: bool = False) -> Iterator[Mosquitto]:
     """A running broker (skipped where Debian's mosquitto is not installed)."""
     if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
         pytest.skip("mosquitto is not installed (Debian package: mosquitto)")
@@ -88,16 +90,16 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     cert.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
     passwd = directory / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD], check=True)
-    broker = Mosquitto(directory, _free_port(), _free_port(), ca_path)
+    running = Mosquitto(directory, _free_port(), _free_port(), ca_path)
     (directory / "mosquitto.conf").write_text(
         "\n".join(
             [
                 "user root",  # as root, mosquitto would otherwise switch to its own user
                 "persistence false",
-                "allow_anonymous false",
+                f"allow_anonymous {'true' if allow_anonymous else 'false'}",
                 f"password_file {passwd}",
-                f"listener {broker.port} 127.0.0.1",
-                f"listener {broker.tls_port} 127.0.0.1",
+                f"listener {running.port} 127.0.0.1",
+                f"listener {running.tls_port} 127.0.0.1",
                 f"cafile {ca_path}",
                 f"certfile {directory / 'cert.pem'}",
                 f"keyfile {directory / 'key.pem'}",
@@ -105,8 +107,22 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
             ]
         )
     )
-    broker.start()
+    running.start()
     try:
-        yield broker
+        yield running
     finally:
-        broker.stop()
+        running.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running broker that lets in only USER with PASSWORD."""
+    with broker(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def anonymous_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running broker that also lets in clients without credentials (allow_anonymous)."""
+    with broker(tmp_path, allow_anonymous=True) as running:
+        yield running
