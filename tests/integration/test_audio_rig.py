@@ -30,6 +30,7 @@ from tests.support.pulse_rig import (
     pyaudio_backend,
     read_wav,
     stop_recording,
+    without_silent_gaps,
 )
 
 pytestmark = pytest.mark.rig
@@ -145,7 +146,8 @@ async def test_answer_comes_out_of_the_speaker_complete_and_in_order(
 ) -> None:
     """A chirp written in network-sized bursts comes out of the speaker sink whole: after alignment
     no 5 ms window differs from the source by more than -20 dB (no gap, repeat or drop), at 24 kHz
-    and resampled to 48 kHz; the ring counts no underrun."""
+    and resampled to 48 kHz; the ring counts no underrun. Silence the device inserted where it
+    reported starving is not the daemon's (underruns under load are the benchmark's business)."""
     out_hz = rate_hz or 24000
     playback = Playback(pyaudio_backend, device=device, rate_hz=rate_hz)
     await playback.start()
@@ -168,9 +170,19 @@ async def test_answer_comes_out_of_the_speaker_complete_and_in_order(
         recording = stop_recording(recorder, raw)
         await playback.aclose()
     reference = source if out_hz == 24000 else soxr.resample(source, 24000, out_hz)
-    offset, bad = glitches(recording, reference, out_hz * 5 // 1000)
-    assert bad == [], f"glitches at samples {bad[:10]} (offset {offset})"
     assert playback.ring is not None and playback.ring.underruns == 0
+    # Where the device itself reported starving (PortAudio's output underflow: on a loaded
+    # machine its callback ran late), it played silence there; that is taken out, and what the
+    # ring handed over must still be whole and in order.
+    starved = playback.device_underflows
+    gaps = 0
+    if starved:
+        recording, gaps = without_silent_gaps(recording, out_hz // 500)  # 2 ms of exact zeros
+    offset, bad = glitches(recording, reference, out_hz * 5 // 1000)
+    assert bad == [], (
+        f"glitches at samples {bad[:10]} (offset {offset}; "
+        f"{starved} device underflows, {gaps} silent gaps taken out)"
+    )
 
 
 RAMP_BASE = 16384  # answer sample n of the barge-in test is RAMP_BASE + n // RAMP_STEP

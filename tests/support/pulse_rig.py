@@ -191,6 +191,22 @@ def align(recording: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
     return offset, float(ncc[offset])
 
 
+def without_silent_gaps(recording: np.ndarray, min_run: int) -> tuple[np.ndarray, int]:
+    """The recording with every run of at least `min_run` exact zeros taken out, and how many
+    there were. A device that starves (its callback not run in time on a loaded machine, which
+    PortAudio reports as an output underflow) plays silence there; taking it out leaves what the
+    ring handed over, so a drop, a repeat or a reordering by the daemon still shows."""
+    silent = np.concatenate(([False], recording == 0, [False]))
+    edges = np.flatnonzero(np.diff(silent.astype(np.int8)))
+    keep = np.ones(len(recording), dtype=bool)
+    runs = 0
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if end - start >= min_run:
+            keep[start:end] = False
+            runs += 1
+    return recording[keep], runs
+
+
 def glitches(recording: np.ndarray, reference: np.ndarray, window: int) -> tuple[int, list[int]]:
     """Aligns the reference in the recording and returns (offset, windows whose residual is above
     -20 dB of the reference). A gap, a repeat or a dropped block shifts everything after it, so it
