@@ -564,9 +564,10 @@ class Household:
         return ok()
 
     def status(self) -> dict[str, object]:
-        """What `pilive ctl status` prints: state, link, mute, volume and the last turn."""
+        """What `pilive ctl status` prints: state, link, mute, volume, timers, the last turn and,
+        with [mqtt] on, whether Home Assistant's broker is reached."""
         link = self.link.status
-        return {
+        shown: dict[str, object] = {
             "state": (self.displayed or self.conversation.state).value,
             "link": {"state": link.state.value, "detail": link.describe()},
             "mute": self.privacy.describe(),
@@ -574,6 +575,9 @@ class Household:
             "timers": self.timers.book.listing(self.timers.clock(), self.timers.tz),
             "last_turn": None if self.last_turn is None else self.last_turn.to_json(),
         }
+        if self.mqtt is not None:
+            shown["mqtt"] = {"connected": self.mqtt.connected, "problem": self.mqtt.problem}
+        return shown
 
     # -- what the app tells us -----------------------------------------------------------------
 

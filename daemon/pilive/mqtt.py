@@ -158,6 +158,8 @@ class MqttBridge:
         self._published: dict[str, str] = {}
         self.connected = False
         self.connections = 0
+        self.problem: str | None = None
+        """Why the broker is not connected, for `pilive ctl status` (None while connected)."""
 
     def changed(self) -> None:
         self._dirty.set()
@@ -173,12 +175,9 @@ class MqttBridge:
                 tls_context = await asyncio.to_thread(self._tls_context)  # reads the CA file
             except OSError as exc:  # ssl.SSLError too: a CA file missing, unreadable or not PEM
                 # Read again before each attempt: a certificate being replaced may be back.
+                self.problem = f"mqtt.ca_file = {cfg.ca_file} is not usable ({exc.strerror or exc})"
                 if not failing:
-                    log.warning(
-                        "MQTT: mqtt.ca_file = %s is not usable (%s); retrying with backoff",
-                        self.config.ca_file,
-                        exc.strerror or exc,
-                    )
+                    log.warning("MQTT: %s; retrying with backoff", self.problem)
                 failing = True
                 await asyncio.sleep(next(delays))
                 continue
@@ -197,6 +196,7 @@ class MqttBridge:
                 async with client:
                     self.connected = True
                     self.connections += 1
+                    self.problem = None
                     failing = False
                     delays = retry.backoff(1.0, 60.0, 2.0, jitter=0.2)
                     log.info("MQTT: connected to %s:%d", cfg.host, cfg.port)
@@ -204,8 +204,11 @@ class MqttBridge:
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 reason = self._redacted(str(exc))
+                if "CERTIFICATE_VERIFY_FAILED" in reason and cfg.ca_file is None:
+                    reason += " (a broker with its own CA needs mqtt.ca_file)"
+                self.problem = f"{cfg.host}:{cfg.port}: {reason}"
                 if not failing:
-                    log.warning("MQTT: %s; retrying with backoff", reason)
+                    log.warning("MQTT: %s; retrying with backoff", self.problem)
                 failing = True
                 await asyncio.sleep(next(delays))
 

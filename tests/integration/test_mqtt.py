@@ -521,6 +521,11 @@ keepalive_s = 5
             await r.until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, timeout_s=30)
             assert not bridge.connected and bridge.connections == 0
             await r.until(lambda: "unknown ca" in mosquitto.log_text())  # the broker saw it too
+            # `pilive ctl status` says so: the broker, the reason and the key that fixes it.
+            said = r.app.household.status()["mqtt"]
+            assert isinstance(said, dict) and said["connected"] is False, said
+            problem = str(said["problem"])
+            assert f"127.0.0.1:{mosquitto.tls_port}" in problem and "mqtt.ca_file" in problem
 
             monkeypatch.setenv("SSL_CERT_FILE", str(mosquitto.ca_path))
             async with observing(mosquitto) as (seen, client):
@@ -529,6 +534,7 @@ keepalive_s = 5
                 await client.publish("pilive/volume/set", "25")
                 await seen.wait("pilive/volume", lambda v: v == "25")
             assert round(r.app.playback.volume_percent) == 25 and bridge.connections == 1
+            assert r.app.household.status()["mqtt"] == {"connected": True, "problem": None}
     warnings = [rec.getMessage() for rec in caplog.records if rec.name == "pilive.mqtt"]
     refused = [w for w in warnings if "CERTIFICATE_VERIFY_FAILED" in w]
     assert len(refused) == 1 and "retrying" in refused[0], warnings
