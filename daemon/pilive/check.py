@@ -9,6 +9,8 @@ start (`preflight`): GPIO library installed, microphone WAV readable, tool schem
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -52,6 +54,29 @@ def wake_word_description(config: Config) -> str:
     from pilive.wake_word import describe  # noqa: PLC0415 - once valid
 
     return describe(config.conversation.wake_word)
+
+
+def camera_description(config: Config) -> str:
+    """What the camera will send and whether this machine has the libraries for it: Pillow
+    crops, scales and encodes every frame, picamera2 drives the Pi camera. Asked of the
+    installed packages without importing them (the check stays light)."""
+    camera = config.camera
+    if camera.source == "none" or camera.mode == "off":
+        return "camera off"
+    what = (
+        f"camera: {camera.source}, {camera.size_px} px JPEG at {camera.fps:g} fps ({camera.mode})"
+    )
+    missing = [
+        f"{module} is not installed (sudo apt install {package})"
+        for module, package, needed in (
+            ("PIL", "python3-pil", True),
+            ("picamera2", "python3-picamera2", camera.source == "picamera2"),
+        )
+        if needed and importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        return f"{what}; no frames will go out: {'; '.join(missing)}"
+    return f"{what}; Pillow {importlib.metadata.version('Pillow')} encodes"
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"# {what}: {key!r} from {key.origin}")
     print(f"# microphone: {echo_description(config)}")
     print(f"# {wake_word_description(config)}")
+    print(f"# {camera_description(config)}")
     for warning in model_warnings(config):
         print(f"pilive check: warning: {warning}", file=sys.stderr)
     print()

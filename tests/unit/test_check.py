@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -219,3 +220,35 @@ def test_check_reports_what_run_would_refuse_at_start(
     assert out == ""
     assert expected in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("camera", "expected"),
+    [
+        ('source = "synthetic"\nfps = 0.5\n', "camera: synthetic, 768 px JPEG at 0.5 fps"),
+        ('source = "none"\n', "camera off"),
+        ('source = "synthetic"\nmode = "off"\n', "camera off"),
+    ],
+)
+def test_check_says_what_the_camera_sends_and_with_which_encoder(
+    camera: str, expected: str
+) -> None:
+    """The camera line names the source, size, rate and mode, and the installed Pillow that
+    encodes the frames; a camera that is off says only that."""
+    config = parse_config(f"[camera]\n{camera}", source="t.toml", base_dir=ROOT, environ={})
+    said = check.camera_description(config)
+    assert said.startswith(expected), said
+    if expected != "camera off":
+        assert said.endswith(" encodes") and "Pillow " in said
+
+
+def test_check_says_when_the_pi_camera_library_is_missing() -> None:
+    """picamera2 is not on this build machine (Raspberry Pi OS ships it): asked for the Pi
+    camera, the check says no frames will go out and which package brings it."""
+    pytest.importorskip("PIL")
+    if importlib.util.find_spec("picamera2") is not None:
+        pytest.skip("picamera2 is installed here")
+    config = parse_config('[camera]\nsource = "picamera2"\n', source="t.toml", environ={})
+    said = check.camera_description(config)
+    assert "no frames will go out: picamera2 is not installed" in said
+    assert "sudo apt install python3-picamera2" in said
