@@ -76,7 +76,11 @@ def camera_description(config: Config) -> str:
     ]
     if missing:
         return f"{what}; no frames will go out: {'; '.join(missing)}"
-    return f"{what}; Pillow {importlib.metadata.version('Pillow')} encodes"
+    try:
+        pillow = f"Pillow {importlib.metadata.version('Pillow')}"
+    except importlib.metadata.PackageNotFoundError:  # a distribution's own packaging
+        pillow = "Pillow"
+    return f"{what}; {pillow} encodes"
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
