@@ -220,17 +220,22 @@ async def observing(broker: Mosquitto) -> AsyncIterator[tuple[Observer, aiomqtt.
             await asyncio.gather(task, return_exceptions=True)
 
 
-def mqtt_config(tmp_path: Path, emu: Emulator, broker: Mosquitto, password: str) -> Config:
+def mqtt_config(
+    tmp_path: Path, emu: Emulator, broker: Mosquitto, password: str, *, ca_file: bool = True
+) -> Config:
+    """TLS with a user and a password file; the broker's CA as mqtt.ca_file, or (`ca_file`
+    False) none: the system's trust store then."""
     secret = tmp_path / "mqtt-password"
     secret.write_text(password + "\n")
     secret.chmod(0o600)
+    ca_line = f'ca_file = "{broker.ca_path}"' if ca_file else ""
     extra = f"""
 [mqtt]
 enabled = true
 host = "127.0.0.1"
 port = {broker.tls_port}
 tls = true
-ca_file = "{broker.ca_path}"
+{ca_line}
 username = "{USER}"
 password_file = "{secret}"
 keepalive_s = 5
@@ -497,22 +502,9 @@ async def test_tls_without_ca_file_verifies_against_the_system_trust_store(
     unrelated = tmp_path / "unrelated-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(unrelated))
     monkeypatch.setenv("SSL_CERT_FILE", str(unrelated))
-    secret = tmp_path / "mqtt-password"
-    secret.write_text(PASSWORD + "\n")
-    secret.chmod(0o600)
-    extra = f"""
-[mqtt]
-enabled = true
-host = "127.0.0.1"
-port = {mosquitto.tls_port}
-tls = true
-username = "{USER}"
-password_file = "{secret}"
-keepalive_s = 5
-"""
     mic_wav(tmp_path / "mic.wav")
     async with running(emulator_options()) as emu:
-        config = app_config(tmp_path, emu, extra)
+        config = mqtt_config(tmp_path, emu, mosquitto, PASSWORD, ca_file=False)
         assert config.mqtt.tls and config.mqtt.ca_file is None
         async with start(config, emu.api_key) as r:
             await r.settled()
