@@ -15,9 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from pilive.cli import add_config_argument
+
 # The config package is standard library only, so importing it here keeps start-up light.
 from pilive.config import (
-    DEFAULT_CONFIG_PATH,
     Config,
     ConfigError,
     load_config,
@@ -81,17 +82,6 @@ def camera_description(config: Config) -> str:
     except importlib.metadata.PackageNotFoundError:  # a distribution's own packaging
         pillow = "Pillow"
     return f"{what}; {pillow} encodes"
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE`, the same for every subcommand that reads the configuration."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG_PATH,
-        metavar="FILE",
-        help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
-    )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pilive import __version__
 
@@ -46,6 +47,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "List audio devices, the rates they accept, and which ones a name picks",
     ),
 }
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, the same for every subcommand that reads the configuration."""
+    from pilive.config import DEFAULT_CONFIG_PATH  # noqa: PLC0415 - only where a config is read
+
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        metavar="FILE",
+        help=f"the TOML configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
-from pilive.check import add_config_argument
+from pilive.cli import add_config_argument
 from pilive.config import ConfigError, load_config
 from pilive.control.protocol import (
     COMMANDS,

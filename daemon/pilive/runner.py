@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 
-from pilive.check import add_config_argument
+from pilive.cli import add_config_argument
 from pilive.config import ConfigError, load_config, load_credentials
 
 EXIT_CONFIG = 2
