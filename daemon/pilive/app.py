@@ -78,7 +78,7 @@ from pilive.usage_keeper import UsageKeeper
 if TYPE_CHECKING:
     # numpy underneath: wiring imports them only for a configuration that has them.
     from pilive.audio.echo import EchoProcessor
-    from pilive.audio.wake import WakeWordListener
+    from pilive.audio.wake import WakeModel, WakeWordListener
     from pilive.camera import CameraStreamer
     from pilive.metrics import MetricsExporter
 
@@ -169,7 +169,12 @@ class App:
         """Run until `request_stop()` (SIGTERM/SIGINT in `pilive run`, or the timeline)."""
         loop = asyncio.get_running_loop()
         self.stats.started_s = time.monotonic()
-        self._build(loop)
+        # The wake word's model loads off the loop (a TFLite model: about 0.2 s here, longer on
+        # a Pi Zero); nothing else has started yet, but the loop is never held.
+        wake_model = None
+        if self.config.conversation.wake_word != "off":
+            wake_model = await asyncio.to_thread(wiring.wake_model, self.config)
+        self._build(loop, wake_model)
         try:
             await self.household.start()  # the kept mute and volume, before a device opens
             await self._start_hardware()
@@ -212,7 +217,7 @@ class App:
         finally:
             await self._shutdown()
 
-    def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _build(self, loop: asyncio.AbstractEventLoop, wake_model: WakeModel | None) -> None:
         """The parts from wiring, their callbacks pointed at this app."""
         cfg = self.config
         room = wiring.room(cfg)  # the simulated room, when configured: one device for both
@@ -283,6 +288,7 @@ class App:
         self.controls = wiring.controls(cfg, loop=loop, on_event=self._on_control_event)
         self.wake = wiring.wake_listener(
             cfg,
+            wake_model,
             lambda event: self.household.wake_event(event),  # noqa: PLW0108 - built below
         )
         # Hands-free with a wake word: the microphone stays on the device until the word, or

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     # numpy underneath: each is imported by the builder below that needs it, and only then.
     from pilive.audio.echo import EchoProcessor
     from pilive.audio.room import RoomOptions
-    from pilive.audio.wake import WakeWordListener
+    from pilive.audio.wake import WakeModel, WakeWordListener
     from pilive.camera import CameraState, CameraStreamer
 
 _LED_KINDS = {"none": "none", "led": "led", "pwm": "pwmled", "rgb": "rgbled"}
@@ -368,27 +368,36 @@ def echo(
     )
 
 
-def wake_listener(
-    config: Config, on_event: Callable[[wake_word.WakeEvent], None]
-) -> WakeWordListener | None:
-    """The wake word's listener, or None when none is configured or it cannot run here (logged:
-    the daemon runs on without it, and `pilive check` says why)."""
-    conv, vad = config.conversation, config.live.vad
-    if conv.wake_word == "off":
+def wake_model(config: Config) -> WakeModel | None:
+    """The configured wake word's model, loaded (blocking: tens of milliseconds to load the
+    TFLite model, more on a Pi Zero; the app runs it on a worker thread). None when no word is
+    configured or it cannot run here (logged: the daemon runs on without it, and `pilive check`
+    says why)."""
+    word = config.conversation.wake_word
+    if word == "off":
         return None
     missing = wake_word.missing_package()
     if missing is not None:
-        log.warning("conversation.wake_word = %r is off: %s", conv.wake_word, missing)
+        log.warning("conversation.wake_word = %r is off: %s", word, missing)
         return None
-    from pilive.audio.wake import WakeModel, WakeWordListener  # noqa: PLC0415 - its library
+    from pilive.audio.wake import WakeModel  # noqa: PLC0415 - its library
 
     try:
-        model = WakeModel(conv.wake_word)
+        return WakeModel(word)
     except Exception as exc:  # a damaged package or C library: the word is off, talking goes on
-        log.warning(
-            "conversation.wake_word = %r is off: its model did not load: %s", conv.wake_word, exc
-        )
+        log.warning("conversation.wake_word = %r is off: its model did not load: %s", word, exc)
         return None
+
+
+def wake_listener(
+    config: Config, model: WakeModel | None, on_event: Callable[[wake_word.WakeEvent], None]
+) -> WakeWordListener | None:
+    """The wake word's listener around `model` (from `wake_model`), or None without one."""
+    if model is None:
+        return None
+    from pilive.audio.wake import WakeWordListener  # noqa: PLC0415 - its library
+
+    conv, vad = config.conversation, config.live.vad
     turns = wake_word.WakeTurns(
         local_end=conv.mode != "hands-free",
         sensitivity=vad.start_sensitivity,
