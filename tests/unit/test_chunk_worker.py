@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from pilive.audio.worker import ChunkWorker
 
 
@@ -100,9 +102,12 @@ def test_to_loop_is_false_once_the_loop_is_closed() -> None:
     assert not ChunkWorker("unstarted", lambda i: True, max_items=1, behind="%d").to_loop(print)
 
 
-async def test_a_hung_handler_is_left_behind_after_the_wait_and_said() -> None:
+async def test_a_hung_handler_is_left_behind_after_the_wait_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A library call that never returns (a hung TFLite call) holds the stop for `wait_s` only:
-    aclose reports False, so its owner does not free what the thread is still inside."""
+    aclose reports False, so its owner does not free what the thread is still inside, and the
+    log names the thread left behind."""
     gate = threading.Event()
     worker: ChunkWorker[int] = ChunkWorker(
         "hung", lambda i: gate.wait(30), max_items=2, behind="%d"
@@ -113,4 +118,5 @@ async def test_a_hung_handler_is_left_behind_after_the_wait_and_said() -> None:
     async with asyncio.timeout(10):
         ended = await worker.aclose(wait_s=0.3)
     assert ended is False
+    assert "hung: its thread did not stop" in caplog.text and "left behind" in caplog.text
     gate.set()
