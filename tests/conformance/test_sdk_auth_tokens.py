@@ -15,7 +15,7 @@ from google.genai import errors, types
 
 from pilive.config import Secret
 from pilive.emulator import Emulator
-from pilive.emulator.frames import camel
+from pilive.live.setup_fields import camel
 from pilive.tokenservice.config import TokenSection
 from pilive.tokenservice.minting import Minter
 from tests.support.emulator_rig import MODEL, TlsMaterial, emulator_options, make_tls, running, tone

@@ -195,6 +195,11 @@ def test_request_body_follows_the_sdk() -> None:
          'token.lock_additional_fields[0] = "tols": is not a field of the Live API setup'),
         ('[token]\nlock_additional_fields = ["generationConfig.temprature"]\n',
          '"generationConfig.temprature": is not a field of the Live API setup'),
+        ('[token]\nlock_additional_fields = ["realtimeInputConfig.automaticActivityDetecton"]\n',
+         '"realtimeInputConfig.automaticActivityDetecton": is not a field of the Live API setup '
+         '(realtimeInputConfig has activityHandling, automaticActivityDetection, turnCoverage)'),
+        ('[token]\nlock_additional_fields = ["proactivity.proactiveAudo"]\n',
+         '"proactivity.proactiveAudo": is not a field of the Live API setup'),
         ('[api]\nendpoint = "http://example.com"\n',
          'api.endpoint = "http://example.com": plain http:// is allowed only to a loopback'),
         ('[api]\nendpoint = "https://example.com/v1alpha"\n', "must be a base URL without a path"),

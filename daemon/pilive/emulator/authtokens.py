@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pilive.emulator.frames import INVALID_ARGUMENT, ProtocolViolation, camel, get, snake
+from pilive.emulator.frames import INVALID_ARGUMENT, ProtocolViolation, get
+from pilive.live.setup_fields import camel, snake
 
 if TYPE_CHECKING:
     from aiohttp import web

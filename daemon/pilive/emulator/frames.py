@@ -16,6 +16,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilive.live.setup_fields import (
+    GENERATION_FIELDS,
+    GENERATION_NOT_IN_LIVE,
+    SETUP_FIELDS,
+    THINKING_FIELDS,
+    TRANSCRIPTION_FIELDS,
+    camel,
+    snake,
+)
+
 INVALID_ARGUMENT = "Request contains an invalid argument."
 DEFAULT_INPUT_RATE_HZ = 16000
 
@@ -33,15 +43,6 @@ class ProtocolViolation(Exception):
 def invalid(detail: str) -> ProtocolViolation:
     """A 1007 like the service's, with a detail for the emulator's log."""
     return ProtocolViolation(1007, INVALID_ARGUMENT, detail)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def get(obj: dict[str, Any], snake_name: str, default: Any = None) -> Any:
@@ -232,73 +233,6 @@ class ToolResponse:
 ClientMessage = Setup | RealtimeInput | ClientContent | ToolResponse
 
 _TOP = frozenset({"setup", "client_content", "realtime_input", "tool_response"})
-_SETUP_FIELDS = frozenset(
-    {
-        "model",
-        "generation_config",
-        "system_instruction",
-        "tools",
-        "realtime_input_config",
-        "session_resumption",
-        "context_window_compression",
-        "input_audio_transcription",
-        "output_audio_transcription",
-        "proactivity",
-        "explicit_vad_signal",
-        "history_config",
-        "avatar_config",
-        "safety_settings",
-    }
-)
-# generationConfig as the proto has it; the Live setup refuses the ones in
-# _GENERATION_NOT_IN_LIVE (BidiGenerateContentSetup.generation_config's documentation).
-_GENERATION_FIELDS = frozenset(
-    {
-        "candidate_count",
-        "max_output_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "response_modalities",
-        "speech_config",
-        "media_resolution",
-        "thinking_config",
-        "enable_affective_dialog",
-        "enable_enhanced_civic_answers",
-        "image_config",
-        "translation_config",
-    }
-)
-_GENERATION_NOT_IN_LIVE = frozenset(
-    {
-        "response_logprobs",
-        "response_mime_type",
-        "logprobs",
-        "response_schema",
-        "response_json_schema",
-        "stop_sequences",
-        "routing_config",
-        "audio_timestamp",
-    }
-)
-_THINKING_FIELDS = frozenset({"include_thoughts", "thinking_budget", "thinking_level"})
-# AudioTranscriptionConfig in google-genai 3.6.1 (most are newer than the Live reference).
-_TRANSCRIPTION_FIELDS = frozenset(
-    {
-        "language_codes",
-        "language_auto",
-        "language_hints",
-        "custom_vocabulary",
-        "adaptation_phrases",
-        "word_timestamp",
-        "diarization",
-        "mode",
-        "source_text",
-    }
-)
 # A BCP-47 tag, case-insensitive as the standard has it: a 2-3 letter language, then subtags.
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -334,7 +268,7 @@ def parse_client_frame(data: str | bytes) -> ClientMessage:
 
 
 def _parse_setup(body: dict[str, Any]) -> Setup:
-    _check_fields(body, _SETUP_FIELDS, "setup")
+    _check_fields(body, SETUP_FIELDS, "setup")
     model = get(body, "model")
     if not isinstance(model, str) or not model:
         raise invalid("setup.model is required")
@@ -374,14 +308,14 @@ def _parse_setup(body: dict[str, Any]) -> Setup:
                 )
             )
     for key in gen:
-        if snake(key) in _GENERATION_NOT_IN_LIVE:
+        if snake(key) in GENERATION_NOT_IN_LIVE:
             raise invalid(f"generationConfig.{key} is not supported in the Live API")
-    _check_fields(gen, _GENERATION_FIELDS, "setup.generationConfig")
+    _check_fields(gen, GENERATION_FIELDS, "setup.generationConfig")
     thinking = get(gen, "thinking_config")
     thinking_obj = _obj(thinking, "generationConfig.thinkingConfig")
-    _check_fields(thinking_obj, _THINKING_FIELDS, "generationConfig.thinkingConfig")
+    _check_fields(thinking_obj, THINKING_FIELDS, "generationConfig.thinkingConfig")
     transcription = _obj(get(body, "input_audio_transcription"), "setup.inputAudioTranscription")
-    _check_fields(transcription, _TRANSCRIPTION_FIELDS, "setup.inputAudioTranscription")
+    _check_fields(transcription, TRANSCRIPTION_FIELDS, "setup.inputAudioTranscription")
     level = get(thinking_obj, "thinking_level")
     if level is not None and not isinstance(level, str):
         raise invalid("thinkingConfig.thinkingLevel must be an enum name")

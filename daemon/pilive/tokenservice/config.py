@@ -16,7 +16,7 @@ from pilive.config._load import parse_document
 from pilive.config._reader import show_value
 from pilive.config.apikey import find_api_key, read_secret_file
 from pilive.config.model import DEFAULT_MODEL, LogLevel, ResponseModality
-from pilive.emulator.frames import _GENERATION_FIELDS, _SETUP_FIELDS, camel
+from pilive.live.setup_fields import SETUP_FIELDS, SETUP_SUBFIELDS, camel, snake
 from pilive.net.endpoint import https_url_problems, is_loopback_host
 
 DEFAULT_PATH = Path("/etc/pilive/token-service.toml")
@@ -193,16 +193,17 @@ def _not_a_setup_path(path: str) -> str:
     as it is: a path it does not know locks nothing. The SDK turns a bare generationConfig
     field ("temperature") into its full path; the owner writes that path here."""
     head, _, inner = path.partition(".")
-    setup_fields = {camel(name) for name in _SETUP_FIELDS}
-    generation_fields = {camel(name) for name in _GENERATION_FIELDS}
+    setup_fields = {camel(name) for name in SETUP_FIELDS}
+    generation_fields = {camel(name) for name in SETUP_SUBFIELDS["generation_config"]}
     if head not in setup_fields:
         if not inner and head in generation_fields:
             return f'is a generationConfig field: write "generationConfig.{head}"'
         return "is not a field of the Live API setup (" + ", ".join(sorted(setup_fields)) + ")"
-    if head == "generationConfig" and inner and inner not in generation_fields:
+    known = SETUP_SUBFIELDS.get(snake(head))
+    if inner and known is not None and inner not in {camel(name) for name in known}:
         return (
-            "is not a field of the Live API setup (generationConfig has "
-            + ", ".join(sorted(generation_fields))
+            f"is not a field of the Live API setup ({head} has "
+            + ", ".join(sorted(camel(name) for name in known))
             + ")"
         )
     return ""
