@@ -347,10 +347,11 @@ class App:
             self._end_fallback.cancel()
         if self.hands_free_audio is not None:
             self.hands_free_audio.close()
-        if self.echo is not None:
-            await self.echo.aclose()  # no processed microphone audio after this: the link closes
-        if self.wake is not None:
-            await self.wake.aclose()
+        # No processed microphone audio after this (the link closes next). The two DSP threads
+        # stop side by side: each waits out a hung library call for at most STOP_WAIT_S, so the
+        # whole stop stays inside the unit's TimeoutStopSec.
+        dsp = [part.aclose() for part in (self.echo, self.wake) if part is not None]
+        await asyncio.gather(*dsp)
         with contextlib.suppress(AttributeError):
             self.link.stop()
         try:

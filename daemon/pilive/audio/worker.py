@@ -23,7 +23,7 @@ Item = TypeVar("Item")
 
 _STOP_POLL_S = 0.1
 """How often a stop re-offers the sentinel to a full queue while the thread drains it."""
-STOP_WAIT_S = 5.0
+STOP_WAIT_S = 3.0
 """How long a stop waits for the thread; a library call hung longer than that is left behind
 (the thread is a daemon thread), so that it cannot hold up the daemon's stop past systemd's."""
 
@@ -85,7 +85,7 @@ class ChunkWorker(Generic[Item]):
         if thread.is_alive():
             await asyncio.to_thread(self._join, thread, time.monotonic() + wait_s)
         if thread.is_alive():
-            log.warning("%s: its thread did not stop within %.0f s; left behind", self.name, wait_s)
+            log.warning("%s: its thread did not stop within %.1f s; left behind", self.name, wait_s)
             return False
         return True
 
