@@ -4,6 +4,7 @@ stream positions, and what a fault in the model's library does."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -16,6 +17,7 @@ from tests.support.room_rig import RATE_HZ, speak, to_int16
 pytest.importorskip("pymicro_wakeword", reason="pymicro-wakeword has wheels for x86-64/aarch64")
 
 from pilive.audio.wake import WakeModel, WakeWordListener
+from pilive.audio.worker import STOP_WAIT_S
 
 CHUNK_BYTES = 640  # 20 ms, as the capture delivers
 
@@ -149,3 +151,42 @@ async def test_a_fault_when_the_mute_resets_the_model_is_said_too() -> None:
     finally:
         await listener.aclose()
     assert "returned NULL" in (listener.failure or "")
+
+
+class HungModel(WakeModel):
+    """The real model whose library call hangs until released (fault injection); records
+    whether it was closed while a call was still inside it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.closed_while_inside = False
+        self.closed = False
+
+    def decide(self, frame: bytes) -> bool | None:
+        self.inside.set()
+        self.release.wait(30)
+        self.inside.clear()
+        return super().decide(frame)
+
+    def close(self) -> None:
+        self.closed = True
+        self.closed_while_inside = self.inside.is_set()
+        super().close()
+
+
+async def test_a_hung_model_does_not_hold_the_stop_and_is_not_freed_under_its_thread() -> None:
+    """A library call that never returns: the stop returns after the worker's bounded wait,
+    and the model (a C library's memory) is not closed while the thread is still inside it."""
+    model = HungModel("okay_nabu")
+    listener = WakeWordListener(model, WakeTurns(local_end=False), lambda event: None)
+    await listener.start()
+    try:
+        listener.submit(bytes(CHUNK_BYTES))
+        await wait_for(model.inside.is_set, 10.0)
+        async with asyncio.timeout(STOP_WAIT_S + 5):
+            await listener.aclose()
+        assert not model.closed and not model.closed_while_inside
+    finally:
+        model.release.set()
