@@ -158,7 +158,7 @@ class MqttBridge:
         self._published: dict[str, str] = {}
         self.connected = False
         self.connections = 0
-        self.problem: str | None = None
+        self.problem: str | None = f"{config.host}:{config.port}: not connected yet"
         """Why the broker is not connected, for `pilive ctl status` (None while connected)."""
 
     def changed(self) -> None:

@@ -510,6 +510,7 @@ async def test_tls_without_ca_file_verifies_against_the_system_trust_store(
             await r.settled()
             bridge = r.app.household.mqtt
             assert bridge is not None
+            assert bridge.connected or bridge.problem, "a bridge not connected says why"
             await r.until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, timeout_s=30)
             assert not bridge.connected and bridge.connections == 0
             await r.until(lambda: "unknown ca" in mosquitto.log_text())  # the broker saw it too
