@@ -31,6 +31,7 @@ from pilive.live.events import (
     VoiceActivity,
     WaitingForInput,
 )
+from pilive.live.setup_fields import snake
 from pilive.live.wire_rules import OUTPUT_AUDIO_RATE_HZ, LiveProtocolError
 
 
@@ -42,11 +43,11 @@ _SNAKE: dict[str, str] = {}
 
 
 def _snake(camel: str) -> str:
-    snake = _SNAKE.get(camel)
-    if snake is None:
-        snake = re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
-        _SNAKE[camel] = snake
-    return snake
+    """setup_fields.snake, remembered: the same few field names come in every frame."""
+    name = _SNAKE.get(camel)
+    if name is None:
+        name = _SNAKE[camel] = snake(camel)
+    return name
 
 
 def _get(obj: dict[str, object], camel: str) -> object:
