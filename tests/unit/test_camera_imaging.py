@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import logging
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -306,16 +309,37 @@ def test_the_pi_cameras_array_is_encoded_straight_from_it() -> None:
     assert r > 180 and g < 50 and b < 50
 
 
-def test_pillow_encodes_where_simplejpeg_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_numpy_still_being_imported_is_not_loaded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy is in sys.modules from the moment another thread (the microphone opening) starts
+    importing it; until that import has finished the camera keeps to Pillow, so a frame never
+    waits on it and simplejpeg is never tried against a half-made numpy."""
+    partial = types.ModuleType("numpy")
+    partial.__spec__ = importlib.machinery.ModuleSpec("numpy", None)
+    partial.__spec__._initializing = True  # what the import system sets while it runs the module
+    monkeypatch.setitem(sys.modules, "numpy", partial)
+    assert not numpy_is_loaded()
+    partial.__spec__._initializing = False
+    assert numpy_is_loaded()
+    monkeypatch.delitem(sys.modules, "numpy")
+    assert not numpy_is_loaded()
+
+
+def test_pillow_encodes_where_simplejpeg_is_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """Without simplejpeg (no wheel on 32-bit Debian), even a frame at the size wanted, with
-    numpy loaded, is encoded by Pillow."""
+    numpy loaded, is encoded by Pillow; the log says why, once."""
     monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg raises ImportError
     jpeg_codec.cache_clear()
     _simplejpeg_imports.cache_clear()
+    caplog.set_level(logging.INFO, logger="pilive.camera.imaging")
     try:
         assert codec_for(reshaping=False, numpy_loaded=True).name == "pillow"
         assert jpeg_codec("pillow").is_jpeg(frame_to_jpeg(framed(64, 64), 64))
+        assert codec_for(reshaping=False, numpy_loaded=True).name == "pillow"
         assert _simplejpeg_imports.cache_info().misses == 1  # asked once, not every frame
+        said = [r.getMessage() for r in caplog.records if "simplejpeg" in r.getMessage()]
+        assert len(said) == 1 and "Pillow encodes every frame" in said[0]
     finally:
         jpeg_codec.cache_clear()
         _simplejpeg_imports.cache_clear()

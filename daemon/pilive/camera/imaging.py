@@ -30,11 +30,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import logging
 import sys
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from PIL import Image
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE_PX = 768
 DEFAULT_JPEG_QUALITY = 80
@@ -278,8 +281,12 @@ def jpeg_codec(name: str) -> JpegCodec:
 
 
 def numpy_is_loaded() -> bool:
-    """Whether something in this process (picamera2, resampling, echo cancelling) loaded numpy."""
-    return "numpy" in sys.modules
+    """Whether something in this process (picamera2, resampling, echo cancelling) has loaded
+    numpy. A numpy still being imported by another thread (the microphone opening) does not
+    count yet: the frame would wait for it, and the next frame finds it ready."""
+    numpy = sys.modules.get("numpy")
+    spec = getattr(numpy, "__spec__", None)
+    return numpy is not None and not getattr(spec, "_initializing", False)
 
 
 def codec_for(*, reshaping: bool, numpy_loaded: bool) -> JpegCodec:
@@ -297,7 +304,8 @@ def _simplejpeg_imports() -> bool:
     (32-bit Debian without python3-simplejpeg, where Pillow encodes instead)."""
     try:
         jpeg_codec("simplejpeg")
-    except ImportError:
+    except ImportError as exc:
+        log.info("camera: simplejpeg does not import (%s); Pillow encodes every frame", exc)
         return False
     return True
 
