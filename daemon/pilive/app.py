@@ -497,6 +497,7 @@ class App:
         self._do(self.conversation.link_changed(status.state))
         if self.hands_free_audio is not None:
             self.hands_free_audio.link_changed(status.state)
+        self.household.link_changed()
         self._update_status()
 
     def _on_limit_changed(self, spent: bool) -> None:

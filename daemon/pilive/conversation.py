@@ -238,6 +238,11 @@ class Conversation:
         return self._state
 
     @property
+    def limit_spent(self) -> bool:
+        """The daily token limit is spent: no turn may start until it is renewed."""
+        return self._limit_spent
+
+    @property
     def mic_open(self) -> bool:
         """Mic chunks go to the server now (inside an activity, or always when hands-free)."""
         if self.hands_free:

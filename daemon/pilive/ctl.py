@@ -2,7 +2,8 @@
 
     pilive ctl status                  the state as JSON (state, link, mute, volume, timers, ...)
     pilive ctl press | release         the talk button, as if pressed
-    pilive ctl say TEXT...             a typed turn: the model speaks about TEXT
+    pilive ctl say TEXT...             a typed turn: the model speaks about TEXT (offline, it
+                                       waits for the link: up to 8, 5 minutes each)
     pilive ctl new-conversation
     pilive ctl mute on|off
     pilive ctl volume N                0-100

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pilive.announcements import Announcements, Waiting
 from pilive.audio.capture import Capture
 from pilive.audio.playback import Playback
 from pilive.config import Config, Secret
@@ -154,6 +155,8 @@ class Household:
         self._mic_wanted = False  # the app has started its devices: the microphone may open
         self._mic_open = False
         self._mic_task: asyncio.Task[None] | None = None
+        self.announcements = Announcements()
+        self._announcing: asyncio.Handle | None = None  # _say_waiting is scheduled
 
     @property
     def muted(self) -> bool:
@@ -239,6 +242,11 @@ class Household:
         if control is not None:
             await control.aclose()
         self._cancel_follow_up_timer()
+        if self._announcing is not None:
+            self._announcing.cancel()
+            self._announcing = None
+        for dropped in self.announcements.clear():
+            self._dropped(dropped, "the daemon is stopping")
         for task in (self._mqtt_task, self._mic_task, self._timers_task):
             if task is not None:
                 task.cancel()
@@ -422,6 +430,8 @@ class Household:
         if shown is not self.displayed:
             self.displayed = shown
             self._changed()
+        if shown in (ApplianceState.IDLE, ApplianceState.MUTED):
+            self._say_waiting_soon()
         return shown
 
     def ringing_changed(self) -> None:
@@ -553,15 +563,79 @@ class Household:
         return refused(f"unknown command {request.command!r}")
 
     def say(self, text: str) -> dict[str, object]:
-        """Send `text` as a turn of its own (`realtimeInput.text`): the model speaks about it."""
+        """Send `text` as a turn of its own (`realtimeInput.text`): the model speaks about it,
+        cutting an answer that plays. Offline, or while a turn is held, or behind others still
+        waiting, it waits (announcements.py) and is said once the speaker is idle and connected."""
+        if self.conversation.limit_spent:
+            return refused("the daily token limit is spent; nothing was sent")
         link = self.link.status
-        if link.state is not LinkState.CONNECTED:
-            return refused(f"not connected ({link.describe()}); nothing was sent")
-        actions = self.conversation.text_turn(text)
+        if not self.announcements and link.state is LinkState.CONNECTED:
+            actions = self.conversation.text_turn(text)
+            if actions is not None:
+                self._carry_out(actions)
+                return ok()
+            why = "the button is held for a turn"
+        elif self.announcements:
+            why = "announcements before it are still waiting"
+        else:
+            why = f"not connected: {link.describe()}"
+        now_s = asyncio.get_running_loop().time()
+        if not self.announcements.add(text, now_s):
+            return refused(
+                f"{self.announcements.max_waiting} announcements are already waiting; "
+                "this one was not queued"
+            )
+        log.info("announcement queued (%s): it is said when the speaker is free", why)
+        self._note(f"announcement queued ({why})")
+        self._say_waiting_soon()
+        self._changed()
+        return ok(queued=len(self.announcements), waiting_for=why)
+
+    def link_changed(self) -> None:
+        """The link came up (or went): waiting announcements may be said now."""
+        self._say_waiting_soon()
+
+    def _say_waiting_soon(self) -> None:
+        """Look at the waiting announcements on the loop's next turn (not inside the action or
+        event that prompted it)."""
+        if self.announcements and self._announcing is None:
+            loop = asyncio.get_running_loop()
+            self._announcing = loop.call_soon(self._say_waiting)
+
+    def _say_waiting(self) -> None:
+        """Say the oldest waiting announcement if the speaker is free: connected, idle (or
+        muted: a typed turn sends no microphone audio), no turn held, no timer ringing and no
+        follow-up window open. Its answer playing out brings the next one here again."""
+        self._announcing = None
+        for stale in self.announcements.expire(asyncio.get_running_loop().time()):
+            self._dropped(stale, f"it waited longer than {self.announcements.keep_s:g} s")
+        waiting = self.announcements.next()
+        if waiting is None:
+            return
+        if self.conversation.limit_spent:
+            for dropped in self.announcements.clear():
+                self._dropped(dropped, "the daily token limit is spent")
+            self._changed()
+            return
+        free = self.displayed in (ApplianceState.IDLE, ApplianceState.MUTED)
+        if self.link.status.state is not LinkState.CONNECTED or not free:
+            return
+        if self.conversation.turn_pending:
+            return
+        actions = self.conversation.text_turn(waiting.text)
         if actions is None:
-            return refused("busy: the button is held for a turn")
+            return
+        self.announcements.taken()
+        waited_s = asyncio.get_running_loop().time() - waiting.queued_at_s
+        log.info("announcement said after waiting %.1f s", waited_s)
+        self._note(f"announcement said after waiting {waited_s:.1f} s")
         self._carry_out(actions)
-        return ok()
+        self._changed()
+
+    def _dropped(self, waiting: Waiting, why: str) -> None:
+        """Logged with its words only where transcripts are (log.transcripts)."""
+        words = f": {waiting.text[:80]!r}" if self.config.log.transcripts else ""
+        log.warning("announcement dropped, never said (%s)%s", why, words)
 
     def status(self) -> dict[str, object]:
         """What `pilive ctl status` prints: state, link, mute, volume, timers, the last turn and,
@@ -574,6 +648,7 @@ class Household:
             "volume": round(self.playback.volume_percent),
             "timers": self.timers.book.listing(self.timers.clock(), self.timers.tz),
             "last_turn": None if self.last_turn is None else self.last_turn.to_json(),
+            "announcements_waiting": len(self.announcements),
         }
         if self.mqtt is not None:
             shown["mqtt"] = {"connected": self.mqtt.connected, "problem": self.mqtt.problem}

@@ -4,6 +4,7 @@ against the emulator, driven through its Unix socket and through `pilive ctl` as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -14,8 +15,10 @@ from typing import Any
 
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
+from pilive.live.events import LinkState
 from tests.integration.test_app import app_config, mic_wav, start
 from tests.support.emulator_rig import emulator_options, running
+from tests.support.fault_proxy import FaultProxy
 
 CONTROL = '[control]\nsocket = "ctl.sock"\n'
 
@@ -102,6 +105,48 @@ async def test_say_is_a_typed_turn_the_model_answers(tmp_path: Path) -> None:
         assert "turn 1" in status["last_turn"]["said"]
 
 
+async def test_say_while_offline_waits_for_the_link(tmp_path: Path) -> None:
+    """An announcement while the service cannot be reached is queued, not refused: the reply
+    and status say it waits, nothing is sent while offline, and once the link is back it is
+    said (a typed turn with no microphone audio) and its answer plays. A second one, sent while
+    the first still waits, follows it in order."""
+    mic_wav(tmp_path / "mic.wav")
+    path = tmp_path / "ctl.sock"
+    async with running(emulator_options()) as emu, FaultProxy(emu.port) as proxy:
+        config = app_config(tmp_path, emu, CONTROL)
+        config = dataclasses.replace(
+            config, live=dataclasses.replace(config.live, endpoint=proxy.url)
+        )
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            proxy.refuse(True)
+            proxy.cut()
+            await r.until(lambda: r.app.link.status.state is not LinkState.CONNECTED)
+            first = await ask(path, {"command": "say", "text": "the post has come"})
+            assert first["ok"] and first["queued"] == 1
+            assert first["waiting_for"].startswith("not connected")
+            second = await ask(path, {"command": "say", "text": "and the bread is ready"})
+            assert second["ok"] and second["queued"] == 2
+            status = (await ask(path, {"command": "status"}))["status"]
+            assert status["announcements_waiting"] == 2
+            await asyncio.sleep(0.5)
+            assert texts_heard(emu) == []
+            proxy.refuse(False)
+            await r.until(lambda: texts_heard(emu) == ["the post has come"], timeout_s=15)
+            await r.until(
+                lambda: texts_heard(emu) == ["the post has come", "and the bread is ready"],
+                timeout_s=20,
+            )
+            # One at a time: the second was said only after the first one's answer played out.
+            said = [i for i, t in enumerate(r.timeline) if t.startswith("announcement said")]
+            assert len(said) == 2
+            assert "answer played out" in r.timeline[said[0] : said[1]]
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+            status = (await ask(path, {"command": "status"}))["status"]
+            assert status["announcements_waiting"] == 0
+            assert not any(t.audio for s in emu.recording.sessions.values() for t in s.turns)
+
+
 async def test_press_release_volume_and_new_conversation_through_the_socket(
     tmp_path: Path,
 ) -> None:
@@ -117,11 +162,15 @@ async def test_press_release_volume_and_new_conversation_through_the_socket(
         assert (await ask(path, {"command": "press"}))["ok"]
         await r.until(lambda: r.state is ApplianceState.LISTENING)
         busy = await ask(path, {"command": "say", "text": "hello"})
-        assert busy == {"ok": False, "error": "busy: the button is held for a turn"}
+        assert busy == {"ok": True, "queued": 1, "waiting_for": "the button is held for a turn"}
         await asyncio.sleep(0.8)
         assert (await ask(path, {"command": "release"}))["ok"]
-        await r.until(lambda: emu.recording.counters["turns"] == 1)
+        await r.until(lambda: emu.recording.counters["turns"] >= 1)
         assert len(emu.recording.turn(None, 1).audio) > 16000  # > 0.5 s of speech
+        # The waiting announcement goes once the answer to the held turn has played, not before.
+        await r.until(lambda: texts_heard(emu) == ["hello"], timeout_s=15)
+        assert "answer played out" in r.timeline
+        assert not emu.recording.turn(None, 2).audio
         await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
 
         assert await ask(path, {"command": "volume", "percent": 50}) == {

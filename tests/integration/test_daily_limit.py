@@ -130,6 +130,14 @@ async def test_the_daily_limit_stops_the_next_turn_and_survives_a_restart(
                 await asyncio.sleep(0.6)
                 await _refused_press(r, emu)
                 assert "daily token limit spent" in r.app._status_text()
+                # An announcement (pilive ctl say, Home Assistant) is refused too, not queued.
+                notes = len(r.timeline)
+                assert r.app.household.say("is the door locked") == {
+                    "ok": False,
+                    "error": "the daily token limit is spent; nothing was sent",
+                }
+                assert len(r.app.household.announcements) == 0
+                assert not any("earcon" in t for t in r.timeline[notes:])  # nobody here asked
             assert emu.recording.counters["turns"] == 1
 
             # A count kept from yesterday is not today's: the speaker answers again.
