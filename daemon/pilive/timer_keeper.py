@@ -16,7 +16,7 @@ from pathlib import Path
 from pilive.kept import KeptJson
 from pilive.state import LoadOutcome
 from pilive.systemd import event_fields
-from pilive.timers import Missed, Rang, Timer, TimerBook, Unanswered
+from pilive.timers import Missed, Rang, Timer, TimerBook, Unanswered, local_time_words
 
 log = logging.getLogger("pilive")
 
@@ -99,16 +99,16 @@ class TimerKeeper:
 
     def stop_ringing(self) -> list[Timer]:
         """A press: every ringing timer stops."""
-        stopped = self.book.stop_ringing()
+        stopped = self.book.stop_ringing(self.clock(), self.tz)
         if stopped:
-            names = ", ".join(_name(t) for t in stopped)
+            names = ", ".join(_name(t) + self._again(t) for t in stopped)
             log.info("%s stopped by a press", names, extra=event_fields("timer_stopped"))
             self.changed()
             self._on_ringing_changed()
         return stopped
 
     def _update(self) -> None:
-        events = self.book.tick(self.clock())
+        events = self.book.tick(self.clock(), self.tz)
         for event in events:
             name = _name(event.timer)
             if isinstance(event, Rang):
@@ -117,20 +117,29 @@ class TimerKeeper:
                 )
             elif isinstance(event, Unanswered):
                 log.warning(
-                    "%s rang for %.0f s unanswered and stopped",
+                    "%s rang for %.0f s unanswered and stopped%s",
                     name,
                     self.book.ring_limit_s,
+                    self._again(event.timer),
                     extra=event_fields("timer_unanswered", label=event.timer.label),
                 )
             elif isinstance(event, Missed):
                 log.warning(
-                    "%s was due while pilive was not running, and was missed",
+                    "%s was due while pilive was not running, and was missed%s",
                     name,
+                    self._again(event.timer),
                     extra=event_fields("timer_missed", label=event.timer.label),
                 )
         if events:
             self.store.save_soon(self.book.to_json())
             self._on_ringing_changed()
+
+    def _again(self, timer: Timer) -> str:
+        """For a repeating alarm that rang: when it rings next, for the log line."""
+        again = self.book.get(timer.id)
+        if again is None or not again.repeats:
+            return ""
+        return f" (it repeats: next {local_time_words(again.due_unix_s, self.clock(), self.tz)})"
 
     async def aclose(self) -> None:
         await self.store.flush()

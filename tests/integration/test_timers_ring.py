@@ -122,3 +122,50 @@ async def test_timers_survive_a_restart_and_one_due_meanwhile_rings_at_start(
             await r.until(lambda: ringing(r), timeout_s=10)
             assert [t.label for t in r.app.timers.ringing] == ["eggs"]
             assert [t["label"] for t in r.app.timers.book.listing(now, None)] == ["eggs"]
+
+
+async def test_a_daily_alarm_the_model_set_rings_and_is_set_again_for_tomorrow(
+    tmp_path: Path,
+) -> None:
+    """The model sets an alarm for 07:00 every day; the speaker's clock (simulated here: the
+    keeper's clock is moved, the daemon is otherwise real) reaches it: it rings, a press stops
+    it, and it stays set, for 07:00 the next day, in status and in the state directory."""
+    mic_wav(tmp_path / "mic.wav")
+    every_day = "mon,tue,wed,thu,fri,sat,sun"
+    trigger = ToolTrigger(
+        turns=frozenset({1}),
+        function="set_alarm",
+        args={"time": "07:00", "days": every_day, "label": "wake"},
+    )
+    async with (
+        running(emulator_options(tool_trigger=trigger)) as emu,
+        start(app_config(tmp_path, emu, EXTRA), emu.api_key) as r,
+    ):
+        keeper = r.app.timers
+        await r.settled()
+        await r.hold(0.5)
+        await r.until(lambda: bool(keeper.book.listing(keeper.clock(), keeper.tz)), timeout_s=15)
+        await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+        response = emu.recording.turn(None, 1).tool_responses[0]["response"]
+        assert response["result"]["repeats"] == every_day.split(",")
+        alarm = keeper.book.get("alarm-1")
+        assert alarm is not None
+        first_due_s = alarm.due_unix_s
+        keeper.clock = lambda: first_due_s + 1  # the morning comes
+        keeper.changed()
+        await r.until(lambda: ringing(r), timeout_s=10)
+        await r.until(lambda: rgb(r)[0] > 0.9 and rgb(r)[2] < 0.1, timeout_s=5)
+        r.press()
+        await r.until(lambda: not ringing(r))
+        r.release()
+        (listed,) = (await status(tmp_path))["timers"]  # type: ignore[misc]
+        assert listed["repeats"] == every_day.split(",")
+        again = keeper.book.get("alarm-1")
+        assert again is not None
+        # The next morning at 07:00 on the wall: 23 to 25 hours on (a change of clocks between).
+        assert 23 * 3600 <= again.due_unix_s - first_due_s <= 25 * 3600
+        await keeper.store.flush()
+        kept = json.loads((tmp_path / "state" / "timers.json").read_text())
+        assert kept["timers"][0]["due_unix_s"] == again.due_unix_s
+        assert kept["timers"][0]["at"] == "07:00"
+        assert emu.recording.counters["turns"] == 1  # the stopping press was not a turn

@@ -15,6 +15,7 @@ from pilive.timers import (
     MAX_TIMERS,
     Missed,
     Rang,
+    Timer,
     TimerBook,
     TimerError,
     Unanswered,
@@ -34,12 +35,12 @@ def test_a_timer_rings_when_due_and_stops_unanswered_after_the_limit() -> None:
     book = TimerBook(ring_limit_s=60)
     tea = book.set_timer(180, "tea", T0)
     assert book.next_deadline() == T0 + 180
-    assert book.tick(T0 + 179.9) == []
-    assert book.tick(T0 + 180) == [Rang(tea)]
+    assert book.tick(T0 + 179.9, BERLIN) == []
+    assert book.tick(T0 + 180, BERLIN) == [Rang(tea)]
     assert book.ringing == (tea,)
-    assert book.tick(T0 + 200) == []
+    assert book.tick(T0 + 200, BERLIN) == []
     assert book.next_deadline() == T0 + 240
-    assert book.tick(T0 + 240) == [Unanswered(tea)]
+    assert book.tick(T0 + 240, BERLIN) == [Unanswered(tea)]
     assert book.ringing == () and book.listing(T0 + 240, BERLIN) == []
     assert book.next_deadline() is None
 
@@ -49,10 +50,10 @@ def test_a_press_stops_every_ringing_timer_and_leaves_the_others() -> None:
     eggs = book.set_timer(10, "eggs", T0)
     rice = book.set_timer(12, "rice", T0)
     later = book.set_timer(600, "bread", T0)
-    book.tick(T0 + 12)
-    assert book.stop_ringing() == [eggs, rice]
+    book.tick(T0 + 12, BERLIN)
+    assert book.stop_ringing(T0 + 12, BERLIN) == [eggs, rice]
     assert [t["id"] for t in book.listing(T0 + 12, BERLIN)] == [later.id]
-    assert book.stop_ringing() == []
+    assert book.stop_ringing(T0 + 12, BERLIN) == []
 
 
 def test_cancel_by_id_label_or_all_and_a_ringing_one_stops() -> None:
@@ -60,7 +61,7 @@ def test_cancel_by_id_label_or_all_and_a_ringing_one_stops() -> None:
     tea = book.set_timer(5, "Tea", T0)
     pasta = book.set_timer(600, "pasta", T0)
     book.set_alarm("07:00", "wake up", T0, BERLIN)
-    book.tick(T0 + 5)
+    book.tick(T0 + 5, BERLIN)
     assert book.cancel(label="tea") == [tea]  # case-insensitive; it was ringing
     assert book.ringing == ()
     assert book.cancel(ident=pasta.id) == [pasta]
@@ -105,7 +106,7 @@ def test_kept_timers_ring_after_a_restart_within_the_limit_or_are_missed() -> No
     kept["timers"].append({"id": "x", "kind": "timer", "label": "bad", "due_unix_s": "soon"})
     again = TimerBook(ring_limit_s=60)
     assert len(again.restore(kept)) == 1
-    assert again.tick(T0 + 80) == [Missed(long_gone), Rang(soon)]
+    assert again.tick(T0 + 80, BERLIN) == [Missed(long_gone), Rang(soon)]
     fresh = again.set_timer(10, "", T0 + 80)
     assert fresh.id not in (soon.id, long_gone.id)  # ids are never reused
 
@@ -153,3 +154,89 @@ async def test_the_tools_set_list_and_cancel_on_the_speakers_clock(tmp_path: Pat
     await keeper.store.flush()
     kept = json.loads((tmp_path / "timers.json").read_text())
     assert [t["label"] for t in kept["timers"]] == ["wake"]
+
+
+def _wall(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, BERLIN).strftime("%a %d %H:%M %Z")
+
+
+def test_a_weekday_alarm_rings_each_weekday_and_skips_the_weekend() -> None:
+    """Set on Wednesday 10 June at 14:00 for 06:45 on weekdays: Thursday, Friday, then Monday.
+    Stopped by a press, left ringing to the limit, or missed while the daemon was off, it is
+    set again for its next day each time, with the same id, until it is cancelled."""
+    book = TimerBook(ring_limit_s=60)
+    alarm = book.set_alarm("6:45", "work", T0, BERLIN, ["mon", "tue", "wed", "thu", "fri"])
+    assert alarm.at == "06:45" and alarm.days == (0, 1, 2, 3, 4) and alarm.repeats
+    assert _wall(alarm.due_unix_s) == "Thu 11 06:45 CEST"
+    thursday = alarm.due_unix_s
+    assert book.tick(thursday, BERLIN) == [Rang(alarm)]
+    assert book.stop_ringing(thursday + 5, BERLIN) == [alarm]  # a press
+    friday = book.get(alarm.id)
+    assert friday is not None and _wall(friday.due_unix_s) == "Fri 12 06:45 CEST"
+    assert book.tick(friday.due_unix_s, BERLIN) == [Rang(friday)]
+    assert book.tick(friday.due_unix_s + 60, BERLIN) == [Unanswered(friday)]  # nobody pressed
+    monday = book.get(alarm.id)
+    assert monday is not None and _wall(monday.due_unix_s) == "Mon 15 06:45 CEST"
+    listed = book.listing(friday.due_unix_s + 60, BERLIN)
+    assert listed[0]["repeats"] == ["mon", "tue", "wed", "thu", "fri"]
+    assert listed[0]["rings_at"] == "Mon 06:45"
+    # Off from Sunday to Tuesday noon: Monday's was missed; the next is Wednesday's.
+    assert book.tick(monday.due_unix_s + 29 * 3600, BERLIN) == [Missed(monday)]
+    wednesday = book.get(alarm.id)
+    assert wednesday is not None and _wall(wednesday.due_unix_s) == "Wed 17 06:45 CEST"
+    assert book.cancel(ident=alarm.id) == [wednesday]
+    assert book.next_deadline() is None
+
+
+def test_a_repeating_alarm_keeps_its_wall_clock_time_across_the_change_of_clocks() -> None:
+    """Every day at 07:00 from Saturday 28 March: Sunday's is 07:00 summer time (23 hours of
+    UTC later), and is kept so across a restart."""
+    saturday_night = datetime(2026, 3, 28, 20, 0, tzinfo=BERLIN).timestamp()
+    book = TimerBook(ring_limit_s=60)
+    days = ["Mon", "tue", "WED", "thu", "fri", "sat", "sunday"]
+    daily = book.set_alarm("07:00", "", saturday_night, BERLIN, days)
+    assert _wall(daily.due_unix_s) == "Sun 29 07:00 CEST"
+    book.tick(daily.due_unix_s, BERLIN)
+    book.stop_ringing(daily.due_unix_s + 1, BERLIN)
+    monday = book.get(daily.id)
+    assert monday is not None and _wall(monday.due_unix_s) == "Mon 30 07:00 CEST"
+    kept = json.loads(json.dumps(book.to_json()))
+    assert kept["timers"][0]["at"] == "07:00" and len(kept["timers"][0]["days"]) == 7
+    again = TimerBook(ring_limit_s=60)
+    assert again.restore(kept) == []
+    assert again.get(daily.id) == monday
+
+
+def test_bad_days_are_refused_and_damaged_kept_repeats_skipped() -> None:
+    book = TimerBook(ring_limit_s=60)
+    with pytest.raises(TimerError, match="days are named mon, tue"):
+        book.set_alarm("07:00", "", T0, BERLIN, ["mon", "someday"])
+    good = {"id": "alarm-1", "kind": "alarm", "label": "", "due_unix_s": T0}
+    damaged = [
+        {**good, "days": ["mon"]},  # days without a time of day
+        {**good, "at": "7 o'clock", "days": ["mon"]},
+        {**good, "at": "07:00", "days": ["moonday"]},
+        {**good, "at": "07:00", "days": "mon"},
+        {**good, "kind": "timer", "at": "07:00"},
+    ]
+    for entry in damaged:
+        assert len(TimerBook(ring_limit_s=60).restore({"timers": [entry]})) == 1, entry
+    kept_before_repeats = TimerBook(ring_limit_s=60)  # a file from before repeating alarms
+    assert kept_before_repeats.restore({"timers": [good]}) == []
+    assert kept_before_repeats.get("alarm-1") == Timer("alarm-1", "alarm", "", T0)
+
+
+async def test_the_model_sets_a_repeating_alarm(tmp_path: Path) -> None:
+    """set_alarm with days: the result says when it rings first and on which days it repeats;
+    list_timers shows it; a day name outside the schema is an error result."""
+    keeper = TimerKeeper(
+        60, tmp_path, play_earcon=lambda name: None, on_ringing_changed=lambda: None, tz=BERLIN
+    )
+    keeper.clock = lambda: T0
+    runner = ToolRunner(list(timer_tools(keeper).values()), lambda result: None)
+    result = await runner.call("set_alarm", {"time": "07:30", "days": "sat,sun", "label": "run"})
+    assert result["result"]["rings_at"] == "Sat 07:30"
+    assert result["result"]["repeats"] == ["sat", "sun"]
+    listed = (await runner.call("list_timers", {}))["result"]["timers"]
+    assert listed[0]["repeats"] == ["sat", "sun"]
+    assert "error" in await runner.call("set_alarm", {"time": "07:30", "days": "weekends"})

@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pilive.timer_keeper import TimerKeeper
-from pilive.timers import MAX_DURATION_S, MAX_LABEL_CHARS, TimerError, local_time_words
+from pilive.timers import (
+    DAY_NAMES,
+    MAX_DURATION_S,
+    MAX_LABEL_CHARS,
+    TimerError,
+    day_names,
+    local_time_words,
+)
 from pilive.tools.base import BLOCKING, Behavior, Tool, ToolResponse
 from pilive.tools.schema import check_schema
 
@@ -82,11 +89,15 @@ class SetTimerTool(_TimerTool):
         }
 
 
+_DAY = "(" + "|".join(DAY_NAMES) + ")"
+
+
 class SetAlarmTool(_TimerTool):
     name = "set_alarm"
     description = (
-        "Set an alarm on the speaker for the next time the local clock shows HH:MM (24-hour). "
-        "It rings even without a network. The result says the local time now."
+        "Set an alarm on the speaker for the next time the local clock shows HH:MM (24-hour), "
+        "once, or every week on the days given. It rings even without a network. The result "
+        "says the local time now."
     )
     parameters = check_schema(
         {
@@ -97,6 +108,15 @@ class SetAlarmTool(_TimerTool):
                     "pattern": r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
                     "description": "Local time of day, 24-hour HH:MM, e.g. '06:45'.",
                 },
+                "days": {
+                    "type": "string",
+                    "pattern": f"^{_DAY}(,{_DAY})*$",
+                    "description": (
+                        "For an alarm that repeats: the days it rings on, comma-separated, "
+                        "e.g. 'mon,tue,wed,thu,fri' for weekdays, all seven for every day. "
+                        "Leave it out for an alarm that rings once."
+                    ),
+                },
                 "label": _LABEL,
             },
             "required": ["time"],
@@ -106,9 +126,14 @@ class SetAlarmTool(_TimerTool):
 
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         now = self.keeper.clock()
+        days = args.get("days", "")
         try:
             alarm = self.keeper.book.set_alarm(
-                args["time"], args.get("label", ""), now, self.keeper.tz
+                args["time"],
+                args.get("label", ""),
+                now,
+                self.keeper.tz,
+                days.split(",") if days else (),
             )
         except TimerError as exc:
             return {"error": str(exc)}
@@ -119,6 +144,7 @@ class SetAlarmTool(_TimerTool):
                 "label": alarm.label,
                 "rings_at": local_time_words(alarm.due_unix_s, now, self.keeper.tz),
                 "in_s": round(alarm.due_unix_s - now),
+                **({"repeats": day_names(alarm.days)} if alarm.days else {}),
                 "now": _now_words(self.keeper),
             }
         }
@@ -140,7 +166,8 @@ class ListTimersTool(_TimerTool):
 class CancelTimerTool(_TimerTool):
     name = "cancel_timer"
     description = (
-        "Cancel timers or alarms: one by its id or label, or all of them. A ringing one stops."
+        "Cancel timers or alarms: one by its id or label, or all of them. A ringing one stops; "
+        "a repeating alarm is cancelled for every day."
     )
     parameters = check_schema(
         {
