@@ -259,6 +259,9 @@ class Household:
     def takes(self, event: ControlEvent) -> bool:
         """Handle the household's own control events, and a press that stops a ringing timer
         (with its release); False for what the conversation should see."""
+        # A tap (or a new conversation) ends a pending press without a state to show: waiting
+        # announcements are looked at after every event, once the conversation has taken it.
+        self._say_waiting_soon()
         if isinstance(event, ButtonPressed) and self.timers.ringing:
             self.timers.stop_ringing()
             self._swallow_release = True

@@ -147,6 +147,29 @@ async def test_say_while_offline_waits_for_the_link(tmp_path: Path) -> None:
             assert not any(t.audio for s in emu.recording.sessions.values() for t in s.turns)
 
 
+async def test_say_queued_behind_a_tap_is_said_once_the_tap_is_over(tmp_path: Path) -> None:
+    """An announcement queued while the button is down but not yet a turn (shorter than
+    min_press_ms) is said once that press ends as a tap: the tap changes no state, so nothing
+    else would have looked at the waiting text again."""
+    mic_wav(tmp_path / "mic.wav")
+    path = tmp_path / "ctl.sock"
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, CONTROL, conversation="min_press_ms = 5000")
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            assert (await ask(path, {"command": "press"}))["ok"]
+            queued = await ask(path, {"command": "say", "text": "the post has come"})
+            assert queued == {
+                "ok": True,
+                "queued": 1,
+                "waiting_for": "the button is held for a turn",
+            }
+            assert (await ask(path, {"command": "release"}))["ok"]
+            await r.until(lambda: texts_heard(emu) == ["the post has come"], timeout_s=15)
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+            assert emu.recording.counters["turns"] == 1  # the tap itself was no turn
+
+
 async def test_press_release_volume_and_new_conversation_through_the_socket(
     tmp_path: Path,
 ) -> None:
