@@ -157,6 +157,7 @@ class Household:
         self._mic_task: asyncio.Task[None] | None = None
         self.announcements = Announcements()
         self._announcing: asyncio.Handle | None = None  # _say_waiting is scheduled
+        self._announcement_due: asyncio.TimerHandle | None = None  # when the oldest expires
 
     @property
     def muted(self) -> bool:
@@ -242,9 +243,10 @@ class Household:
         if control is not None:
             await control.aclose()
         self._cancel_follow_up_timer()
-        if self._announcing is not None:
-            self._announcing.cancel()
-            self._announcing = None
+        for handle in (self._announcing, self._announcement_due):
+            if handle is not None:
+                handle.cancel()
+        self._announcing = self._announcement_due = None
         for dropped in self.announcements.clear():
             self._dropped(dropped, "the daemon is stopping")
         for task in (self._mqtt_task, self._mic_task, self._timers_task):
@@ -302,7 +304,10 @@ class Household:
         loop = asyncio.get_running_loop()
         window.start(loop.time())
         self._follow_up_timer = loop.call_later(window.window_s, self._follow_up_expired)
-        self._note(f"listening {window.window_s:g} s for a follow-up, without a press")
+        self._note(
+            f"listening {window.window_s:g} s for a follow-up, without a press "
+            f"(speech above {window.threshold_dbfs:.0f} dBFS)"
+        )
         self._carry_out([ShowState(self.conversation.state)])
 
     def hear(self, pcm: bytes) -> None:
@@ -319,10 +324,10 @@ class Household:
                 wake.rearm()  # the word's turn is over (or none started): the next may come
             wake.submit(pcm)
         window = self.follow_up
-        if window is None or not window.open:
+        if window is None:
             return
         now = asyncio.get_running_loop().time()
-        for heard in window.hear(pcm):
+        for heard in window.hear(pcm):  # it keeps the room's noise floor from every chunk
             if heard is Heard.PRESS:
                 self._cancel_follow_up_timer()
                 self._note("follow-up: speech heard, the turn starts")
@@ -583,6 +588,7 @@ class Household:
         else:
             why = f"not connected: {link.describe()}"
         now_s = asyncio.get_running_loop().time()
+        self._expire(now_s)
         if not self.announcements.add(text, now_s):
             return refused(
                 f"{self.announcements.max_waiting} announcements are already waiting; "
@@ -610,8 +616,11 @@ class Household:
         muted: a typed turn sends no microphone audio), no turn held, no timer ringing and no
         follow-up window open. Its answer playing out brings the next one here again."""
         self._announcing = None
-        for stale in self.announcements.expire(asyncio.get_running_loop().time()):
-            self._dropped(stale, f"it waited longer than {self.announcements.keep_s:g} s")
+        self._say_oldest()
+        self._expire_when_due()
+
+    def _say_oldest(self) -> None:
+        self._expire(asyncio.get_running_loop().time())
         waiting = self.announcements.next()
         if waiting is None:
             return
@@ -634,6 +643,29 @@ class Household:
         self._note(f"announcement said after waiting {waited_s:.1f} s")
         self._carry_out(actions)
         self._changed()
+
+    def _expire(self, now_s: float) -> None:
+        stale = self.announcements.expire(now_s)
+        for waiting in stale:
+            self._dropped(waiting, f"it waited longer than {self.announcements.keep_s:g} s")
+        if stale:
+            self._changed()
+
+    def _expire_when_due(self) -> None:
+        """Look again when the oldest's time is up, so it is dropped then (and status stops
+        counting it) even if the speaker stays busy or offline and nothing else looks."""
+        if self._announcement_due is not None:
+            self._announcement_due.cancel()
+            self._announcement_due = None
+        oldest = self.announcements.next()
+        if oldest is not None:
+            self._announcement_due = asyncio.get_running_loop().call_at(
+                oldest.queued_at_s + self.announcements.keep_s, self._announcement_expires
+            )
+
+    def _announcement_expires(self) -> None:
+        self._announcement_due = None
+        self._say_waiting_soon()
 
     def _dropped(self, waiting: Waiting, why: str) -> None:
         """Logged with its words only where transcripts are (log.transcripts)."""

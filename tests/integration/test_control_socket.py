@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
 from pilive.live.events import LinkState
@@ -168,6 +170,36 @@ async def test_say_queued_behind_a_tap_is_said_once_the_tap_is_over(tmp_path: Pa
             await r.until(lambda: texts_heard(emu) == ["the post has come"], timeout_s=15)
             await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
             assert emu.recording.counters["turns"] == 1  # the tap itself was no turn
+
+
+async def test_a_waiting_announcement_is_dropped_when_its_time_is_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An announcement that waits longer than it may is dropped and logged when its time is up,
+    even while nothing else changes (here a turn held all along): status stops counting it,
+    and it is never said after the turn. With log.transcripts off the log line has no words."""
+    mic_wav(tmp_path / "mic.wav")
+    path = tmp_path / "ctl.sock"
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, CONTROL + "[log]\ntranscripts = false\n")
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            r.app.household.announcements.keep_s = 0.5
+            assert (await ask(path, {"command": "press"}))["ok"]
+            await r.until(lambda: r.state is ApplianceState.LISTENING)
+            queued = await ask(path, {"command": "say", "text": "the post has come"})
+            assert queued["ok"] and queued["queued"] == 1
+            await r.until(
+                lambda: any("announcement dropped" in m for m in caplog.messages), timeout_s=10
+            )
+            assert r.state is ApplianceState.LISTENING  # still held: the time alone dropped it
+            status = (await ask(path, {"command": "status"}))["status"]
+            assert status["announcements_waiting"] == 0
+            assert not any("post" in m for m in caplog.messages)
+            assert (await ask(path, {"command": "release"}))["ok"]
+            await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
+            await asyncio.sleep(0.5)
+            assert texts_heard(emu) == []
 
 
 async def test_press_release_volume_and_new_conversation_through_the_socket(
