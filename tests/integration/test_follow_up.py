@@ -79,3 +79,33 @@ async def test_a_silent_window_closes_and_sends_nothing(tmp_path: Path) -> None:
             assert sum(len(c) for c in emu.recording.connections[-1].audio_chunks) == (
                 audio_after_turn
             )
+
+
+async def test_a_noisy_room_does_not_talk_to_the_model_by_itself(tmp_path: Path) -> None:
+    """A room with a cooker hood running (steady noise at -36 dBFS, louder than the fixed
+    speech threshold): after the pressed turn's answer the window opens with its threshold
+    above the hood, hears nothing but the hood, and closes. No second turn: with the fixed
+    threshold alone the hood would open one at once, and one after each answer for as long as
+    it runs."""
+    rng = np.random.default_rng(7)
+    hood = rng.normal(0, 32768 * 10 ** (-36 / 20), 60 * RATE_HZ).clip(-32768, 32767)
+    with wave.open(str(tmp_path / "mic.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE_HZ)
+        wav.writeframes(hood.astype("<i2").tobytes())
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, VAD, conversation=FOLLOW_UP)
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            await r.hold(1.0)
+            await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
+            opened = "follow-up: speech heard, the turn starts"
+            closed = "follow-up window closed: nothing was said"
+            await r.until(lambda: opened in r.timeline or closed in r.timeline, timeout_s=10)
+            assert opened not in r.timeline, "the hood opened a turn"
+            assert emu.recording.counters["turns"] == 1
+            assert r.app.stats.presses == 1
+            (listening,) = [t for t in r.timeline if t.startswith("listening 4 s")]
+            threshold_dbfs = int(listening.split("above ")[1].split(" dBFS")[0])
+            assert -30 <= threshold_dbfs <= -25  # about 10 dB over the hood, not -51

@@ -74,3 +74,65 @@ def test_low_sensitivity_needs_louder_speech() -> None:
         window = FollowUpWindow(5.0, sensitivity=sensitivity)
         window.start(0.0)
         assert [h for _, h in heard_at(window, quiet)] == expected
+
+
+def noise(seconds: float, dbfs: float, seed: int = 1) -> bytes:
+    """White noise at `dbfs` RMS: a fan, a cooker hood."""
+    rms = 32768 * 10 ** (dbfs / 20)
+    samples = np.random.default_rng(seed).normal(0, rms, int(seconds * RATE_HZ))
+    return samples.clip(-32768, 32767).astype("<i2").tobytes()
+
+
+def mixed(*parts: bytes) -> bytes:
+    """The sum of equally long signals (speech over the room's noise)."""
+    arrays = [np.frombuffer(p, "<i2").astype(np.int32) for p in parts]
+    return np.clip(sum(arrays), -32768, 32767).astype("<i2").tobytes()
+
+
+def heard_before(window: FollowUpWindow, pcm: bytes) -> None:
+    for chunk in chunks(pcm):
+        assert window.hear(chunk) == []  # no window open: only the floor hears it
+
+
+def test_the_noise_floor_is_the_steady_noise_under_speech() -> None:
+    """Steady noise at -40 dBFS reads as about -40; speech (a tone at -17 dBFS with pauses
+    between its words) over noise at -55 leaves the floor at the noise, not the speech; digital
+    silence is a floor too, far below any threshold; nothing is said before a whole second."""
+    window = FollowUpWindow(5.0)
+    heard_before(window, noise(0.9, -40.0))
+    assert window.floor.level_dbfs is None
+    heard_before(window, noise(1.2, -40.0, seed=2))
+    level = window.floor.level_dbfs
+    assert level is not None and -42.0 <= level <= -39.0
+    talk = b"".join(tone(0.3) + silence(0.1) for _ in range(15))  # 6 s of words and pauses
+    quiet_room = FollowUpWindow(5.0)
+    heard_before(quiet_room, mixed(talk, noise(6.0, -55.0)))
+    level = quiet_room.floor.level_dbfs
+    assert level is not None and -57.0 <= level <= -53.0
+    silent_room = FollowUpWindow(5.0)
+    heard_before(silent_room, silence(2.0))
+    assert silent_room.floor.level_dbfs is not None and silent_room.floor.level_dbfs < -150
+    assert silent_room.threshold_now() == -51.0  # the fixed -45, moved by "high"
+
+
+def test_a_noisy_room_opens_no_turn_but_a_voice_over_it_does() -> None:
+    """A cooker hood at -38 dBFS, louder than the fixed threshold: without the floor the window
+    would press at once and the turn would never fall silent. With it, the window hears the
+    hood through to its deadline and closes; a voice 20 dB over the hood presses, and the
+    return to the hood alone is its release."""
+    hood = FollowUpWindow(4.0, prefix_padding_ms=100, silence_ms=400)
+    heard_before(hood, noise(5.0, -38.0))
+    # The quietest frame of a steady noise sits about a dB under its mean level.
+    assert -38.0 + 10.0 - 2.0 <= hood.threshold_now() <= -38.0 + 10.0
+    hood.start(0.0)
+    assert heard_at(hood, noise(4.0, -38.0, seed=3)) == []
+    assert hood.expired(4.0)
+
+    hood.start(10.0)
+    reply = mixed(tone(0.8, level=0.2), noise(0.8, -38.0, seed=4))
+    got = heard_at(hood, noise(0.5, -38.0, seed=5) + reply + noise(1.0, -38.0, seed=6))
+    assert [h for _, h in got] == [Heard.PRESS, Heard.RELEASE]
+
+    fixed = FollowUpWindow(4.0, prefix_padding_ms=100, silence_ms=400)
+    fixed.start(0.0)  # no floor heard yet: the fixed threshold, which the hood is above
+    assert [h for _, h in heard_at(fixed, noise(2.0, -38.0, seed=3))] == [Heard.PRESS]
