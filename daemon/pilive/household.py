@@ -304,7 +304,10 @@ class Household:
         loop = asyncio.get_running_loop()
         window.start(loop.time())
         self._follow_up_timer = loop.call_later(window.window_s, self._follow_up_expired)
-        self._note(f"listening {window.window_s:g} s for a follow-up, without a press")
+        self._note(
+            f"listening {window.window_s:g} s for a follow-up, without a press "
+            f"(speech above {window.threshold_dbfs:.0f} dBFS)"
+        )
         self._carry_out([ShowState(self.conversation.state)])
 
     def hear(self, pcm: bytes) -> None:
@@ -321,10 +324,10 @@ class Household:
                 wake.rearm()  # the word's turn is over (or none started): the next may come
             wake.submit(pcm)
         window = self.follow_up
-        if window is None or not window.open:
+        if window is None:
             return
         now = asyncio.get_running_loop().time()
-        for heard in window.hear(pcm):
+        for heard in window.hear(pcm):  # it keeps the room's noise floor from every chunk
             if heard is Heard.PRESS:
                 self._cancel_follow_up_timer()
                 self._note("follow-up: speech heard, the turn starts")
