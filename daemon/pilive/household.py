@@ -695,6 +695,12 @@ class Household:
         """A user turn began (activityStart or a typed turn): the last turn starts afresh."""
         self.last_turn = LastTurn(at_unix_s=self._wall_clock())
         self._heard_last = True
+        window = self.follow_up
+        if window is not None and window.open and not window.speaking:
+            # A typed turn (an announcement) takes over from the window, as a press does; the
+            # turn's own ShowState follows, so no state is shown from inside its actions here.
+            window.close()
+            self._cancel_follow_up_timer()
         if self._wake_end_waits:  # the word's question already ended: so does its turn
             asyncio.get_running_loop().call_soon(self._end_wake_turn)
 

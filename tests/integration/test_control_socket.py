@@ -19,6 +19,7 @@ from pilive.controls.events import ApplianceState
 from pilive.emulator import Emulator
 from pilive.live.events import LinkState
 from tests.integration.test_app import app_config, mic_wav, start
+from tests.integration.test_follow_up import bursts_wav
 from tests.support.emulator_rig import emulator_options, running
 from tests.support.fault_proxy import FaultProxy
 
@@ -200,6 +201,26 @@ async def test_a_waiting_announcement_is_dropped_when_its_time_is_up(
             await r.until(lambda: r.state is ApplianceState.IDLE, timeout_s=15)
             await asyncio.sleep(0.5)
             assert texts_heard(emu) == []
+
+
+async def test_say_during_the_follow_up_window_closes_it(tmp_path: Path) -> None:
+    """An announcement said while the follow-up window listens takes over from it, as a press
+    does: the window closes at once, so the room (or the announcement's own answer) cannot
+    open a turn of its own over that answer."""
+    bursts_wav(tmp_path / "mic.wav", every_s=0, burst_s=0)  # a silent room
+    path = tmp_path / "ctl.sock"
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, CONTROL, conversation="follow_up_s = 30.0")
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            assert (await ask(path, {"command": "say", "text": "hello"}))["ok"]
+            await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
+            window = r.app.household.follow_up
+            assert window is not None and window.open
+            assert await ask(path, {"command": "say", "text": "the post has come"}) == {"ok": True}
+            await r.until(lambda: texts_heard(emu) == ["hello", "the post has come"])
+            assert not window.open
+            assert r.app.household.displayed is not ApplianceState.FOLLOW_UP
 
 
 async def test_press_release_volume_and_new_conversation_through_the_socket(
