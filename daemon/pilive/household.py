@@ -571,22 +571,20 @@ class Household:
         return refused(f"unknown command {request.command!r}")
 
     def say(self, text: str) -> dict[str, object]:
-        """Send `text` as a turn of its own (`realtimeInput.text`): the model speaks about it,
-        cutting an answer that plays. Offline, or while a turn is held, or behind others still
-        waiting, it waits (announcements.py) and is said once the speaker is idle and connected."""
+        """Send `text` as a turn of its own (`realtimeInput.text`): the model speaks about it.
+        While the speaker is not free (offline, a turn held or answered, a timer ringing, the
+        follow-up window waiting for a reply) or behind others still waiting, it waits
+        (announcements.py) and is said in order once the speaker is free: an automation's news
+        never cuts the user's own answer."""
         if self.conversation.limit_spent:
             return refused("the daily token limit is spent; nothing was sent")
-        link = self.link.status
-        if not self.announcements and link.state is LinkState.CONNECTED:
+        why = "announcements before it are still waiting" if self.announcements else self._busy()
+        if why is None:
             actions = self.conversation.text_turn(text)
             if actions is not None:
                 self._carry_out(actions)
                 return ok()
             why = "the button is held for a turn"
-        elif self.announcements:
-            why = "announcements before it are still waiting"
-        else:
-            why = f"not connected: {link.describe()}"
         now_s = asyncio.get_running_loop().time()
         self._expire(now_s)
         if not self.announcements.add(text, now_s):
@@ -599,6 +597,19 @@ class Household:
         self._say_waiting_soon()
         self._changed()
         return ok(queued=len(self.announcements), waiting_for=why)
+
+    def _busy(self) -> str | None:
+        """Why an announcement cannot be said now, or None: the speaker is connected and idle
+        (or muted: a typed turn sends no microphone audio) with no turn held."""
+        link = self.link.status
+        if link.state is not LinkState.CONNECTED:
+            return f"not connected: {link.describe()}"
+        if self.conversation.turn_pending:
+            return "the button is held for a turn"
+        shown = self.displayed or self.conversation.state
+        if shown not in (ApplianceState.IDLE, ApplianceState.MUTED):
+            return f"the speaker is busy: {shown.value}"
+        return None
 
     def link_changed(self) -> None:
         """The link came up (or went): waiting announcements may be said now."""
@@ -629,10 +640,7 @@ class Household:
                 self._dropped(dropped, "the daily token limit is spent")
             self._changed()
             return
-        free = self.displayed in (ApplianceState.IDLE, ApplianceState.MUTED)
-        if self.link.status.state is not LinkState.CONNECTED or not free:
-            return
-        if self.conversation.turn_pending:
+        if self._busy() is not None:
             return
         actions = self.conversation.text_turn(waiting.text)
         if actions is None:

@@ -203,24 +203,34 @@ async def test_a_waiting_announcement_is_dropped_when_its_time_is_up(
             assert texts_heard(emu) == []
 
 
-async def test_say_during_the_follow_up_window_closes_it(tmp_path: Path) -> None:
-    """An announcement said while the follow-up window listens takes over from it, as a press
-    does: the window closes at once, so the room (or the announcement's own answer) cannot
-    open a turn of its own over that answer."""
+async def test_say_waits_for_the_answer_and_the_follow_up_window(tmp_path: Path) -> None:
+    """An announcement while an answer plays does not cut it, and one while the follow-up
+    window waits for the user's reply does not take the window away: each waits, and is said
+    once the speaker is idle again (the window closed by itself, nobody having spoken)."""
     bursts_wav(tmp_path / "mic.wav", every_s=0, burst_s=0)  # a silent room
     path = tmp_path / "ctl.sock"
     async with running(emulator_options()) as emu:
-        config = app_config(tmp_path, emu, CONTROL, conversation="follow_up_s = 30.0")
+        config = app_config(tmp_path, emu, CONTROL, conversation="follow_up_s = 2.0")
         async with start(config, emu.api_key) as r:
             await r.settled()
-            assert (await ask(path, {"command": "say", "text": "hello"}))["ok"]
+            assert await ask(path, {"command": "say", "text": "hello"}) == {"ok": True}
+            await r.until(lambda: r.state is ApplianceState.SPEAKING, timeout_s=15)
+            during = await ask(path, {"command": "say", "text": "the post has come"})
+            assert during["ok"] and during["queued"] == 1
+            assert during["waiting_for"] in (
+                "the speaker is busy: speaking",
+                "the speaker is busy: follow_up",  # the answer was short and is over
+            )
             await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
+            assert "barge-in: speaker flushed" not in r.timeline  # the answer played out
+            assert texts_heard(emu) == ["hello"]
             window = r.app.household.follow_up
-            assert window is not None and window.open
-            assert await ask(path, {"command": "say", "text": "the post has come"}) == {"ok": True}
+            assert window is not None
             await r.until(lambda: texts_heard(emu) == ["hello", "the post has come"])
-            assert not window.open
-            assert r.app.household.displayed is not ApplianceState.FOLLOW_UP
+            closed = r.timeline.index("follow-up window closed: nothing was said")
+            said = next(i for i, t in enumerate(r.timeline) if t.startswith("announcement said"))
+            assert closed < said  # the window had its full two seconds
+            assert emu.recording.counters["turns"] == 2
 
 
 async def test_press_release_volume_and_new_conversation_through_the_socket(
