@@ -131,16 +131,36 @@ class TimerBook:
         self, *, ident: str | None = None, label: str | None = None, everything: bool = False
     ) -> list[Timer]:
         """Cancel by id, by label (case-insensitive), or all; ringing ones stop too."""
-        wanted = (label or "").strip().casefold()
-        chosen = [
-            t
-            for t in self._timers.values()
-            if everything or t.id == ident or (wanted and t.label.casefold() == wanted)
-        ]
+        chosen = self._matching(ident, label, everything)
         for timer in chosen:
             del self._timers[timer.id]
             self._ringing.discard(timer.id)
         return chosen
+
+    def skip_next(
+        self,
+        *,
+        ident: str | None = None,
+        label: str | None = None,
+        everything: bool = False,
+        now_unix_s: float,
+        tz: tzinfo | None,
+    ) -> list[Timer]:
+        """Only the next ring ("no alarm tomorrow"): a repeating alarm is set for its day after
+        that (a ringing one stops), a timer or a one-time alarm is cancelled."""
+        chosen = self._matching(ident, label, everything)
+        for timer in chosen:
+            self._ringing.discard(timer.id)
+            self._done(timer, now_unix_s, tz)
+        return chosen
+
+    def _matching(self, ident: str | None, label: str | None, everything: bool) -> list[Timer]:
+        wanted = (label or "").strip().casefold()
+        return [
+            t
+            for t in self._timers.values()
+            if everything or t.id == ident or (wanted and t.label.casefold() == wanted)
+        ]
 
     def listing(self, now_unix_s: float, tz: tzinfo | None) -> list[dict[str, object]]:
         """Every timer, soonest first, in words the model can speak."""

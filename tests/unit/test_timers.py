@@ -12,6 +12,7 @@ import pytest
 
 from pilive.timer_keeper import TimerKeeper
 from pilive.timers import (
+    DAY_NAMES,
     MAX_TIMERS,
     Missed,
     Rang,
@@ -240,3 +241,37 @@ async def test_the_model_sets_a_repeating_alarm(tmp_path: Path) -> None:
     listed = (await runner.call("list_timers", {}))["result"]["timers"]
     assert listed[0]["repeats"] == ["sat", "sun"]
     assert "error" in await runner.call("set_alarm", {"time": "07:30", "days": "weekends"})
+
+
+async def test_no_alarm_tomorrow_skips_one_ring_of_a_repeating_alarm(tmp_path: Path) -> None:
+    """cancel_timer with next_only: a weekday alarm skips Thursday and rings Friday; a one-time
+    alarm and a timer asked the same are simply cancelled; without next_only the repeating
+    alarm is gone for every day."""
+    keeper = TimerKeeper(
+        60, tmp_path, play_earcon=lambda name: None, on_ringing_changed=lambda: None, tz=BERLIN
+    )
+    keeper.clock = lambda: T0  # Wednesday 14:00
+    runner = ToolRunner(list(timer_tools(keeper).values()), lambda result: None)
+    weekdays = "mon,tue,wed,thu,fri"
+    await runner.call("set_alarm", {"time": "06:45", "days": weekdays, "label": "work"})
+    await runner.call("set_alarm", {"time": "09:00", "label": "dentist"})
+    await runner.call("set_timer", {"duration_s": 600, "label": "pasta"})
+    skipped = await runner.call("cancel_timer", {"label": "work", "next_only": True})
+    assert skipped["result"] == {"skipped_once": [{"name": "work", "rings_next": "Fri 06:45"}]}
+    for label in ("dentist", "pasta"):
+        once = await runner.call("cancel_timer", {"label": label, "next_only": True})
+        assert once["result"] == {"cancelled": [label]}
+    gone = await runner.call("cancel_timer", {"label": "work"})
+    assert gone["result"] == {"cancelled": ["work"]}
+    assert keeper.book.listing(T0, BERLIN) == []
+
+
+def test_skipping_a_ringing_repeating_alarm_stops_it_until_its_next_day() -> None:
+    book = TimerBook(ring_limit_s=60)
+    daily = book.set_alarm("07:00", "", T0, BERLIN, list(DAY_NAMES))
+    book.tick(daily.due_unix_s, BERLIN)
+    assert book.ringing == (daily,)
+    assert book.skip_next(ident=daily.id, now_unix_s=daily.due_unix_s + 2, tz=BERLIN) == [daily]
+    again = book.get(daily.id)
+    assert book.ringing == () and again is not None
+    assert _wall(again.due_unix_s) == "Fri 12 07:00 CEST"

@@ -167,7 +167,7 @@ class CancelTimerTool(_TimerTool):
     name = "cancel_timer"
     description = (
         "Cancel timers or alarms: one by its id or label, or all of them. A ringing one stops; "
-        "a repeating alarm is cancelled for every day."
+        "a repeating alarm is cancelled for every day, unless next_only is set."
     )
     parameters = check_schema(
         {
@@ -176,6 +176,13 @@ class CancelTimerTool(_TimerTool):
                 "id": {"type": "string", "description": "The id list_timers gave."},
                 "label": _LABEL,
                 "all": {"type": "boolean", "description": "Cancel every timer and alarm."},
+                "next_only": {
+                    "type": "boolean",
+                    "description": (
+                        "Only the next ring of a repeating alarm ('no alarm tomorrow'): it "
+                        "rings again on its following day."
+                    ),
+                },
             },
             "additionalProperties": False,
         }
@@ -184,14 +191,34 @@ class CancelTimerTool(_TimerTool):
     async def call(self, args: Mapping[str, Any]) -> ToolResponse:
         if not (args.get("id") or args.get("label") or args.get("all")):
             return {"error": "say which: an id, a label, or all"}
-        cancelled = self.keeper.book.cancel(
-            ident=args.get("id"), label=args.get("label"), everything=bool(args.get("all"))
-        )
-        if not cancelled:
+        which = {"ident": args.get("id"), "label": args.get("label")}
+        everything = bool(args.get("all"))
+        now = self.keeper.clock()
+        book = self.keeper.book
+        if args.get("next_only"):
+            chosen = book.skip_next(
+                **which, everything=everything, now_unix_s=now, tz=self.keeper.tz
+            )
+        else:
+            chosen = book.cancel(**which, everything=everything)
+        if not chosen:
             return {"error": "no timer or alarm matches; list_timers shows what is set"}
         self.keeper.changed()
         self.keeper.ringing_may_have_changed()
-        return {"result": {"cancelled": [t.label or t.id for t in cancelled]}}
+        result: dict[str, object] = {}
+        cancelled = [t.label or t.id for t in chosen if book.get(t.id) is None]
+        if cancelled:
+            result["cancelled"] = cancelled
+        kept = [again for t in chosen if (again := book.get(t.id)) is not None]
+        if kept:
+            result["skipped_once"] = [
+                {
+                    "name": t.label or t.id,
+                    "rings_next": local_time_words(t.due_unix_s, now, self.keeper.tz),
+                }
+                for t in kept
+            ]
+        return {"result": result}
 
 
 def timer_tools(keeper: TimerKeeper) -> dict[str, Tool]:
