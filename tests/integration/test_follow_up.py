@@ -4,7 +4,6 @@ speech becomes a turn the emulator answers, and a silent window sends nothing.""
 from __future__ import annotations
 
 import math
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from pilive.controls.events import ApplianceState
 from tests.integration.test_app import app_config, start
 from tests.support.emulator_rig import emulator_options, running
+from tests.support.pulse_rig import write_wav
 
 RATE_HZ = 16000
 FOLLOW_UP = "follow_up_s = 4.0\nmin_press_ms = 100"
@@ -27,11 +27,7 @@ def bursts_wav(path: Path, *, every_s: float, burst_s: float, seconds: float = 6
         speech *= (t % every_s) < burst_s
     else:
         speech *= 0
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE_HZ)
-        wav.writeframes(speech.astype("<i2").tobytes())
+    write_wav(path, speech.astype("<i2"), RATE_HZ)
 
 
 async def test_a_reply_after_the_answer_needs_no_press(tmp_path: Path) -> None:
@@ -89,11 +85,7 @@ async def test_a_noisy_room_does_not_talk_to_the_model_by_itself(tmp_path: Path)
     it runs."""
     rng = np.random.default_rng(7)
     hood = rng.normal(0, 32768 * 10 ** (-36 / 20), 60 * RATE_HZ).clip(-32768, 32767)
-    with wave.open(str(tmp_path / "mic.wav"), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE_HZ)
-        wav.writeframes(hood.astype("<i2").tobytes())
+    write_wav(tmp_path / "mic.wav", hood.astype("<i2"), RATE_HZ)
     async with running(emulator_options()) as emu:
         config = app_config(tmp_path, emu, VAD, conversation=FOLLOW_UP)
         async with start(config, emu.api_key) as r:
