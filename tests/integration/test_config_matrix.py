@@ -266,10 +266,13 @@ def test_pairwise_rows_cover_every_allowed_pair() -> None:
 
 
 def _mic_wav(path: Path, rate_hz: int = 16000) -> Path:
-    """1 s of noise (speech to the emulator's voice detector), then 2 s of silence, looped."""
+    """1 s of noise (speech to the emulator's voice detector), then 6 s of silence, looped. In
+    hands-free mode the next burst is a new turn that interrupts an answer still playing: the
+    silence outlasts the first answer (a tool's run in it, a sound server slow to start under
+    load), so the daemon is seen idle after it."""
     rng = np.random.default_rng(13)
     speech = rng.normal(0, 3000, rate_hz).clip(-32768, 32767)
-    samples = np.concatenate([speech, np.zeros(2 * rate_hz)]).astype("<i2")
+    samples = np.concatenate([speech, np.zeros(6 * rate_hz)]).astype("<i2")
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
