@@ -46,9 +46,10 @@ SILENT_DBFS = -200.0
 
 class NoiseFloor:
     """The room's noise floor by minimum statistics: the level of the quietest 20 ms frame in
-    each second, the floor the lowest of the last FLOOR_BLOCKS seconds. A voice, or the
-    speaker's own answer, pauses between words, so the minimum finds the steady noise under it
-    (a fan, a hood, a dishwasher) and speech never raises it. A noise that began less than
+    each second, the floor the lowest of the last FLOOR_BLOCKS seconds. A voice pauses between
+    words, so the minimum finds the steady noise under it (a fan, a hood, a dishwasher); the
+    speaker's own answer is kept out of it all the same (FollowUpWindow.hear: loud and
+    reverberant, its pauses do not fall quiet). A noise that began less than
     FLOOR_BLOCKS seconds ago is not in it yet."""
 
     def __init__(self, rate_hz: int = INPUT_AUDIO_RATE_HZ) -> None:
@@ -152,10 +153,15 @@ class FollowUpWindow:
         self.deadline_s = None
         self.speaking = False
 
-    def hear(self, pcm: bytes) -> list[Heard]:
-        """Every microphone chunk (16 kHz s16le mono) not muted: the noise floor hears them
-        all; the detector those of an open window."""
-        self.floor.hear(pcm)
+    def hear(self, pcm: bytes, *, room_only: bool = True) -> list[Heard]:
+        """Every microphone chunk (16 kHz s16le mono) not muted: the detector hears those of an
+        open window, the noise floor those that are `room_only` (no answer or ring playing).
+        The speaker's answer, heard loud from its own box in a reverberant room, has no quiet
+        20 ms in a second; heard, it would lift the floor, and the threshold of the window
+        opening right after it, over a normal reply. A question held long still counts: a
+        noise taken for speech (the hood starting mid-answer) is learnt during its turn."""
+        if room_only:
+            self.floor.hear(pcm)
         if self._vad is None:
             return []
         heard: list[Heard] = []

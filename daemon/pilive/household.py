@@ -327,7 +327,8 @@ class Household:
         if window is None:
             return
         now = asyncio.get_running_loop().time()
-        for heard in window.hear(pcm):  # it keeps the room's noise floor from every chunk
+        sounding = self.conversation.state is ApplianceState.SPEAKING or self.timers.ringing
+        for heard in window.hear(pcm, room_only=not sounding):  # the room's noise floor too
             if heard is Heard.PRESS:
                 self._cancel_follow_up_timer()
                 self._note("follow-up: speech heard, the turn starts")

@@ -101,3 +101,36 @@ async def test_a_noisy_room_does_not_talk_to_the_model_by_itself(tmp_path: Path)
             (listening,) = [t for t in r.timeline if t.startswith("listening 4 s")]
             threshold_dbfs = int(listening.split("above ")[1].split(" dBFS")[0])
             assert -30 <= threshold_dbfs <= -25  # about 10 dB over the hood, not -51
+
+
+async def test_the_answer_heard_does_not_lift_the_noise_floor(tmp_path: Path) -> None:
+    """Only what the microphone hears while no answer plays sets the follow-up window's noise
+    floor: noise heard while idle does (-40 dBFS reads as about -40), but 6 s of loud sound
+    with no quiet 20 ms in it, heard while the answer plays (the speaker's own voice in a
+    reverberant room, echo cancelling off), does not. Heard, it would lift the threshold of
+    the window opening right after the answer to about -20 dBFS, over a normal reply."""
+    bursts_wav(tmp_path / "mic.wav", every_s=0, burst_s=0)
+    rng = np.random.default_rng(3)
+
+    def noise(dbfs: float) -> list[bytes]:
+        samples = rng.normal(0, 32768 * 10 ** (dbfs / 20), 6 * RATE_HZ).clip(-32768, 32767)
+        pcm = samples.astype("<i2").tobytes()
+        return [pcm[i : i + 640] for i in range(0, len(pcm), 640)]
+
+    async with running(emulator_options()) as emu:
+        config = app_config(tmp_path, emu, VAD, conversation=FOLLOW_UP)
+        async with start(config, emu.api_key) as r:
+            await r.settled()
+            household, window = r.app.household, r.app.household.follow_up
+            assert window is not None
+            for chunk in noise(-40.0):  # as the microphone delivers it, with no await between
+                household.hear(chunk)
+            idle_floor_dbfs = window.floor.level_dbfs
+            assert idle_floor_dbfs is not None and -43 <= idle_floor_dbfs <= -39
+            await r.hold(2.0)  # the answer echoes it: 2 s of playing
+            await r.until(lambda: r.state is ApplianceState.SPEAKING, timeout_s=15)
+            before_dbfs = window.floor.level_dbfs  # the silent room's, heard during the turn
+            for chunk in noise(-30.0):
+                household.hear(chunk)
+            assert window.floor.level_dbfs == before_dbfs
+            await r.until(lambda: "LED follow_up" in r.timeline, timeout_s=15)
