@@ -147,8 +147,13 @@ class TimerBook:
         tz: tzinfo | None,
     ) -> list[Timer]:
         """Only the next ring ("no alarm tomorrow"): a repeating alarm is set for its day after
-        that (a ringing one stops), a timer or a one-time alarm is cancelled."""
-        chosen = self._matching(ident, label, everything)
+        that (a ringing one stops), a timer or a one-time alarm is cancelled. `everything` means
+        every alarm: a timer counting down (the pasta) is no alarm to skip and keeps running."""
+        chosen = [
+            t
+            for t in self._matching(ident, label, everything)
+            if not everything or t.kind == "alarm"
+        ]
         for timer in chosen:
             self._ringing.discard(timer.id)
             self._done(timer, now_unix_s, tz)

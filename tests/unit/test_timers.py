@@ -275,3 +275,24 @@ def test_skipping_a_ringing_repeating_alarm_stops_it_until_its_next_day() -> Non
     again = book.get(daily.id)
     assert book.ringing == () and again is not None
     assert _wall(again.due_unix_s) == "Fri 12 07:00 CEST"
+
+
+async def test_no_alarms_tomorrow_for_all_leaves_a_timer_running(tmp_path: Path) -> None:
+    """cancel_timer with all and next_only ("no alarms tomorrow"): the repeating alarm skips
+    one ring and the one-time alarm is cancelled, but the pasta timer counting down is no
+    alarm and keeps running (all without next_only still cancels it)."""
+    keeper = TimerKeeper(
+        60, tmp_path, play_earcon=lambda name: None, on_ringing_changed=lambda: None, tz=BERLIN
+    )
+    keeper.clock = lambda: T0  # Wednesday 14:00
+    runner = ToolRunner(list(timer_tools(keeper).values()), lambda result: None)
+    await runner.call("set_alarm", {"time": "06:45", "days": "mon,tue,wed,thu,fri"})
+    await runner.call("set_alarm", {"time": "09:00", "label": "dentist"})
+    await runner.call("set_timer", {"duration_s": 600, "label": "pasta"})
+    skipped = (await runner.call("cancel_timer", {"all": True, "next_only": True}))["result"]
+    assert skipped["cancelled"] == ["dentist"]
+    assert [s["rings_next"] for s in skipped["skipped_once"]] == ["Fri 06:45"]
+    left = [t["label"] for t in keeper.book.listing(T0, BERLIN)]
+    assert "pasta" in left and "dentist" not in left
+    assert (await runner.call("cancel_timer", {"all": True}))["result"]["cancelled"]
+    assert keeper.book.listing(T0, BERLIN) == []

@@ -180,7 +180,8 @@ class CancelTimerTool(_TimerTool):
                     "type": "boolean",
                     "description": (
                         "Only the next ring of a repeating alarm ('no alarm tomorrow'): it "
-                        "rings again on its following day."
+                        "rings again on its following day. With all: every alarm, timers "
+                        "keep running."
                     ),
                 },
             },
