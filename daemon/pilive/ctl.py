@@ -2,8 +2,9 @@
 
     pilive ctl status                  the state as JSON (state, link, mute, volume, timers, ...)
     pilive ctl press | release         the talk button, as if pressed
-    pilive ctl say TEXT...             a typed turn: the model speaks about TEXT (offline, it
-                                       waits for the link: up to 8, 5 minutes each)
+    pilive ctl say TEXT...             a typed turn: the model speaks about TEXT (while the
+                                       speaker is busy or offline it waits, and says so: up
+                                       to 8, 5 minutes each)
     pilive ctl new-conversation
     pilive ctl mute on|off
     pilive ctl volume N                0-100
@@ -68,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     if request.command == "status":
         print(json.dumps(reply.get("status"), indent=2, ensure_ascii=False))
+    elif request.command == "say" and reply.get("queued"):
+        print(
+            f"queued ({reply['queued']} waiting: {reply.get('waiting_for')}); "
+            "it is said once the speaker is free"
+        )
     return 0
 
 

@@ -128,8 +128,10 @@ async def test_say_while_offline_waits_for_the_link(tmp_path: Path) -> None:
             first = await ask(path, {"command": "say", "text": "the post has come"})
             assert first["ok"] and first["queued"] == 1
             assert first["waiting_for"].startswith("not connected")
-            second = await ask(path, {"command": "say", "text": "and the bread is ready"})
-            assert second["ok"] and second["queued"] == 2
+            code, out, err = await ctl(tmp_path, "say", "and", "the", "bread", "is", "ready")
+            assert code == 0, err
+            assert out.startswith("queued (2 waiting: announcements before it are still waiting)")
+            assert out.rstrip().endswith("it is said once the speaker is free")
             status = (await ask(path, {"command": "status"}))["status"]
             assert status["announcements_waiting"] == 2
             await asyncio.sleep(0.5)
